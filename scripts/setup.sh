@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency from Debian packages.
+# Non-interactive and idempotent: packages already present are skipped.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config ccache git
+  libtorch-dev
+  libopenblas0-pthread
+  openmpi-bin libopenmpi-dev
+  libhdf5-dev hdf5-tools
+  libyaml-cpp-dev
+  libgoogle-glog-dev libgflags-dev
+  libgtest-dev libgmock-dev googletest
+  python3 python3-torch python3-h5py python3-numpy python3-yaml
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: all dependencies present"
+fi
+
+# Debian's LibTorch links the BLAS chosen by the alternatives system; make sure it is
+# OpenBLAS (pthread), not the reference BLAS that is ~10x slower.
+arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
+for alt in "libblas.so.3-${arch}" "liblapack.so.3-${arch}"; do
+  target=$(update-alternatives --list "$alt" 2>/dev/null | grep openblas-pthread | head -1 || true)
+  if [ -n "$target" ]; then
+    update-alternatives --set "$alt" "$target" >/dev/null 2>&1 || true
+  fi
+done

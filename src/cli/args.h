@@ -1,0 +1,67 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/config.h"
+
+namespace missrec::runtime {
+class MpiWorld;
+}
+
+namespace missrec::cli {
+
+struct OptionSpec {
+  std::string name;  // without the leading "--"
+  std::string value_name;  // empty: a flag without a value
+  std::string help;
+  bool repeatable = false;
+};
+
+class ParsedArgs {
+ public:
+  bool has(const std::string& name) const { return values_.count(name) != 0; }
+  // The option's value, or `fallback` when it was not given.
+  std::string value(const std::string& name, const std::string& fallback = "") const;
+  // Every value of a repeatable option, in command-line order.
+  std::vector<std::string> values(const std::string& name) const;
+  // Parses a numeric option strictly; throws InputError naming the flag.
+  int64_t integer(const std::string& name, int64_t fallback) const;
+  const std::vector<std::string>& positionals() const { return positionals_; }
+
+  void add(const std::string& name, const std::string& value) { values_[name].push_back(value); }
+  void add_positional(const std::string& value) { positionals_.push_back(value); }
+
+ private:
+  std::map<std::string, std::vector<std::string>> values_;
+  std::vector<std::string> positionals_;
+};
+
+// What a running command may use: the effective configuration (when the command
+// reads one; loaded and validated before MPI starts) and the MPI world (when needed).
+struct CommandContext {
+  const char* argv0 = "missrec";
+  runtime::Config config;
+  runtime::MpiWorld* world = nullptr;
+};
+
+struct CommandSpec {
+  std::string name;  // words after "missrec", e.g. "config show"
+  std::string summary;
+  std::string positional_usage;  // e.g. "DIR"; empty: none accepted
+  size_t positional_count = 0;
+  std::vector<OptionSpec> options;
+  bool needs_mpi = false;
+  bool uses_config = false;  // takes --config/--set; run_main loads them first
+  std::function<int(const ParsedArgs&, CommandContext&)> run;
+};
+
+// Strict parsing: unknown options (with a suggestion), missing values, wrong positional
+// counts and repeated single-valued options all throw InputError naming the flag.
+ParsedArgs parse_args(const CommandSpec& command, const std::vector<std::string>& args);
+
+std::string command_help(const CommandSpec& command);
+
+}  // namespace missrec::cli

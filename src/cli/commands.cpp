@@ -1,0 +1,21 @@
+#include "cli/commands.h"
+
+namespace missrec::cli {
+
+const std::vector<CommandSpec>& all_commands() {
+  static const std::vector<CommandSpec> commands = {
+      version_command(),
+      config_show_command(),
+      comm_check_command(),
+  };
+  return commands;
+}
+
+std::vector<OptionSpec> config_options() {
+  return {
+      {"config", "FILE", "YAML configuration (defaults when absent)", false},
+      {"set", "SECTION.KEY=VALUE", "override one configuration key", true},
+  };
+}
+
+}  // namespace missrec::cli

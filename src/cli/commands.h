@@ -1,0 +1,19 @@
+#pragma once
+
+#include <vector>
+
+#include "cli/args.h"
+
+namespace missrec::cli {
+
+// Every subcommand of the missrec executable, in the order `missrec --help` lists them.
+const std::vector<CommandSpec>& all_commands();
+
+CommandSpec version_command();
+CommandSpec config_show_command();
+CommandSpec comm_check_command();
+
+// Options shared by every command that reads the configuration (uses_config).
+std::vector<OptionSpec> config_options();
+
+}  // namespace missrec::cli

@@ -1,0 +1,59 @@
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace missrec::runtime {
+
+class MpiWorld;
+
+enum class ReduceOp { kSum, kMax, kMin };
+
+const char* reduce_op_name(ReduceOp op);
+
+// Collectives over the ranks of the job, on tensors of the backend's device (CPU for
+// MPI, the rank's GPU for NCCL). Every collective is numbered; one that has not
+// completed after the configured timeout aborts the whole job with a message naming
+// the operation, its number and the reporting rank. Tensors must be contiguous.
+// The backend is chosen by which .cpp CMake builds; callers see only this interface.
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual const char* backend_name() const = 0;
+  virtual at::Device device() const = 0;
+
+  // In place; float32, float64, float16, int32, int64.
+  virtual void allreduce(at::Tensor& tensor, ReduceOp op) = 0;
+  // Every rank gives the same shape [n, ...]; returns [size * n, ...] in rank order.
+  virtual at::Tensor allgather(const at::Tensor& tensor) = 0;
+  // Ranks give [n_r, ...] with equal trailing dims; returns the concatenation in rank
+  // order and, when row_counts is given, each rank's n_r.
+  virtual at::Tensor allgather_variable(const at::Tensor& tensor,
+                                        std::vector<int64_t>* row_counts = nullptr) = 0;
+  // In place; every rank passes a tensor of the same shape.
+  virtual void broadcast(at::Tensor& tensor, int root) = 0;
+  // Input [size * n, ...] on every rank; returns the reduced block [n, ...] of this rank.
+  virtual at::Tensor reduce_scatter(const at::Tensor& tensor, ReduceOp op) = 0;
+  virtual void barrier() = 0;
+  // Waits until every collective issued so far has completed (timing, shutdown).
+  virtual void synchronize() = 0;
+};
+
+// Builds the communicator named by dist.backend: "mpi", "nccl" or "auto" (NCCL when it
+// is built and a GPU is visible, MPI otherwise). Throws InputError for a backend this
+// build or machine cannot provide.
+std::unique_ptr<Communicator> make_communicator(const std::string& backend,
+                                                const MpiWorld& world, double timeout_s);
+
+// Whether this build has the NCCL backend, and its library version ("" when not built).
+bool nccl_backend_built();
+std::string nccl_version_string();
+
+}  // namespace missrec::runtime

@@ -1,0 +1,30 @@
+#include <torch/cuda.h>
+
+#include "runtime/comm.h"
+#include "runtime/error.h"
+#include "runtime/mpi_comm.h"
+#include "runtime/nccl/nccl_comm.h"
+
+namespace missrec::runtime {
+
+std::unique_ptr<Communicator> make_communicator(const std::string& backend,
+                                                const MpiWorld& world, double timeout_s) {
+  const bool gpu_visible = torch::cuda::is_available();
+  if (backend == "mpi" || (backend == "auto" && !(nccl_backend_built() && gpu_visible))) {
+    return std::make_unique<MpiCommunicator>(world, timeout_s);
+  }
+  if (backend == "nccl" || backend == "auto") {
+    if (!nccl_backend_built()) {
+      throw_input_error("dist.backend",
+                        "nccl requested but this build has no NCCL backend (rebuild with "
+                        "-DMISSREC_WITH_NCCL=ON and a CUDA LibTorch)");
+    }
+    if (!gpu_visible) {
+      throw_input_error("dist.backend", "nccl requested but LibTorch sees no CUDA device");
+    }
+    return make_nccl_communicator(world, timeout_s);
+  }
+  throw_input_error("dist.backend", "expected one of auto, mpi, nccl; got '" + backend + "'");
+}
+
+}  // namespace missrec::runtime

@@ -1,0 +1,11 @@
+#include "runtime/error.h"
+
+namespace missrec::runtime {
+
+InputError::InputError(const std::string& message) : std::runtime_error(message) {}
+
+void throw_input_error(const std::string& where, const std::string& what) {
+  throw InputError(where.empty() ? what : where + ": " + what);
+}
+
+}  // namespace missrec::runtime

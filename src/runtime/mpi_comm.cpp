@@ -1,0 +1,189 @@
+#include "runtime/mpi_comm.h"
+
+#include <glog/logging.h>
+
+#include <climits>
+#include <numeric>
+
+#include "runtime/mpi_check.h"
+
+namespace missrec::runtime {
+
+namespace {
+
+MPI_Datatype mpi_type(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat:
+      return MPI_FLOAT;
+    case at::kDouble:
+      return MPI_DOUBLE;
+    case at::kLong:
+      return MPI_INT64_T;
+    case at::kInt:
+      return MPI_INT32_T;
+    case at::kByte:
+      return MPI_UINT8_T;
+    case at::kChar:
+      return MPI_INT8_T;
+    default:
+      LOG(FATAL) << "MPI backend: no MPI reduction type for " << at::toString(type);
+  }
+  return MPI_DATATYPE_NULL;
+}
+
+MPI_Op mpi_op(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum:
+      return MPI_SUM;
+    case ReduceOp::kMax:
+      return MPI_MAX;
+    case ReduceOp::kMin:
+      return MPI_MIN;
+  }
+  return MPI_OP_NULL;
+}
+
+// Half types have no MPI reduction: reduce them in float32 and cast back.
+bool needs_widening(at::ScalarType type) {
+  return type == at::kHalf || type == at::kBFloat16;
+}
+
+int checked_count(int64_t count, const char* operation) {
+  CHECK_LE(count, static_cast<int64_t>(INT_MAX))
+      << operation << ": " << count << " elements exceed one MPI call";
+  return static_cast<int>(count);
+}
+
+void check_cpu_contiguous(const at::Tensor& tensor, const char* operation) {
+  CHECK(tensor.device().is_cpu()) << operation << ": MPI backend needs CPU tensors, got "
+                                  << tensor.device();
+  CHECK(tensor.is_contiguous()) << operation << ": tensor must be contiguous";
+}
+
+int64_t row_elements(const at::Tensor& tensor) {
+  int64_t elements = 1;
+  for (int64_t d = 1; d < tensor.dim(); ++d) elements *= tensor.size(d);
+  return elements;
+}
+
+}  // namespace
+
+MpiCommunicator::MpiCommunicator(const MpiWorld& world, double timeout_s)
+    : rank_(world.rank()),
+      size_(world.size()),
+      watch_(world.rank(), world.size(), world.host(), timeout_s) {
+  MPI_Comm dup = MPI_COMM_NULL;
+  MISSREC_MPI_CHECK(MPI_Comm_dup(world.comm(), &dup));
+  comm_ = MpiComm(dup);
+  MISSREC_MPI_CHECK(MPI_Comm_set_errhandler(comm_.get(), MPI_ERRORS_RETURN));
+}
+
+void MpiCommunicator::allreduce(at::Tensor& tensor, ReduceOp op) {
+  check_cpu_contiguous(tensor, "allreduce");
+  if (needs_widening(tensor.scalar_type())) {
+    at::Tensor wide = tensor.to(at::kFloat);
+    allreduce(wide, op);
+    tensor.copy_(wide);
+    return;
+  }
+  const uint64_t seq = watch_.next("allreduce");
+  MPI_Request request = MPI_REQUEST_NULL;
+  MISSREC_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, tensor.data_ptr(),
+                                   checked_count(tensor.numel(), "allreduce"),
+                                   mpi_type(tensor.scalar_type()), mpi_op(op), comm_.get(),
+                                   &request));
+  watch_.wait(&request, "allreduce", seq, tensor.nbytes());
+}
+
+at::Tensor MpiCommunicator::allgather(const at::Tensor& tensor) {
+  check_cpu_contiguous(tensor, "allgather");
+  std::vector<int64_t> shape = tensor.sizes().vec();
+  if (shape.empty()) shape.push_back(1);
+  shape[0] *= size_;
+  at::Tensor out = at::empty(shape, tensor.options());
+  const uint64_t seq = watch_.next("allgather");
+  MPI_Request request = MPI_REQUEST_NULL;
+  const int bytes = checked_count(tensor.nbytes(), "allgather");
+  MISSREC_MPI_CHECK(MPI_Iallgather(tensor.data_ptr(), bytes, MPI_BYTE, out.data_ptr(), bytes,
+                                   MPI_BYTE, comm_.get(), &request));
+  watch_.wait(&request, "allgather", seq, out.nbytes());
+  return out;
+}
+
+std::vector<int64_t> MpiCommunicator::allgather_counts(int64_t count) {
+  std::vector<int64_t> counts(size_);
+  const uint64_t seq = watch_.next("allgather(counts)");
+  MPI_Request request = MPI_REQUEST_NULL;
+  MISSREC_MPI_CHECK(MPI_Iallgather(&count, 1, MPI_INT64_T, counts.data(), 1, MPI_INT64_T,
+                                   comm_.get(), &request));
+  watch_.wait(&request, "allgather(counts)", seq, sizeof(int64_t) * size_);
+  return counts;
+}
+
+at::Tensor MpiCommunicator::allgather_variable(const at::Tensor& tensor,
+                                               std::vector<int64_t>* row_counts) {
+  check_cpu_contiguous(tensor, "allgather_variable");
+  CHECK_GE(tensor.dim(), 1) << "allgather_variable needs a tensor with a row dimension";
+  std::vector<int64_t> rows = allgather_counts(tensor.size(0));
+  const int64_t row_bytes = row_elements(tensor) * tensor.element_size();
+  std::vector<int> byte_counts(size_);
+  std::vector<int> displacements(size_);
+  int64_t total_rows = 0;
+  for (int r = 0; r < size_; ++r) {
+    byte_counts[r] = checked_count(rows[r] * row_bytes, "allgather_variable");
+    displacements[r] = checked_count(total_rows * row_bytes, "allgather_variable");
+    total_rows += rows[r];
+  }
+  std::vector<int64_t> shape = tensor.sizes().vec();
+  shape[0] = total_rows;
+  at::Tensor out = at::empty(shape, tensor.options());
+  const uint64_t seq = watch_.next("allgather_variable");
+  MPI_Request request = MPI_REQUEST_NULL;
+  MISSREC_MPI_CHECK(MPI_Iallgatherv(tensor.data_ptr(), byte_counts[rank_], MPI_BYTE,
+                                    out.data_ptr(), byte_counts.data(), displacements.data(),
+                                    MPI_BYTE, comm_.get(), &request));
+  watch_.wait(&request, "allgather_variable", seq, out.nbytes());
+  if (row_counts != nullptr) *row_counts = std::move(rows);
+  return out;
+}
+
+void MpiCommunicator::broadcast(at::Tensor& tensor, int root) {
+  check_cpu_contiguous(tensor, "broadcast");
+  CHECK(root >= 0 && root < size_) << "broadcast root " << root << " outside [0, " << size_
+                                   << ")";
+  const uint64_t seq = watch_.next("broadcast");
+  MPI_Request request = MPI_REQUEST_NULL;
+  MISSREC_MPI_CHECK(MPI_Ibcast(tensor.data_ptr(), checked_count(tensor.nbytes(), "broadcast"),
+                               MPI_BYTE, root, comm_.get(), &request));
+  watch_.wait(&request, "broadcast", seq, tensor.nbytes());
+}
+
+at::Tensor MpiCommunicator::reduce_scatter(const at::Tensor& tensor, ReduceOp op) {
+  check_cpu_contiguous(tensor, "reduce_scatter");
+  CHECK_GE(tensor.dim(), 1);
+  CHECK_EQ(tensor.size(0) % size_, 0)
+      << "reduce_scatter: " << tensor.size(0) << " rows do not split over " << size_
+      << " ranks";
+  if (needs_widening(tensor.scalar_type())) {
+    return reduce_scatter(tensor.to(at::kFloat), op).to(tensor.scalar_type());
+  }
+  std::vector<int64_t> shape = tensor.sizes().vec();
+  shape[0] /= size_;
+  at::Tensor out = at::empty(shape, tensor.options());
+  const uint64_t seq = watch_.next("reduce_scatter");
+  MPI_Request request = MPI_REQUEST_NULL;
+  MISSREC_MPI_CHECK(MPI_Ireduce_scatter_block(
+      tensor.data_ptr(), out.data_ptr(), checked_count(out.numel(), "reduce_scatter"),
+      mpi_type(tensor.scalar_type()), mpi_op(op), comm_.get(), &request));
+  watch_.wait(&request, "reduce_scatter", seq, tensor.nbytes());
+  return out;
+}
+
+void MpiCommunicator::barrier() {
+  const uint64_t seq = watch_.next("barrier");
+  MPI_Request request = MPI_REQUEST_NULL;
+  MISSREC_MPI_CHECK(MPI_Ibarrier(comm_.get(), &request));
+  watch_.wait(&request, "barrier", seq, 0);
+}
+
+}  // namespace missrec::runtime

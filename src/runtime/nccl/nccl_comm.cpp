@@ -1,0 +1,333 @@
+// NCCL backend: CUDA tensors, its own stream ordered after LibTorch's compute stream
+// with events, a watchdog thread that enforces dist.timeout_s and polls NCCL's async
+// errors without blocking the host after each collective.
+#include "runtime/nccl/nccl_comm.h"
+
+#include <glog/logging.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "build_info.h"
+#include "runtime/abort.h"
+#include "runtime/mpi_check.h"
+#include "runtime/mpi_comm.h"
+#include "runtime/nccl/cuda_handles.h"
+
+#if MISSREC_TORCH_CUDA
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace missrec::runtime {
+
+bool nccl_backend_built() { return true; }
+
+std::string nccl_version_string() {
+  int version = 0;
+  if (ncclGetVersion(&version) != ncclSuccess) return "unknown";
+  // NCCL >= 2.9 encodes major*10000 + minor*100 + patch.
+  return std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + "." +
+         std::to_string(version % 100);
+}
+
+namespace {
+
+ncclDataType_t nccl_type(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat:
+      return ncclFloat32;
+    case at::kDouble:
+      return ncclFloat64;
+    case at::kHalf:
+      return ncclFloat16;
+    case at::kBFloat16:
+      return ncclBfloat16;
+    case at::kLong:
+      return ncclInt64;
+    case at::kInt:
+      return ncclInt32;
+    case at::kByte:
+      return ncclUint8;
+    case at::kChar:
+      return ncclInt8;
+    default:
+      LOG(FATAL) << "NCCL backend: unsupported dtype " << at::toString(type);
+  }
+  return ncclFloat32;
+}
+
+ncclRedOp_t nccl_op(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum:
+      return ncclSum;
+    case ReduceOp::kMax:
+      return ncclMax;
+    case ReduceOp::kMin:
+      return ncclMin;
+  }
+  return ncclSum;
+}
+
+cudaStream_t compute_stream(int device_index) {
+#if MISSREC_TORCH_CUDA
+  return c10::cuda::getCurrentCUDAStream(device_index).stream();
+#else
+  (void)device_index;
+  return cudaStreamLegacy;
+#endif
+}
+
+// Tracks in-flight collectives in issue order; aborts the job on timeout or NCCL error.
+class Watchdog {
+ public:
+  Watchdog(int device_index, const CollectiveWatch& watch, NcclComm& comm)
+      : device_index_(device_index), watch_(watch), comm_(comm), thread_([this] { loop(); }) {}
+
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+
+  void track(CudaEvent done, const char* operation, uint64_t sequence, int64_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      pending_.push_back(Pending{std::move(done), operation, sequence, bytes,
+                                 std::chrono::steady_clock::now()});
+    }
+    changed_.notify_all();
+  }
+
+  void wait_idle() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    idle_.wait(lock, [this] { return pending_.empty(); });
+  }
+
+ private:
+  struct Pending {
+    CudaEvent done;
+    const char* operation;
+    uint64_t sequence;
+    int64_t bytes;
+    std::chrono::steady_clock::time_point issued;
+  };
+
+  void loop() {
+    cudaSetDevice(device_index_);
+    const auto timeout = std::chrono::duration<double>(watch_.timeout_s());
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (true) {
+      changed_.wait_for(lock, std::chrono::milliseconds(1),
+                        [this] { return stopping_ || !pending_.empty(); });
+      if (pending_.empty()) {
+        if (stopping_) return;
+        continue;
+      }
+      Pending& front = pending_.front();
+      const cudaError_t state = cudaEventQuery(front.done.get());
+      if (state == cudaSuccess) {
+        pending_.pop_front();
+        if (pending_.empty()) idle_.notify_all();
+        continue;
+      }
+      if (state != cudaErrorNotReady) {
+        detail::cuda_call_failed(state, "cudaEventQuery(collective done)", __FILE__, __LINE__);
+      }
+      ncclResult_t async_error = ncclSuccess;
+      ncclCommGetAsyncError(comm_.get(), &async_error);
+      if (async_error != ncclSuccess) {
+        LOG(ERROR) << "fatal: NCCL error in " << front.operation << " #" << front.sequence
+                   << " on rank " << watch_.rank() << " (" << watch_.host()
+                   << "): " << ncclGetErrorString(async_error) << "; aborting the job";
+        comm_.abort();
+        abort_job(1);
+      }
+      if (std::chrono::steady_clock::now() - front.issued > timeout) {
+        comm_.abort();
+        watch_.report_timeout(front.operation, front.sequence, front.bytes);
+      }
+    }
+  }
+
+  int device_index_;
+  const CollectiveWatch& watch_;
+  NcclComm& comm_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::condition_variable idle_;
+  std::deque<Pending> pending_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+class NcclCommunicator final : public Communicator {
+ public:
+  NcclCommunicator(const MpiWorld& world, double timeout_s)
+      : host_(world, timeout_s),
+        rank_(world.rank()),
+        size_(world.size()),
+        watch_(world.rank(), world.size(), world.host(), timeout_s) {
+    int devices = 0;
+    MISSREC_CUDA_CHECK(cudaGetDeviceCount(&devices));
+    CHECK_GT(devices, 0) << "NCCL backend without a visible CUDA device";
+    device_index_ = world.local_rank() % devices;
+    MISSREC_CUDA_CHECK(cudaSetDevice(device_index_));
+    ncclUniqueId id;
+    if (rank_ == 0) MISSREC_NCCL_CHECK(ncclGetUniqueId(&id));
+    at::Tensor id_bytes = at::empty({static_cast<int64_t>(sizeof(id))}, at::kByte);
+    std::memcpy(id_bytes.data_ptr(), &id, sizeof(id));
+    host_.broadcast(id_bytes, 0);
+    std::memcpy(&id, id_bytes.data_ptr(), sizeof(id));
+    ncclComm_t comm = nullptr;
+    MISSREC_NCCL_CHECK(ncclCommInitRank(&comm, size_, id, rank_));
+    comm_ = NcclComm(comm);
+    stream_ = CudaStream::create_non_blocking();
+    watchdog_ = std::make_unique<Watchdog>(device_index_, watch_, comm_);
+  }
+
+  ~NcclCommunicator() override {
+    watchdog_.reset();  // joins the thread before the comm and stream go away
+  }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  const char* backend_name() const override { return "nccl"; }
+  at::Device device() const override {
+    return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device_index_));
+  }
+
+  void allreduce(at::Tensor& tensor, ReduceOp op) override {
+    check_device(tensor, "allreduce");
+    run("allreduce", tensor.nbytes(), [&](cudaStream_t stream) {
+      return ncclAllReduce(tensor.data_ptr(), tensor.data_ptr(), tensor.numel(),
+                           nccl_type(tensor.scalar_type()), nccl_op(op), comm_.get(), stream);
+    });
+  }
+
+  at::Tensor allgather(const at::Tensor& tensor) override {
+    check_device(tensor, "allgather");
+    std::vector<int64_t> shape = tensor.sizes().vec();
+    if (shape.empty()) shape.push_back(1);
+    shape[0] *= size_;
+    at::Tensor out = at::empty(shape, tensor.options());
+    run("allgather", out.nbytes(), [&](cudaStream_t stream) {
+      return ncclAllGather(tensor.data_ptr(), out.data_ptr(), tensor.nbytes(), ncclUint8,
+                           comm_.get(), stream);
+    });
+    return out;
+  }
+
+  at::Tensor allgather_variable(const at::Tensor& tensor,
+                                std::vector<int64_t>* row_counts) override {
+    check_device(tensor, "allgather_variable");
+    CHECK_GE(tensor.dim(), 1);
+    // Sizes are host values: exchange them over MPI, then one NCCL broadcast per rank
+    // inside a group (NCCL has no allgatherv).
+    std::vector<int64_t> rows = host_.allgather_counts(tensor.size(0));
+    int64_t row_bytes = tensor.element_size();
+    for (int64_t d = 1; d < tensor.dim(); ++d) row_bytes *= tensor.size(d);
+    int64_t total = 0;
+    for (int64_t r : rows) total += r;
+    std::vector<int64_t> shape = tensor.sizes().vec();
+    shape[0] = total;
+    at::Tensor out = at::empty(shape, tensor.options());
+    auto* out_bytes = static_cast<uint8_t*>(out.data_ptr());
+    run("allgather_variable", out.nbytes(), [&](cudaStream_t stream) {
+      ncclResult_t rc = ncclGroupStart();
+      if (rc != ncclSuccess) return rc;
+      int64_t offset = 0;
+      for (int r = 0; r < size_; ++r) {
+        const size_t bytes = static_cast<size_t>(rows[r] * row_bytes);
+        if (bytes > 0) {
+          rc = ncclBroadcast(r == rank_ ? tensor.data_ptr() : nullptr, out_bytes + offset,
+                             bytes, ncclUint8, r, comm_.get(), stream);
+          if (rc != ncclSuccess) return rc;
+        }
+        offset += rows[r] * row_bytes;
+      }
+      return ncclGroupEnd();
+    });
+    if (row_counts != nullptr) *row_counts = std::move(rows);
+    return out;
+  }
+
+  void broadcast(at::Tensor& tensor, int root) override {
+    check_device(tensor, "broadcast");
+    CHECK(root >= 0 && root < size_);
+    run("broadcast", tensor.nbytes(), [&](cudaStream_t stream) {
+      return ncclBroadcast(tensor.data_ptr(), tensor.data_ptr(), tensor.nbytes(), ncclUint8,
+                           root, comm_.get(), stream);
+    });
+  }
+
+  at::Tensor reduce_scatter(const at::Tensor& tensor, ReduceOp op) override {
+    check_device(tensor, "reduce_scatter");
+    CHECK_GE(tensor.dim(), 1);
+    CHECK_EQ(tensor.size(0) % size_, 0);
+    std::vector<int64_t> shape = tensor.sizes().vec();
+    shape[0] /= size_;
+    at::Tensor out = at::empty(shape, tensor.options());
+    run("reduce_scatter", tensor.nbytes(), [&](cudaStream_t stream) {
+      return ncclReduceScatter(tensor.data_ptr(), out.data_ptr(), out.numel(),
+                               nccl_type(tensor.scalar_type()), nccl_op(op), comm_.get(),
+                               stream);
+    });
+    return out;
+  }
+
+  void barrier() override {
+    at::Tensor token = at::zeros({1}, at::TensorOptions().dtype(at::kFloat).device(device()));
+    allreduce(token, ReduceOp::kSum);
+    synchronize();
+  }
+
+  void synchronize() override { watchdog_->wait_idle(); }
+
+ private:
+  void check_device(const at::Tensor& tensor, const char* operation) const {
+    CHECK(tensor.is_cuda() && tensor.get_device() == device_index_)
+        << operation << ": NCCL backend needs tensors on cuda:" << device_index_ << ", got "
+        << tensor.device();
+    CHECK(tensor.is_contiguous()) << operation << ": tensor must be contiguous";
+  }
+
+  template <class Launch>
+  void run(const char* operation, int64_t bytes, Launch&& launch) {
+    const uint64_t seq = watch_.next(operation);
+    const cudaStream_t compute = compute_stream(device_index_);
+    CudaEvent ready = CudaEvent::create();
+    MISSREC_CUDA_CHECK(cudaEventRecord(ready.get(), compute));
+    MISSREC_CUDA_CHECK(cudaStreamWaitEvent(stream_.get(), ready.get(), 0));
+    MISSREC_NCCL_CHECK(launch(stream_.get()));
+    CudaEvent done = CudaEvent::create();
+    MISSREC_CUDA_CHECK(cudaEventRecord(done.get(), stream_.get()));
+    // Later compute waits for the result; the host does not.
+    MISSREC_CUDA_CHECK(cudaStreamWaitEvent(compute, done.get(), 0));
+    watchdog_->track(std::move(done), operation, seq, bytes);
+  }
+
+  MpiCommunicator host_;
+  int rank_;
+  int size_;
+  int device_index_ = 0;
+  CollectiveWatch watch_;
+  NcclComm comm_;
+  CudaStream stream_;
+  std::unique_ptr<Watchdog> watchdog_;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_nccl_communicator(const MpiWorld& world, double timeout_s) {
+  return std::make_unique<NcclCommunicator>(world, timeout_s);
+}
+
+}  // namespace missrec::runtime
