@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The project's one test command (also what CI runs): install dependencies, configure,
+# build, run CTest.
+#
+#   scripts/test.sh [--skip-setup] [--build-dir DIR] [--label L] [--build-type T]
+#
+#   --skip-setup     do not run scripts/setup.sh (dependencies already installed)
+#   --build-dir DIR  build tree (default: build)
+#   --label L        run only tests with CTest label L (unit, mpi, e2e)
+#   --build-type T   CMake build type (default: Release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+skip_setup=0
+build_dir=build
+build_type=Release
+ctest_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --skip-setup) skip_setup=1 ;;
+    --build-dir) build_dir="$2"; shift ;;
+    --label) ctest_args+=(-L "$2"); shift ;;
+    --build-type) build_type="$2"; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "scripts/test.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+jobs=$(nproc)
+start=$(date +%s)
+if [ "$skip_setup" -eq 0 ]; then
+  scripts/setup.sh
+fi
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type"
+cmake --build "$build_dir" -j "$jobs"
+built=$(date +%s)
+# MPI tests declare PROCESSORS, so -j never oversubscribes the cores more than mpirun does.
+ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" "${ctest_args[@]}"
+done_at=$(date +%s)
+echo "scripts/test.sh: build $((built - start)) s, tests $((done_at - built)) s"
