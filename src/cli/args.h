@@ -55,6 +55,9 @@ struct CommandSpec {
   std::vector<OptionSpec> options;
   bool needs_mpi = false;
   bool uses_config = false;  // takes --config/--set; run_main loads them first
+  // Optional: validates the command's own flags before MPI or any work starts (throws
+  // InputError), so bad input is reported once, by rank 0, with exit status 2.
+  std::function<void(const ParsedArgs&)> check_args;
   std::function<int(const ParsedArgs&, CommandContext&)> run;
 };
 

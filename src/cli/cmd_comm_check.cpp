@@ -51,6 +51,27 @@ std::string json_report(const std::vector<CheckResult>& checks,
   return out.str();
 }
 
+struct CommCheckOptions {
+  int64_t min_bytes = 0;
+  int64_t max_bytes = 0;
+  int warmup = 0;
+};
+
+CommCheckOptions parse_options(const ParsedArgs& args) {
+  CommCheckOptions options;
+  options.min_bytes = parse_size("min-bytes", args.value("min-bytes", "4K"));
+  options.max_bytes = parse_size("max-bytes", args.value("max-bytes", "64M"));
+  if (options.max_bytes < options.min_bytes) {
+    runtime::throw_input_error("--max-bytes", "must not be below --min-bytes");
+  }
+  const int64_t warmup = args.integer("warmup", 3);
+  if (warmup < 0 || warmup > 1000) {
+    runtime::throw_input_error("--warmup", "expected 0..1000, got " + std::to_string(warmup));
+  }
+  options.warmup = static_cast<int>(warmup);
+  return options;
+}
+
 }  // namespace
 
 CommandSpec comm_check_command() {
@@ -67,17 +88,10 @@ CommandSpec comm_check_command() {
   command.options.push_back({"warmup", "N", "untimed calls per size (default 3)", false});
   command.options.push_back({"json", "", "print one JSON line instead of the table", false});
   command.needs_mpi = true;
+  command.check_args = [](const ParsedArgs& args) { parse_options(args); };
   command.run = [](const ParsedArgs& args, CommandContext& context) {
     const runtime::Config& config = context.config;
-    const int64_t min_bytes = parse_size("min-bytes", args.value("min-bytes", "4K"));
-    const int64_t max_bytes = parse_size("max-bytes", args.value("max-bytes", "64M"));
-    if (max_bytes < min_bytes) {
-      runtime::throw_input_error("--max-bytes", "must not be below --min-bytes");
-    }
-    const int64_t warmup = args.integer("warmup", 3);
-    if (warmup < 0 || warmup > 1000) {
-      runtime::throw_input_error("--warmup", "expected 0..1000, got " + std::to_string(warmup));
-    }
+    const CommCheckOptions options = parse_options(args);
     auto comm = runtime::make_communicator(config.dist.backend, *context.world,
                                            config.dist.timeout_s);
     const bool json = args.has("json");
@@ -105,7 +119,7 @@ CommandSpec comm_check_command() {
     }
 
     const std::vector<BandwidthRow> rows =
-        measure_allreduce(*comm, min_bytes, max_bytes, static_cast<int>(warmup));
+        measure_allreduce(*comm, options.min_bytes, options.max_bytes, options.warmup);
     bool rows_correct = true;
     for (const BandwidthRow& row : rows) rows_correct = rows_correct && row.correct;
     if (print && json) {

@@ -74,6 +74,19 @@ at::Tensor variable_rows(int rank, int64_t rows, int64_t width, at::ScalarType t
       .to(device);
 }
 
+std::string dtype_name(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat:
+      return "float32";
+    case at::kDouble:
+      return "float64";
+    case at::kLong:
+      return "int64";
+    default:
+      return std::string(at::toString(type));
+  }
+}
+
 }  // namespace
 
 std::vector<CheckResult> verify_collectives(Communicator& comm) {
@@ -88,7 +101,7 @@ std::vector<CheckResult> verify_collectives(Communicator& comm) {
       at::Tensor values = rank_values(count, rank, type, device);
       comm.allreduce(values, op);
       results.push_back(compare(std::string("allreduce ") + runtime::reduce_op_name(op) + " " +
-                                    at::toString(type),
+                                    dtype_name(type),
                                 values, expected_reduction(count, world, op, type)));
     }
   }
@@ -97,7 +110,7 @@ std::vector<CheckResult> verify_collectives(Communicator& comm) {
     at::Tensor mine = variable_rows(rank, 3, 4, type, device);
     std::vector<at::Tensor> parts;
     for (int r = 0; r < world; ++r) parts.push_back(variable_rows(r, 3, 4, type, at::kCPU));
-    results.push_back(compare(std::string("allgather ") + at::toString(type),
+    results.push_back(compare(std::string("allgather ") + dtype_name(type),
                               comm.allgather(mine), at::cat(parts)));
   }
 
@@ -113,7 +126,7 @@ std::vector<CheckResult> verify_collectives(Communicator& comm) {
       std::vector<int64_t> counts;
       at::Tensor gathered = comm.allgather_variable(mine, &counts);
       CheckResult result = compare(std::string("allgather variable (rank r gives r+") +
-                                       std::to_string(extra) + " rows) " + at::toString(type),
+                                       std::to_string(extra) + " rows) " + dtype_name(type),
                                    gathered, at::cat(parts));
       if (result.passed && counts != expected_counts) {
         result.passed = false;
@@ -123,7 +136,7 @@ std::vector<CheckResult> verify_collectives(Communicator& comm) {
     }
   }
 
-  for (int root : {0, world - 1}) {
+  for (int root : world > 1 ? std::vector<int>{0, world - 1} : std::vector<int>{0}) {
     at::Tensor values = rank_values(count, rank, at::kDouble, device);
     comm.broadcast(values, root);
     results.push_back(compare("broadcast from rank " + std::to_string(root), values,
@@ -135,7 +148,7 @@ std::vector<CheckResult> verify_collectives(Communicator& comm) {
     at::Tensor values = rank_values(block * world, rank, type, device);
     at::Tensor mine = comm.reduce_scatter(values, ReduceOp::kSum);
     at::Tensor full = expected_reduction(block * world, world, ReduceOp::kSum, type);
-    results.push_back(compare(std::string("reduce_scatter sum ") + at::toString(type), mine,
+    results.push_back(compare(std::string("reduce_scatter sum ") + dtype_name(type), mine,
                               full.slice(0, rank * block, (rank + 1) * block)));
   }
 

@@ -13,6 +13,7 @@
 #include "runtime/logging.h"
 #include "runtime/mpi_world.h"
 #include "runtime/suggest.h"
+#include "runtime/threads.h"
 
 namespace missrec::cli {
 
@@ -86,6 +87,7 @@ int launcher_rank() {
 
 int run_without_mpi(const CommandSpec& command, const ParsedArgs& args, CommandContext& context) {
   runtime::init_logging(context.argv0, 0, 1, runtime::host_name());
+  if (command.uses_config) runtime::configure_threads(context.config.run.threads, 1);
   try {
     return command.run(args, context);
   } catch (const runtime::InputError& e) {
@@ -102,6 +104,11 @@ int run_with_mpi(const CommandSpec& command, const ParsedArgs& args, CommandCont
   runtime::MpiWorld world(argc, argv);
   runtime::init_logging(context.argv0, world.rank(), world.size(), world.host());
   context.world = &world;
+  if (command.uses_config) {
+    const int threads = runtime::configure_threads(context.config.run.threads, world.local_size());
+    LOG(INFO) << world.size() << " ranks (" << world.local_size() << " on this node), "
+              << threads << " CPU threads per rank";
+  }
   int status = runtime::kExitOk;
   try {
     status = command.run(args, context);
@@ -153,6 +160,7 @@ int run_main(int argc, char** argv) {
     if (command->uses_config) {
       context.config = runtime::load_config(parsed.value("config"), parsed.values("set"));
     }
+    if (command->check_args) command->check_args(parsed);
   } catch (const runtime::InputError& e) {
     if (launcher_rank() <= 0) std::cerr << "missrec: error: " << e.what() << std::endl;
     return runtime::kExitBadInput;

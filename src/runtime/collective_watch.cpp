@@ -45,12 +45,17 @@ void CollectiveWatch::wait(MPI_Request* request, const char* operation, uint64_t
 
 void CollectiveWatch::report_timeout(const char* operation, uint64_t sequence,
                                      int64_t bytes) const {
+  log_timeout(operation, sequence, bytes);
+  abort_job(1);
+}
+
+void CollectiveWatch::log_timeout(const char* operation, uint64_t sequence,
+                                  int64_t bytes) const {
   LOG(ERROR) << "fatal: collective timeout: " << operation << " #" << sequence << " ("
              << bytes << " bytes) has not completed after " << timeout_s_
              << " s (dist.timeout_s) on rank " << rank_ << " of " << world_size_ << " ("
              << host_ << "); another rank is dead, stuck or skipped this collective; "
              << "aborting the job";
-  abort_job(1);
 }
 
 }  // namespace missrec::runtime

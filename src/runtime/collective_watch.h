@@ -22,6 +22,9 @@ class CollectiveWatch {
   void wait(MPI_Request* request, const char* operation, uint64_t sequence,
             int64_t bytes) const;
 
+  // Logs the timeout message (operation, number, bytes, rank, host).
+  void log_timeout(const char* operation, uint64_t sequence, int64_t bytes) const;
+  // log_timeout, then abort_job.
   [[noreturn]] void report_timeout(const char* operation, uint64_t sequence,
                                    int64_t bytes) const;
 

@@ -33,6 +33,8 @@ std::vector<FieldSpec> build_fields() {
       MISSREC_FIELD(run, name, any, {}, "name of the run; run.dir defaults to runs/<name>"),
       MISSREC_FIELD(run, dir, any, {}, "run directory: logs, metrics.jsonl, checkpoints/"),
       MISSREC_FIELD(run, seed, between(0, kIntMax), {}, "seed for everything"),
+      MISSREC_FIELD(run, threads, between(0, 4096), {},
+                    "CPU threads per rank (0: the node's CPUs shared among its ranks)"),
       MISSREC_FIELD(data, dir, any, {}, "dataset directory (SPEC 2.1)"),
       MISSREC_FIELD(data, feature_dtype, any, MISSREC_LIST("float32", "float16"),
                     "feature table dtype on the device"),

@@ -15,6 +15,7 @@ struct RunConfig {
   std::string name = "missrec";
   std::string dir;  // empty: runs/<name>
   int64_t seed = 2020;
+  int64_t threads = 0;  // 0: the CPUs available to each rank
 };
 
 struct DataConfig {

@@ -57,8 +57,13 @@ void MpiComm::reset() {
 
 MpiWorld::MpiWorld(int* argc, char*** argv) : host_(host_name()) {
   int provided = 0;
-  // SERIALIZED: helper threads (the NCCL watchdog) may call MPI_Abort while main works.
-  MISSREC_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided));
+  // MULTIPLE: a helper thread (the NCCL watchdog) may call MPI_Abort while the main
+  // thread is inside MPI.
+  MISSREC_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided));
+  if (provided < MPI_THREAD_MULTIPLE) {
+    LOG(WARNING) << "the MPI library provides thread level " << provided
+                 << " < MPI_THREAD_MULTIPLE; an abort from a watchdog thread may misbehave";
+  }
   MISSREC_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
   MPI_Comm dup = MPI_COMM_NULL;
   MISSREC_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &dup));

@@ -5,7 +5,7 @@
 
 #include <glog/logging.h>
 
-#include <atomic>
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -15,11 +15,13 @@
 
 #include "build_info.h"
 #include "runtime/abort.h"
+#include "runtime/error.h"
 #include "runtime/mpi_check.h"
 #include "runtime/mpi_comm.h"
 #include "runtime/nccl/cuda_handles.h"
 
 #if MISSREC_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
 
@@ -73,6 +75,15 @@ ncclRedOp_t nccl_op(ReduceOp op) {
   return ncclSum;
 }
 
+bool in_progress(ncclResult_t state) {
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 14, 0)
+  return state == ncclInProgress;
+#else
+  (void)state;
+  return false;
+#endif
+}
+
 cudaStream_t compute_stream(int device_index) {
 #if MISSREC_TORCH_CUDA
   return c10::cuda::getCurrentCUDAStream(device_index).stream();
@@ -98,6 +109,7 @@ class Watchdog {
   }
 
   void track(CudaEvent done, const char* operation, uint64_t sequence, int64_t bytes) {
+    // Called by the issuing thread only; the watchdog thread never blocks it for long.
     {
       std::lock_guard<std::mutex> lock(mutex_);
       pending_.push_back(Pending{std::move(done), operation, sequence, bytes,
@@ -122,38 +134,55 @@ class Watchdog {
 
   void loop() {
     cudaSetDevice(device_index_);
-    const auto timeout = std::chrono::duration<double>(watch_.timeout_s());
+    using Clock = std::chrono::steady_clock;
+    const auto timeout = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(watch_.timeout_s()));
+    // A collective's clock starts when it reaches the front of the queue, so time spent
+    // behind earlier collectives is not counted against it.
+    Clock::time_point front_since = Clock::now();
     std::unique_lock<std::mutex> lock(mutex_);
     while (true) {
-      changed_.wait_for(lock, std::chrono::milliseconds(1),
-                        [this] { return stopping_ || !pending_.empty(); });
-      if (pending_.empty()) {
-        if (stopping_) return;
-        continue;
-      }
+      changed_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+      if (pending_.empty()) return;  // stopping, nothing left
+      // The deque keeps references stable across push_back and only this thread pops,
+      // so the front can be inspected without holding the lock.
       Pending& front = pending_.front();
+      front_since = std::max(front_since, front.issued);
+      lock.unlock();
       const cudaError_t state = cudaEventQuery(front.done.get());
-      if (state == cudaSuccess) {
-        pending_.pop_front();
-        if (pending_.empty()) idle_.notify_all();
+      if (state == cudaErrorNotReady) {
+        check_health(front, front_since, timeout);
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        lock.lock();
         continue;
       }
-      if (state != cudaErrorNotReady) {
+      if (state != cudaSuccess) {
         detail::cuda_call_failed(state, "cudaEventQuery(collective done)", __FILE__, __LINE__);
       }
-      ncclResult_t async_error = ncclSuccess;
-      ncclCommGetAsyncError(comm_.get(), &async_error);
-      if (async_error != ncclSuccess) {
-        LOG(ERROR) << "fatal: NCCL error in " << front.operation << " #" << front.sequence
-                   << " on rank " << watch_.rank() << " (" << watch_.host()
-                   << "): " << ncclGetErrorString(async_error) << "; aborting the job";
-        comm_.abort();
-        abort_job(1);
-      }
-      if (std::chrono::steady_clock::now() - front.issued > timeout) {
-        comm_.abort();
-        watch_.report_timeout(front.operation, front.sequence, front.bytes);
-      }
+      lock.lock();
+      pending_.pop_front();
+      front_since = Clock::now();
+      if (pending_.empty()) idle_.notify_all();
+    }
+  }
+
+  // Ends the job on an NCCL async error or an expired timeout: the message first (so it
+  // is never lost), then the NCCL comm is aborted, then every rank via MPI_Abort.
+  void check_health(const Pending& front, std::chrono::steady_clock::time_point since,
+                    std::chrono::steady_clock::duration timeout) {
+    ncclResult_t async_error = ncclSuccess;
+    ncclCommGetAsyncError(comm_.get(), &async_error);
+    if (async_error != ncclSuccess && !in_progress(async_error)) {
+      LOG(ERROR) << "fatal: NCCL error in " << front.operation << " #" << front.sequence
+                 << " on rank " << watch_.rank() << " (" << watch_.host()
+                 << "): " << ncclGetErrorString(async_error) << "; aborting the job";
+      ncclCommAbort(comm_.get());
+      abort_job(1);
+    }
+    if (std::chrono::steady_clock::now() - since > timeout) {
+      watch_.log_timeout(front.operation, front.sequence, front.bytes);
+      ncclCommAbort(comm_.get());
+      abort_job(1);
     }
   }
 
@@ -178,6 +207,11 @@ class NcclCommunicator final : public Communicator {
     int devices = 0;
     MISSREC_CUDA_CHECK(cudaGetDeviceCount(&devices));
     CHECK_GT(devices, 0) << "NCCL backend without a visible CUDA device";
+    if (world.local_size() > devices) {
+      throw_input_error("launch", std::to_string(world.local_size()) + " ranks on host " +
+                                      world.host() + " but only " + std::to_string(devices) +
+                                      " GPUs visible; start one rank per GPU");
+    }
     device_index_ = world.local_rank() % devices;
     MISSREC_CUDA_CHECK(cudaSetDevice(device_index_));
     ncclUniqueId id;
@@ -206,6 +240,7 @@ class NcclCommunicator final : public Communicator {
 
   void allreduce(at::Tensor& tensor, ReduceOp op) override {
     check_device(tensor, "allreduce");
+    mark_used_by_comm_stream(tensor);
     run("allreduce", tensor.nbytes(), [&](cudaStream_t stream) {
       return ncclAllReduce(tensor.data_ptr(), tensor.data_ptr(), tensor.numel(),
                            nccl_type(tensor.scalar_type()), nccl_op(op), comm_.get(), stream);
@@ -218,6 +253,8 @@ class NcclCommunicator final : public Communicator {
     if (shape.empty()) shape.push_back(1);
     shape[0] *= size_;
     at::Tensor out = at::empty(shape, tensor.options());
+    mark_used_by_comm_stream(tensor);
+    mark_used_by_comm_stream(out);
     run("allgather", out.nbytes(), [&](cudaStream_t stream) {
       return ncclAllGather(tensor.data_ptr(), out.data_ptr(), tensor.nbytes(), ncclUint8,
                            comm_.get(), stream);
@@ -240,6 +277,8 @@ class NcclCommunicator final : public Communicator {
     shape[0] = total;
     at::Tensor out = at::empty(shape, tensor.options());
     auto* out_bytes = static_cast<uint8_t*>(out.data_ptr());
+    if (tensor.numel() > 0) mark_used_by_comm_stream(tensor);
+    if (out.numel() > 0) mark_used_by_comm_stream(out);
     run("allgather_variable", out.nbytes(), [&](cudaStream_t stream) {
       ncclResult_t rc = ncclGroupStart();
       if (rc != ncclSuccess) return rc;
@@ -262,6 +301,7 @@ class NcclCommunicator final : public Communicator {
   void broadcast(at::Tensor& tensor, int root) override {
     check_device(tensor, "broadcast");
     CHECK(root >= 0 && root < size_);
+    mark_used_by_comm_stream(tensor);
     run("broadcast", tensor.nbytes(), [&](cudaStream_t stream) {
       return ncclBroadcast(tensor.data_ptr(), tensor.data_ptr(), tensor.nbytes(), ncclUint8,
                            root, comm_.get(), stream);
@@ -275,6 +315,8 @@ class NcclCommunicator final : public Communicator {
     std::vector<int64_t> shape = tensor.sizes().vec();
     shape[0] /= size_;
     at::Tensor out = at::empty(shape, tensor.options());
+    mark_used_by_comm_stream(tensor);
+    mark_used_by_comm_stream(out);
     run("reduce_scatter", tensor.nbytes(), [&](cudaStream_t stream) {
       return ncclReduceScatter(tensor.data_ptr(), out.data_ptr(), out.numel(),
                                nccl_type(tensor.scalar_type()), nccl_op(op), comm_.get(),
@@ -299,8 +341,22 @@ class NcclCommunicator final : public Communicator {
     CHECK(tensor.is_contiguous()) << operation << ": tensor must be contiguous";
   }
 
+  // Keeps the caching allocator from reusing a tensor's memory for work on another
+  // stream while NCCL still reads or writes it.
+  void mark_used_by_comm_stream(const at::Tensor& tensor) const {
+#if MISSREC_TORCH_CUDA
+    c10::cuda::CUDACachingAllocator::recordStream(
+        tensor.storage().data_ptr(),
+        c10::cuda::getStreamFromExternal(stream_.get(),
+                                         static_cast<c10::DeviceIndex>(device_index_)));
+#else
+    (void)tensor;
+#endif
+  }
+
   template <class Launch>
   void run(const char* operation, int64_t bytes, Launch&& launch) {
+    MISSREC_CUDA_CHECK(cudaSetDevice(device_index_));  // callers may sit on another device
     const uint64_t seq = watch_.next(operation);
     const cudaStream_t compute = compute_stream(device_index_);
     CudaEvent ready = CudaEvent::create();
