@@ -1,52 +1,70 @@
 #include "runtime/collective_watch.h"
 
 #include <glog/logging.h>
-#include <sched.h>
-
-#include <chrono>
-#include <thread>
 
 #include "runtime/abort.h"
-#include "runtime/mpi_check.h"
 
 namespace missrec::runtime {
 
-CollectiveWatch::CollectiveWatch(int rank, int world_size, std::string host, double timeout_s)
+CollectiveWatch::Scope::~Scope() { watch_->finish(); }
+
+CollectiveWatch::CollectiveWatch(int rank, int world_size, std::string host, double timeout_s,
+                                 bool run_watchdog)
     : rank_(rank), world_size_(world_size), host_(std::move(host)), timeout_s_(timeout_s) {
   CHECK_GT(timeout_s_, 0.0);
+  if (run_watchdog) watchdog_ = std::thread([this] { watch_loop(); });
 }
 
-uint64_t CollectiveWatch::next(const char* /*operation*/) { return ++sequence_; }
+CollectiveWatch::~CollectiveWatch() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
+}
 
-void CollectiveWatch::wait(MPI_Request* request, const char* operation, uint64_t sequence,
-                           int64_t bytes) const {
-  using Clock = std::chrono::steady_clock;
-  const auto start = Clock::now();
-  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(
-                                    std::chrono::duration<double>(timeout_s_));
-  // Open MPI progresses non-blocking collectives only inside MPI calls, so poll
-  // tightly at first; a collective still open after a while is waiting for another
-  // rank, and then the poll backs off to leave the core to that rank.
-  for (uint64_t polls = 0;; ++polls) {
-    int done = 0;
-    MISSREC_MPI_CHECK(MPI_Test(request, &done, MPI_STATUS_IGNORE));
-    if (done) return;
-    if ((polls & 255) != 0) continue;
-    const auto now = Clock::now();
-    if (now >= deadline) report_timeout(operation, sequence, bytes);
-    const auto waited = now - start;
-    if (waited > std::chrono::seconds(1)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    } else if (waited > std::chrono::milliseconds(5)) {
-      sched_yield();
+uint64_t CollectiveWatch::next() { return ++sequence_; }
+
+CollectiveWatch::Scope CollectiveWatch::begin(const char* operation, int64_t bytes) {
+  const uint64_t sequence = next();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    in_flight_ = true;
+    operation_ = operation;
+    in_flight_sequence_ = sequence;
+    bytes_ = bytes;
+    started_ = std::chrono::steady_clock::now();
+  }
+  changed_.notify_one();
+  return Scope(this, sequence);
+}
+
+void CollectiveWatch::finish() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  in_flight_ = false;
+}
+
+void CollectiveWatch::watch_loop() {
+  const auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(timeout_s_));
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    if (!in_flight_) {
+      changed_.wait(lock, [this] { return stopping_ || in_flight_; });
+      continue;
+    }
+    const uint64_t watched = in_flight_sequence_;
+    const auto deadline = started_ + timeout;
+    changed_.wait_until(lock, deadline, [&] {
+      return stopping_ || !in_flight_ || in_flight_sequence_ != watched;
+    });
+    if (in_flight_ && in_flight_sequence_ == watched &&
+        std::chrono::steady_clock::now() >= deadline) {
+      log_timeout(operation_, watched, bytes_);
+      abort_job(1);
     }
   }
-}
-
-void CollectiveWatch::report_timeout(const char* operation, uint64_t sequence,
-                                     int64_t bytes) const {
-  log_timeout(operation, sequence, bytes);
-  abort_job(1);
 }
 
 void CollectiveWatch::log_timeout(const char* operation, uint64_t sequence,

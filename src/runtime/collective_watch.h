@@ -1,43 +1,74 @@
 #pragma once
 
-#include <mpi.h>
-
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <thread>
 
 namespace missrec::runtime {
 
-// Numbers the collectives of one communicator and enforces dist.timeout_s on them.
-// A collective that has not completed in time is reported (operation, number, bytes,
-// rank, host) and the whole job is aborted: a stuck, dead or diverged rank never turns
-// into a silent hang.
+// Numbers the collectives of one communicator and enforces dist.timeout_s on them. A
+// watchdog thread watches the collective in flight; one that has not completed in time
+// is reported (operation, number, bytes, rank, host) and the whole job is aborted, so a
+// stuck, dead or diverged rank never turns into a silent hang. The issuing thread uses
+// the library's blocking (fastest) collectives and pays two uncontended locks per call.
 class CollectiveWatch {
  public:
-  CollectiveWatch(int rank, int world_size, std::string host, double timeout_s);
+  // The collective in flight, from construction to destruction.
+  class Scope {
+   public:
+    ~Scope();
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+    uint64_t sequence() const { return sequence_; }
 
-  // Starts the next collective and returns its sequence number.
-  uint64_t next(const char* operation);
+   private:
+    friend class CollectiveWatch;
+    Scope(CollectiveWatch* watch, uint64_t sequence) : watch_(watch), sequence_(sequence) {}
+    CollectiveWatch* watch_;
+    uint64_t sequence_;
+  };
 
-  // Polls a non-blocking MPI request until it completes or the timeout expires.
-  void wait(MPI_Request* request, const char* operation, uint64_t sequence,
-            int64_t bytes) const;
+  // run_watchdog=false: numbering and messages only (a backend with its own watchdog).
+  CollectiveWatch(int rank, int world_size, std::string host, double timeout_s,
+                  bool run_watchdog = true);
+  ~CollectiveWatch();
+  CollectiveWatch(const CollectiveWatch&) = delete;
+  CollectiveWatch& operator=(const CollectiveWatch&) = delete;
+
+  // Starts the next collective: numbered, and watched until the Scope ends.
+  [[nodiscard]] Scope begin(const char* operation, int64_t bytes);
+  // The next sequence number, for backends that track completion themselves.
+  uint64_t next();
 
   // Logs the timeout message (operation, number, bytes, rank, host).
   void log_timeout(const char* operation, uint64_t sequence, int64_t bytes) const;
-  // log_timeout, then abort_job.
-  [[noreturn]] void report_timeout(const char* operation, uint64_t sequence,
-                                   int64_t bytes) const;
 
   double timeout_s() const { return timeout_s_; }
   int rank() const { return rank_; }
   const std::string& host() const { return host_; }
 
  private:
+  void finish();
+  void watch_loop();
+
   int rank_;
   int world_size_;
   std::string host_;
   double timeout_s_;
   uint64_t sequence_ = 0;
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool in_flight_ = false;
+  bool stopping_ = false;
+  const char* operation_ = "";
+  uint64_t in_flight_sequence_ = 0;
+  int64_t bytes_ = 0;
+  std::chrono::steady_clock::time_point started_;
+  std::thread watchdog_;
 };
 
 }  // namespace missrec::runtime

@@ -86,13 +86,10 @@ void MpiCommunicator::allreduce(at::Tensor& tensor, ReduceOp op) {
     tensor.copy_(wide);
     return;
   }
-  const uint64_t seq = watch_.next("allreduce");
-  MPI_Request request = MPI_REQUEST_NULL;
-  MISSREC_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, tensor.data_ptr(),
-                                   checked_count(tensor.numel(), "allreduce"),
-                                   mpi_type(tensor.scalar_type()), mpi_op(op), comm_.get(),
-                                   &request));
-  watch_.wait(&request, "allreduce", seq, tensor.nbytes());
+  const auto in_flight = watch_.begin("allreduce", tensor.nbytes());
+  MISSREC_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, tensor.data_ptr(),
+                                  checked_count(tensor.numel(), "allreduce"),
+                                  mpi_type(tensor.scalar_type()), mpi_op(op), comm_.get()));
 }
 
 at::Tensor MpiCommunicator::allgather(const at::Tensor& tensor) {
@@ -101,22 +98,18 @@ at::Tensor MpiCommunicator::allgather(const at::Tensor& tensor) {
   if (shape.empty()) shape.push_back(1);
   shape[0] *= size_;
   at::Tensor out = at::empty(shape, tensor.options());
-  const uint64_t seq = watch_.next("allgather");
-  MPI_Request request = MPI_REQUEST_NULL;
   const int bytes = checked_count(tensor.nbytes(), "allgather");
-  MISSREC_MPI_CHECK(MPI_Iallgather(tensor.data_ptr(), bytes, MPI_BYTE, out.data_ptr(), bytes,
-                                   MPI_BYTE, comm_.get(), &request));
-  watch_.wait(&request, "allgather", seq, out.nbytes());
+  const auto in_flight = watch_.begin("allgather", out.nbytes());
+  MISSREC_MPI_CHECK(MPI_Allgather(tensor.data_ptr(), bytes, MPI_BYTE, out.data_ptr(), bytes,
+                                  MPI_BYTE, comm_.get()));
   return out;
 }
 
 std::vector<int64_t> MpiCommunicator::allgather_counts(int64_t count) {
   std::vector<int64_t> counts(size_);
-  const uint64_t seq = watch_.next("allgather(counts)");
-  MPI_Request request = MPI_REQUEST_NULL;
-  MISSREC_MPI_CHECK(MPI_Iallgather(&count, 1, MPI_INT64_T, counts.data(), 1, MPI_INT64_T,
-                                   comm_.get(), &request));
-  watch_.wait(&request, "allgather(counts)", seq, sizeof(int64_t) * size_);
+  const auto in_flight = watch_.begin("allgather(counts)", sizeof(int64_t) * size_);
+  MISSREC_MPI_CHECK(MPI_Allgather(&count, 1, MPI_INT64_T, counts.data(), 1, MPI_INT64_T,
+                                  comm_.get()));
   return counts;
 }
 
@@ -137,12 +130,12 @@ at::Tensor MpiCommunicator::allgather_variable(const at::Tensor& tensor,
   std::vector<int64_t> shape = tensor.sizes().vec();
   shape[0] = total_rows;
   at::Tensor out = at::empty(shape, tensor.options());
-  const uint64_t seq = watch_.next("allgather_variable");
-  MPI_Request request = MPI_REQUEST_NULL;
-  MISSREC_MPI_CHECK(MPI_Iallgatherv(tensor.data_ptr(), byte_counts[rank_], MPI_BYTE,
-                                    out.data_ptr(), byte_counts.data(), displacements.data(),
-                                    MPI_BYTE, comm_.get(), &request));
-  watch_.wait(&request, "allgather_variable", seq, out.nbytes());
+  {
+    const auto in_flight = watch_.begin("allgather_variable", out.nbytes());
+    MISSREC_MPI_CHECK(MPI_Allgatherv(tensor.data_ptr(), byte_counts[rank_], MPI_BYTE,
+                                     out.data_ptr(), byte_counts.data(), displacements.data(),
+                                     MPI_BYTE, comm_.get()));
+  }
   if (row_counts != nullptr) *row_counts = std::move(rows);
   return out;
 }
@@ -151,11 +144,9 @@ void MpiCommunicator::broadcast(at::Tensor& tensor, int root) {
   check_cpu_contiguous(tensor, "broadcast");
   CHECK(root >= 0 && root < size_) << "broadcast root " << root << " outside [0, " << size_
                                    << ")";
-  const uint64_t seq = watch_.next("broadcast");
-  MPI_Request request = MPI_REQUEST_NULL;
-  MISSREC_MPI_CHECK(MPI_Ibcast(tensor.data_ptr(), checked_count(tensor.nbytes(), "broadcast"),
-                               MPI_BYTE, root, comm_.get(), &request));
-  watch_.wait(&request, "broadcast", seq, tensor.nbytes());
+  const auto in_flight = watch_.begin("broadcast", tensor.nbytes());
+  MISSREC_MPI_CHECK(MPI_Bcast(tensor.data_ptr(), checked_count(tensor.nbytes(), "broadcast"),
+                              MPI_BYTE, root, comm_.get()));
 }
 
 at::Tensor MpiCommunicator::reduce_scatter(const at::Tensor& tensor, ReduceOp op) {
@@ -170,20 +161,16 @@ at::Tensor MpiCommunicator::reduce_scatter(const at::Tensor& tensor, ReduceOp op
   std::vector<int64_t> shape = tensor.sizes().vec();
   shape[0] /= size_;
   at::Tensor out = at::empty(shape, tensor.options());
-  const uint64_t seq = watch_.next("reduce_scatter");
-  MPI_Request request = MPI_REQUEST_NULL;
-  MISSREC_MPI_CHECK(MPI_Ireduce_scatter_block(
+  const auto in_flight = watch_.begin("reduce_scatter", tensor.nbytes());
+  MISSREC_MPI_CHECK(MPI_Reduce_scatter_block(
       tensor.data_ptr(), out.data_ptr(), checked_count(out.numel(), "reduce_scatter"),
-      mpi_type(tensor.scalar_type()), mpi_op(op), comm_.get(), &request));
-  watch_.wait(&request, "reduce_scatter", seq, tensor.nbytes());
+      mpi_type(tensor.scalar_type()), mpi_op(op), comm_.get()));
   return out;
 }
 
 void MpiCommunicator::barrier() {
-  const uint64_t seq = watch_.next("barrier");
-  MPI_Request request = MPI_REQUEST_NULL;
-  MISSREC_MPI_CHECK(MPI_Ibarrier(comm_.get(), &request));
-  watch_.wait(&request, "barrier", seq, 0);
+  const auto in_flight = watch_.begin("barrier", 0);
+  MISSREC_MPI_CHECK(MPI_Barrier(comm_.get()));
 }
 
 }  // namespace missrec::runtime

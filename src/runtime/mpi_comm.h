@@ -6,8 +6,8 @@
 
 namespace missrec::runtime {
 
-// Communicator over MPI for CPU tensors. Collectives are non-blocking MPI calls polled
-// by CollectiveWatch, so a missing peer ends in a timeout abort rather than a hang.
+// Communicator over MPI for CPU tensors. Collectives are the library's blocking calls,
+// watched by CollectiveWatch, so a missing peer ends in a timeout abort, not a hang.
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator(const MpiWorld& world, double timeout_s);

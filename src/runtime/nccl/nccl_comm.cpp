@@ -203,7 +203,7 @@ class NcclCommunicator final : public Communicator {
       : host_(world, timeout_s),
         rank_(world.rank()),
         size_(world.size()),
-        watch_(world.rank(), world.size(), world.host(), timeout_s) {
+        watch_(world.rank(), world.size(), world.host(), timeout_s, /*run_watchdog=*/false) {
     int devices = 0;
     MISSREC_CUDA_CHECK(cudaGetDeviceCount(&devices));
     CHECK_GT(devices, 0) << "NCCL backend without a visible CUDA device";
@@ -357,7 +357,7 @@ class NcclCommunicator final : public Communicator {
   template <class Launch>
   void run(const char* operation, int64_t bytes, Launch&& launch) {
     MISSREC_CUDA_CHECK(cudaSetDevice(device_index_));  // callers may sit on another device
-    const uint64_t seq = watch_.next(operation);
+    const uint64_t seq = watch_.next();
     const cudaStream_t compute = compute_stream(device_index_);
     CudaEvent ready = CudaEvent::create();
     MISSREC_CUDA_CHECK(cudaEventRecord(ready.get(), compute));
