@@ -7,6 +7,8 @@ const std::vector<CommandSpec>& all_commands() {
       version_command(),
       config_show_command(),
       comm_check_command(),
+      data_synth_command(),
+      data_inspect_command(),
   };
   return commands;
 }

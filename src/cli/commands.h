@@ -12,6 +12,8 @@ const std::vector<CommandSpec>& all_commands();
 CommandSpec version_command();
 CommandSpec config_show_command();
 CommandSpec comm_check_command();
+CommandSpec data_synth_command();
+CommandSpec data_inspect_command();
 
 // Options shared by every command that reads the configuration (uses_config).
 std::vector<OptionSpec> config_options();

@@ -1,0 +1,25 @@
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/h5_file.h"
+
+namespace missrec::data {
+
+// Reads sample histories with one hyperslab per contiguous sample range, keeping the
+// files it has opened. Not shared between threads (each reader thread owns one).
+class SampleReader {
+ public:
+  // History items of samples [first, first + count) of `segment`, concatenated.
+  std::vector<int32_t> read(const SampleSegment& segment, int64_t first, int64_t count);
+  int64_t bytes_read() const { return bytes_read_; }
+
+ private:
+  std::map<std::string, H5File> files_;
+  int64_t bytes_read_ = 0;
+};
+
+}  // namespace missrec::data
