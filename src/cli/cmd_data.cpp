@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "data/convert.h"
 #include "data/inspect.h"
 #include "data/synth.h"
 #include "runtime/error.h"
@@ -80,6 +81,42 @@ CommandSpec data_inspect_command() {
   command.positional_count = 1;
   command.run = [](const ParsedArgs& args, CommandContext&) {
     std::cout << data::inspect_dataset(args.positionals()[0]);
+    return runtime::kExitOk;
+  };
+  return command;
+}
+
+}  // namespace missrec::cli
+
+namespace missrec::cli {
+
+CommandSpec data_convert_command() {
+  CommandSpec command;
+  command.name = "data convert";
+  command.summary =
+      "Converts the public MISSRec/UniSRec release (downstream or pretraining layout, "
+      "SPEC 2.2) into the HDF5 format, keeping every row and item; prints the counts.";
+  command.options = {
+      {"from-missrec", "SRC", "directory of the public release files", false},
+      {"out", "DST", "output dataset directory (must not exist)", false},
+      {"dataset", "NAME", "<ds> when SRC holds several", false},
+      {"feature-dim", "D", "width of the raw float32 feature files (default 512)", false},
+  };
+  command.check_args = [](const ParsedArgs& args) {
+    if (!args.has("from-missrec") || !args.has("out")) {
+      runtime::throw_input_error("missrec data convert", "--from-missrec SRC and --out DST are required");
+    }
+    args.integer("feature-dim", 512);
+  };
+  command.run = [](const ParsedArgs& args, CommandContext&) {
+    data::ConvertOptions options;
+    options.source = args.value("from-missrec");
+    options.out = args.value("out");
+    options.dataset = args.value("dataset");
+    options.feature_dim = args.integer("feature-dim", 512);
+    const data::ConvertReport report = data::convert_missrec(options);
+    std::cout << "converted " << report.layout << " dataset into " << options.out << "\n"
+              << report.summary;
     return runtime::kExitOk;
   };
   return command;

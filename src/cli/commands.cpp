@@ -9,6 +9,7 @@ const std::vector<CommandSpec>& all_commands() {
       comm_check_command(),
       data_synth_command(),
       data_inspect_command(),
+      data_convert_command(),
   };
   return commands;
 }

@@ -14,6 +14,7 @@ CommandSpec config_show_command();
 CommandSpec comm_check_command();
 CommandSpec data_synth_command();
 CommandSpec data_inspect_command();
+CommandSpec data_convert_command();
 
 // Options shared by every command that reads the configuration (uses_config).
 std::vector<OptionSpec> config_options();

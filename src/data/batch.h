@@ -1,0 +1,72 @@
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace missrec::runtime {
+class Communicator;
+}
+
+namespace missrec::data {
+
+// Item -> interest maps from the latest DPC-KNN refresh (SPEC §2.5, §4.2): [N+1] int64,
+// values in 1..K, 0 for the padding item.
+struct InterestTables {
+  at::Tensor text_interest;
+  at::Tensor image_interest;
+};
+
+// One view of a batch: global item ids left-aligned and zero-padded to the longest
+// history of this rank's batch, lengths, and interest ids (SPEC §2.5) padded with 0.
+struct BatchView {
+  at::Tensor item_seq;      // [b, L] int64
+  at::Tensor item_length;   // [b] int64
+  at::Tensor interest_seq;  // [b, U] int64
+};
+
+// A rank's slice of one global batch, both views (SPEC §3.6), CPU tensors.
+struct Batch {
+  int64_t epoch = 0;
+  int64_t step = 0;                // global step within the epoch
+  at::Tensor pos_item;             // [b] int64 global target ids
+  at::Tensor domain;               // [b] int64 domain index
+  at::Tensor sample_position;      // [b] int64 position in the epoch order
+  BatchView view;
+  BatchView aug;
+  at::Tensor text_aug_mask;        // [b, L_aug] bool: word drop uses text_aug there
+  bool item_drop = false;          // which augmentation this batch drew
+};
+
+// One sample before assembly: global ids, oldest first.
+struct RawSample {
+  int domain = 0;
+  std::vector<int64_t> history;
+  int64_t target = 0;
+  int64_t position = 0;
+};
+
+struct BatchOptions {
+  int64_t max_seq_len = 50;
+  double item_drop_prob = 0.9;
+  double item_drop_ratio = 0.2;
+  uint64_t seed = 2020;
+};
+
+// sorted(unique(text_interest[s] ∪ image_interest[s])) over the n items, with a
+// leading 0 when n < max_seq_len (the public code's padding position) (SPEC §2.5).
+std::vector<int64_t> interest_ids(const int64_t* items, int64_t n, int64_t max_seq_len,
+                                  const InterestTables& tables);
+
+// Assembles both views; histories longer than max_seq_len keep their newest items. The
+// augmentation draws are keyed on (seed, epoch, step) and (seed, epoch, position), so
+// they do not depend on the number of ranks.
+Batch build_batch(const std::vector<RawSample>& samples, int64_t epoch, int64_t step,
+                  const InterestTables& tables, const BatchOptions& options);
+
+// Pads both views' interest sequences to the widest in the global batch (one
+// max-allreduce over the ranks), as SPEC §2.5 requires for the regulariser.
+void pad_interests_globally(Batch& batch, runtime::Communicator& comm);
+
+}  // namespace missrec::data

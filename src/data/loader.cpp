@@ -1,0 +1,139 @@
+#include "data/loader.h"
+
+#include <glog/logging.h>
+
+#include <chrono>
+
+#include "data/epoch_order.h"
+#include "data/sample_reader.h"
+#include "runtime/error.h"
+
+namespace missrec::data {
+
+Loader::Loader(const Dataset& dataset, LoaderOptions options)
+    : dataset_(dataset), options_(std::move(options)) {
+  CHECK_GT(options_.world_size, 0);
+  CHECK_GT(options_.prefetch, 0);
+  if (options_.global_batch % options_.world_size != 0) {
+    runtime::throw_input_error("train.batch_size",
+                               std::to_string(options_.global_batch) + " does not split evenly over " +
+                                   std::to_string(options_.world_size) + " ranks");
+  }
+  for (const DomainInfo& domain : dataset_.domains()) {
+    const auto found = domain.splits.find(options_.split);
+    if (found == domain.splits.end()) continue;
+    for (const SampleSegment& segment : found->second) {
+      segments_.push_back(segment);
+      samples_ += segment.size();
+    }
+  }
+  if (samples_ < options_.global_batch) {
+    runtime::throw_input_error(dataset_.dir(), "has " + std::to_string(samples_) + " " +
+                                                   options_.split + " samples, fewer than one global batch of " +
+                                                   std::to_string(options_.global_batch));
+  }
+}
+
+Loader::~Loader() { stop_reader(); }
+
+void Loader::stop_reader() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (reader_.joinable()) reader_.join();
+  std::lock_guard<std::mutex> lock(mutex_);
+  stopping_ = false;
+  queue_.clear();
+  epoch_done_ = true;
+}
+
+void Loader::start_epoch(int64_t epoch, int64_t first_step,
+                         std::shared_ptr<const InterestTables> tables) {
+  CHECK(tables != nullptr);
+  stop_reader();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    epoch_done_ = false;
+    error_ = nullptr;
+  }
+  reader_ = std::thread([this, epoch, first_step, tables = std::move(tables)] {
+    try {
+      read_epoch(epoch, first_step, tables);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      error_ = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      epoch_done_ = true;
+    }
+    changed_.notify_all();
+  });
+}
+
+void Loader::read_epoch(int64_t epoch, int64_t first_step,
+                        std::shared_ptr<const InterestTables> tables) {
+  const EpochOrder order(segments_, options_.chunk_size, options_.batch.seed, epoch);
+  SampleReader reader;
+  const int64_t local = options_.global_batch / options_.world_size;
+  int64_t cached_chunk = -1;
+  ChunkRun run;
+  std::vector<int32_t> chunk_items;
+  std::vector<RawSample> samples(local);
+  for (int64_t step = first_step; step < steps_per_epoch(); ++step) {
+    const int64_t begin = step * options_.global_batch + options_.rank * local;
+    for (int64_t i = 0; i < local; ++i) {
+      const int64_t position = begin + i;
+      const ChunkRun chunk = order.chunk_of(position);
+      if (chunk.chunk != cached_chunk) {
+        chunk_items = reader.read(segments_[chunk.segment], chunk.first, chunk.count);
+        cached_chunk = chunk.chunk;
+        run = chunk;
+      }
+      const SampleRef ref = order.at(position);
+      const SampleSegment& segment = segments_[ref.segment];
+      const DomainInfo& domain = dataset_.domains()[segment.domain];
+      const int64_t base = segment.offsets[run.first];
+      RawSample& sample = samples[i];
+      sample.domain = segment.domain;
+      sample.position = position;
+      sample.target = domain.first_global_id + segment.target[ref.row];
+      sample.history.clear();
+      for (int64_t k = segment.offsets[ref.row]; k < segment.offsets[ref.row + 1]; ++k) {
+        sample.history.push_back(domain.first_global_id + chunk_items[k - base]);
+      }
+    }
+    Batch batch = build_batch(samples, epoch, step, *tables, options_.batch);
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [this] {
+      return stopping_ || static_cast<int64_t>(queue_.size()) < options_.prefetch;
+    });
+    if (stopping_) return;
+    queue_.push_back(std::move(batch));
+    reader_bytes_ = reader.bytes_read();
+    changed_.notify_all();
+  }
+}
+
+std::optional<Batch> Loader::next() {
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [this] { return !queue_.empty() || epoch_done_; });
+  stats_.wait_seconds +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (queue_.empty()) {
+    if (error_) std::rethrow_exception(error_);
+    return std::nullopt;
+  }
+  Batch batch = std::move(queue_.front());
+  queue_.pop_front();
+  stats_.batches += 1;
+  stats_.samples += batch.pos_item.size(0);
+  stats_.bytes_read = reader_bytes_;
+  changed_.notify_all();
+  return batch;
+}
+
+}  // namespace missrec::data

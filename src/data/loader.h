@@ -1,0 +1,77 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "data/batch.h"
+#include "data/dataset.h"
+
+namespace missrec::data {
+
+struct LoaderOptions {
+  std::string split = "train";
+  int64_t global_batch = 4096;  // split evenly over the ranks
+  int rank = 0;
+  int world_size = 1;
+  int64_t chunk_size = 256;     // samples per shuffle chunk (one hyperslab read)
+  int64_t prefetch = 4;         // batches read ahead
+  BatchOptions batch;
+};
+
+struct LoaderStats {
+  int64_t batches = 0;
+  int64_t samples = 0;
+  int64_t bytes_read = 0;
+  double wait_seconds = 0.0;  // time next() waited for the reader thread
+};
+
+// Streams a rank's slice of every global batch of an epoch (SPEC §2.4): a background
+// thread reads the chunks it needs (HDF5 hyperslabs) and assembles batches ahead of the
+// consumer. Deterministic given (seed, epoch, rank, world size); every sample is seen
+// once per epoch across the ranks; the tail that does not fill a global batch is dropped.
+class Loader {
+ public:
+  Loader(const Dataset& dataset, LoaderOptions options);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  int64_t samples_per_epoch() const { return samples_; }
+  int64_t steps_per_epoch() const { return samples_ / options_.global_batch; }
+  int64_t dropped_per_epoch() const { return samples_ % options_.global_batch; }
+
+  // Starts streaming steps [first_step, steps_per_epoch()) of `epoch` with the given
+  // interest tables (a resumed run passes its cursor as first_step).
+  void start_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const InterestTables> tables);
+  // The next batch of the epoch, or nullopt at its end. Rethrows the reader's errors.
+  std::optional<Batch> next();
+
+  const LoaderStats& stats() const { return stats_; }
+
+ private:
+  void stop_reader();
+  void read_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const InterestTables> tables);
+
+  const Dataset& dataset_;
+  LoaderOptions options_;
+  std::vector<SampleSegment> segments_;
+  int64_t samples_ = 0;
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Batch> queue_;
+  bool epoch_done_ = true;
+  bool stopping_ = false;
+  std::exception_ptr error_;
+  std::thread reader_;
+  LoaderStats stats_;
+  int64_t reader_bytes_ = 0;
+};
+
+}  // namespace missrec::data
