@@ -136,6 +136,7 @@ std::string H5File::string_attribute(const std::string& object, const std::strin
     char* text = nullptr;
     H5Handle memory(H5Tcopy(H5T_C_S1));
     H5Tset_size(memory.get(), H5T_VARIABLE);
+    H5Tset_cset(memory.get(), H5Tget_cset(type.get()));  // HDF5 never converts charsets
     if (H5Aread(attribute.get(), memory.get(), &text) < 0) {
       fail(object, "cannot read attribute '" + name + "'");
     }
@@ -244,6 +245,7 @@ std::vector<std::string> H5File::read_strings(const std::string& dataset) const 
   std::vector<char*> raw(length, nullptr);
   H5Handle memory(H5Tcopy(H5T_C_S1));
   H5Tset_size(memory.get(), H5T_VARIABLE);
+  H5Tset_cset(memory.get(), H5Tget_cset(type.get()));
   if (length > 0 &&
       H5Dread(handle.get(), memory.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()) < 0) {
     fail(dataset, "read failed");

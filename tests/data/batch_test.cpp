@@ -1,0 +1,149 @@
+// SPEC §2.5 interest-id sequences on hand-made cases, and the §3.6 augmented view.
+#include "data/batch.h"
+
+#include <gtest/gtest.h>
+
+namespace missrec::data {
+namespace {
+
+InterestTables small_tables() {
+  InterestTables tables;
+  tables.text_interest = at::tensor({0, 3, 1, 3, 2}, at::kLong);
+  tables.image_interest = at::tensor({0, 1, 5, 3, 4}, at::kLong);
+  return tables;
+}
+
+std::vector<int64_t> ids(std::vector<int64_t> items, int64_t max_seq_len) {
+  return interest_ids(items.data(), static_cast<int64_t>(items.size()), max_seq_len, small_tables());
+}
+
+TEST(InterestIds, SortedUniqueWithLeadingZeroWhenPadded) {
+  EXPECT_EQ(ids({1, 2}, 50), (std::vector<int64_t>{0, 1, 3, 5}));
+  EXPECT_EQ(ids({2, 1}, 50), (std::vector<int64_t>{0, 1, 3, 5}));  // order does not matter
+}
+
+TEST(InterestIds, NoZeroWhenTheHistoryIsFull) {
+  EXPECT_EQ(ids({1, 3}, 2), (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(ids({1, 3}, 3), (std::vector<int64_t>{0, 1, 3}));
+}
+
+TEST(InterestIds, DuplicatesAcrossTextAndImageCountOnce) {
+  EXPECT_EQ(ids({3}, 50), (std::vector<int64_t>{0, 3}));
+  EXPECT_EQ(ids({3, 3, 1}, 50), (std::vector<int64_t>{0, 1, 3}));
+  EXPECT_EQ(ids({4, 4}, 2), (std::vector<int64_t>{2, 4}));
+}
+
+InterestTables random_tables(int64_t items) {
+  InterestTables tables;
+  tables.text_interest = at::randint(1, 9, {items + 1}, at::kLong);
+  tables.image_interest = at::randint(1, 9, {items + 1}, at::kLong);
+  tables.text_interest[0] = 0;
+  tables.image_interest[0] = 0;
+  return tables;
+}
+
+std::vector<RawSample> make_samples(int64_t count, int64_t first_position) {
+  std::vector<RawSample> samples(count);
+  for (int64_t b = 0; b < count; ++b) {
+    samples[b].domain = static_cast<int>(b % 3);
+    samples[b].position = first_position + b;
+    samples[b].target = 1 + b % 40;
+    for (int64_t j = 0; j < 1 + (b * 7) % 30; ++j) samples[b].history.push_back(1 + (b + j * 3) % 40);
+  }
+  return samples;
+}
+
+TEST(BuildBatch, ViewIsLeftAlignedAndTruncatedToTheNewest) {
+  at::manual_seed(0);
+  const InterestTables tables = random_tables(40);
+  std::vector<RawSample> samples = make_samples(4, 0);
+  samples[2].history.clear();
+  for (int64_t j = 1; j <= 12; ++j) samples[2].history.push_back(j);
+  BatchOptions options;
+  options.max_seq_len = 10;
+  const Batch batch = build_batch(samples, 0, 0, tables, options);
+  EXPECT_EQ(batch.view.item_seq.size(1), 10);
+  EXPECT_EQ(batch.view.item_length[2].item<int64_t>(), 10);
+  EXPECT_EQ(batch.view.item_seq[2][0].item<int64_t>(), 3) << "oldest items are dropped";
+  EXPECT_EQ(batch.view.item_seq[2][9].item<int64_t>(), 12);
+  EXPECT_EQ(batch.view.item_seq[0][1].item<int64_t>(), 0) << "length-1 history is padded";
+  for (int64_t b = 0; b < 4; ++b) {
+    const int64_t n = batch.view.item_length[b].item<int64_t>();
+    EXPECT_TRUE(batch.view.item_seq[b].narrow(0, n, 10 - n).eq(0).all().item<bool>());
+    EXPECT_TRUE(batch.view.item_seq[b].narrow(0, 0, n).gt(0).all().item<bool>());
+  }
+}
+
+TEST(BuildBatch, ItemDropCompactsAndKeepsTheFirstItem) {
+  at::manual_seed(0);
+  const InterestTables tables = random_tables(40);
+  BatchOptions options;
+  options.item_drop_prob = 1.0;
+  const std::vector<RawSample> samples = make_samples(64, 100);
+  const Batch batch = build_batch(samples, 3, 5, tables, options);
+  ASSERT_TRUE(batch.item_drop);
+  EXPECT_FALSE(batch.text_aug_mask.any().item<bool>());
+  int64_t kept = 0;
+  int64_t total = 0;
+  for (int64_t b = 0; b < 64; ++b) {
+    const auto& history = samples[b].history;
+    const int64_t n = batch.aug.item_length[b].item<int64_t>();
+    ASSERT_GE(n, 1);
+    EXPECT_EQ(batch.aug.item_seq[b][0].item<int64_t>(), history[0]);
+    // Compacted: the kept items are a subsequence of the history, then padding.
+    size_t at = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t item = batch.aug.item_seq[b][j].item<int64_t>();
+      while (at < history.size() && history[at] != item) ++at;
+      ASSERT_LT(at, history.size()) << "not a subsequence";
+      ++at;
+    }
+    std::vector<int64_t> kept_items(n);
+    for (int64_t j = 0; j < n; ++j) kept_items[j] = batch.aug.item_seq[b][j].item<int64_t>();
+    const std::vector<int64_t> expected = interest_ids(kept_items.data(), n, 50, tables);
+    for (size_t j = 0; j < expected.size(); ++j) {
+      EXPECT_EQ(batch.aug.interest_seq[b][j].item<int64_t>(), expected[j]);
+    }
+    kept += n - 1;
+    total += static_cast<int64_t>(history.size()) - 1;
+  }
+  const double drop_rate = 1.0 - static_cast<double>(kept) / static_cast<double>(total);
+  EXPECT_NEAR(drop_rate, 0.2, 0.06);
+}
+
+TEST(BuildBatch, WordDropKeepsTheSequenceAndMarksPositions) {
+  at::manual_seed(0);
+  const InterestTables tables = random_tables(40);
+  BatchOptions options;
+  options.item_drop_prob = 0.0;
+  const Batch batch = build_batch(make_samples(64, 0), 0, 0, tables, options);
+  ASSERT_FALSE(batch.item_drop);
+  EXPECT_TRUE(at::equal(batch.aug.item_seq, batch.view.item_seq));
+  EXPECT_TRUE(at::equal(batch.aug.interest_seq, batch.view.interest_seq));
+  const at::Tensor padding = batch.view.item_seq.eq(0);
+  EXPECT_FALSE(batch.text_aug_mask.logical_and(padding).any().item<bool>());
+  const double rate = batch.text_aug_mask.sum().item<double>() / padding.logical_not().sum().item<double>();
+  EXPECT_NEAR(rate, 0.2, 0.06);
+}
+
+TEST(BuildBatch, DrawsDependOnPositionNotOnBatchComposition) {
+  at::manual_seed(0);
+  const InterestTables tables = random_tables(40);
+  BatchOptions options;
+  options.item_drop_prob = 1.0;
+  const std::vector<RawSample> all = make_samples(8, 40);
+  const Batch whole = build_batch(all, 2, 9, tables, options);
+  // The same samples split over two "ranks" get the same augmented histories.
+  const std::vector<RawSample> second_half(all.begin() + 4, all.end());
+  const Batch half = build_batch(second_half, 2, 9, tables, options);
+  for (int64_t b = 0; b < 4; ++b) {
+    const int64_t n = whole.aug.item_length[4 + b].item<int64_t>();
+    ASSERT_EQ(half.aug.item_length[b].item<int64_t>(), n);
+    EXPECT_TRUE(at::equal(half.aug.item_seq[b].narrow(0, 0, n), whole.aug.item_seq[4 + b].narrow(0, 0, n)));
+  }
+  const Batch again = build_batch(all, 2, 9, tables, options);
+  EXPECT_TRUE(at::equal(again.aug.item_seq, whole.aug.item_seq));
+}
+
+}  // namespace
+}  // namespace missrec::data

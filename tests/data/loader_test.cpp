@@ -1,0 +1,169 @@
+// The loader under mpirun at any -np: every sample exactly once per epoch, the same
+// global batches as one rank computes alone, the same batches for the same seed.
+#include "data/loader.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+
+#include "data/keyed_random.h"
+#include "data/synth.h"
+#include "support/mpi_test_env.h"
+
+namespace missrec::data {
+namespace {
+
+using missrec::testing::comm;
+
+// A small synthetic dataset, written once by rank 0.
+const std::string& dataset_dir() {
+  static const std::string dir = [] {
+    // Every rank must agree on the name: take rank 0's pid.
+    at::Tensor id = at::full({1}, static_cast<int64_t>(::getpid()), at::kLong);
+    comm().broadcast(id, 0);
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("missrec_loader_test_" + std::to_string(id.item<int64_t>())))
+                                 .string();
+    if (comm().rank() == 0) {
+      SynthOptions options;
+      options.preset = "downstream";
+      options.scale = 0.1;
+      options.feature_dim = 8;
+      synthesize(options, path);
+    }
+    comm().barrier();
+    return path;
+  }();
+  return dir;
+}
+
+std::shared_ptr<const InterestTables> tables_for(const Dataset& dataset) {
+  auto tables = std::make_shared<InterestTables>();
+  const int64_t rows = dataset.total_items() + 1;
+  tables->text_interest = (at::arange(rows, at::kLong) % 7) + 1;
+  tables->image_interest = (at::arange(rows, at::kLong) % 5) + 3;
+  tables->text_interest[0] = 0;
+  tables->image_interest[0] = 0;
+  return tables;
+}
+
+// One int64 per sample that depends on its position, target and history.
+at::Tensor fingerprints(const Batch& batch) {
+  const int64_t count = batch.pos_item.size(0);
+  at::Tensor out = at::empty({count, 2}, at::kLong);
+  for (int64_t b = 0; b < count; ++b) {
+    uint64_t h = keyed_hash(static_cast<uint64_t>(batch.pos_item[b].item<int64_t>()));
+    const int64_t n = batch.view.item_length[b].item<int64_t>();
+    for (int64_t j = 0; j < n; ++j) h = keyed_hash(h, static_cast<uint64_t>(batch.view.item_seq[b][j].item<int64_t>()));
+    out[b][0] = batch.sample_position[b].item<int64_t>();
+    out[b][1] = static_cast<int64_t>(h >> 1);
+  }
+  return out;
+}
+
+// Every (position, fingerprint) the epoch yields on this rank.
+at::Tensor epoch_fingerprints(const Dataset& dataset, int rank, int world, int64_t epoch,
+                              int64_t batch_size, int64_t* steps) {
+  LoaderOptions options;
+  options.global_batch = batch_size;
+  options.rank = rank;
+  options.world_size = world;
+  options.chunk_size = 16;
+  options.prefetch = 2;
+  Loader loader(dataset, options);
+  loader.start_epoch(epoch, 0, tables_for(dataset));
+  std::vector<at::Tensor> parts;
+  *steps = 0;
+  while (auto batch = loader.next()) {
+    EXPECT_EQ(batch->step, *steps);
+    EXPECT_EQ(batch->pos_item.size(0), batch_size / world);
+    parts.push_back(fingerprints(*batch));
+    ++*steps;
+  }
+  EXPECT_EQ(*steps, loader.steps_per_epoch());
+  return parts.empty() ? at::empty({0, 2}, at::kLong) : at::cat(parts);
+}
+
+TEST(Loader, EverySampleOncePerEpochAndTheSameGlobalBatchesAsOneRank) {
+  const Dataset dataset = Dataset::open(dataset_dir());
+  const int world = comm().size();
+  const int64_t batch_size = 12 * world;  // divisible at any -np
+  int64_t steps = 0;
+  const at::Tensor mine = epoch_fingerprints(dataset, comm().rank(), world, 1, batch_size, &steps);
+  const at::Tensor gathered = comm().allgather_variable(mine);
+  const int64_t expected_samples = (dataset.samples("train") / batch_size) * batch_size;
+  ASSERT_EQ(gathered.size(0), expected_samples);
+  // Positions: exactly [0, steps * B), each once.
+  const at::Tensor positions = std::get<0>(gathered.select(1, 0).sort());
+  EXPECT_TRUE(at::equal(positions, at::arange(expected_samples, at::kLong)));
+  // Content: what one rank alone yields for the same global batches.
+  int64_t single_steps = 0;
+  const at::Tensor single = epoch_fingerprints(dataset, 0, 1, 1, batch_size, &single_steps);
+  EXPECT_EQ(single_steps, steps);
+  const at::Tensor order = gathered.select(1, 0).argsort();
+  const at::Tensor sorted = gathered.index_select(0, order);
+  const at::Tensor single_sorted = single.index_select(0, single.select(1, 0).argsort());
+  EXPECT_TRUE(at::equal(sorted, single_sorted));
+  // Samples: every train sample of the dataset appears at most once (by content).
+  std::map<int64_t, int64_t> seen;
+  for (int64_t i = 0; i < single.size(0); ++i) seen[single[i][0].item<int64_t>()]++;
+  EXPECT_EQ(static_cast<int64_t>(seen.size()), expected_samples);
+}
+
+TEST(Loader, SameSeedSameBatchesOtherEpochOtherOrder) {
+  const Dataset dataset = Dataset::open(dataset_dir());
+  int64_t steps = 0;
+  const at::Tensor first = epoch_fingerprints(dataset, comm().rank(), comm().size(), 4, 8 * comm().size(), &steps);
+  const at::Tensor again = epoch_fingerprints(dataset, comm().rank(), comm().size(), 4, 8 * comm().size(), &steps);
+  EXPECT_TRUE(at::equal(first, again));
+  const at::Tensor other = epoch_fingerprints(dataset, comm().rank(), comm().size(), 5, 8 * comm().size(), &steps);
+  EXPECT_FALSE(at::equal(first, other));
+}
+
+TEST(Loader, ResumeFromACursorYieldsTheRemainingBatches) {
+  const Dataset dataset = Dataset::open(dataset_dir());
+  LoaderOptions options;
+  options.global_batch = 10 * comm().size();
+  options.rank = comm().rank();
+  options.world_size = comm().size();
+  Loader loader(dataset, options);
+  auto tables = tables_for(dataset);
+  loader.start_epoch(2, 0, tables);
+  std::vector<Batch> full;
+  while (auto batch = loader.next()) full.push_back(std::move(*batch));
+  loader.start_epoch(2, 3, tables);
+  int64_t step = 3;
+  while (auto batch = loader.next()) {
+    ASSERT_LT(step, static_cast<int64_t>(full.size()));
+    EXPECT_TRUE(at::equal(batch->view.item_seq, full[step].view.item_seq));
+    EXPECT_TRUE(at::equal(batch->aug.item_seq, full[step].aug.item_seq));
+    ++step;
+  }
+  EXPECT_EQ(step, static_cast<int64_t>(full.size()));
+}
+
+TEST(Loader, InterestWidthIsTheGlobalMaximum) {
+  const Dataset dataset = Dataset::open(dataset_dir());
+  LoaderOptions options;
+  options.global_batch = 6 * comm().size();
+  options.rank = comm().rank();
+  options.world_size = comm().size();
+  Loader loader(dataset, options);
+  loader.start_epoch(0, 0, tables_for(dataset));
+  auto batch = loader.next();
+  ASSERT_TRUE(batch.has_value());
+  const int64_t local_width = batch->view.interest_seq.size(1);
+  pad_interests_globally(*batch, comm());
+  at::Tensor widest = at::full({1}, local_width, at::kLong);
+  comm().allreduce(widest, runtime::ReduceOp::kMax);
+  EXPECT_EQ(batch->view.interest_seq.size(1), widest.item<int64_t>());
+}
+
+TEST(Loader, CleanUp) {
+  comm().barrier();
+  if (comm().rank() == 0) std::filesystem::remove_all(dataset_dir());
+}
+
+}  // namespace
+}  // namespace missrec::data
