@@ -15,6 +15,7 @@ CommandSpec comm_check_command();
 CommandSpec data_synth_command();
 CommandSpec data_inspect_command();
 CommandSpec data_convert_command();
+CommandSpec bench_data_command();
 
 // Options shared by every command that reads the configuration (uses_config).
 std::vector<OptionSpec> config_options();

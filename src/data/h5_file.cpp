@@ -358,6 +358,38 @@ void H5File::set_int_attribute(const std::string& object, const std::string& nam
   }
 }
 
+H5File::IntRangeReader H5File::open_int_reader(const std::string& dataset) const {
+  Lock lock(h5_mutex());
+  IntRangeReader reader;
+  reader.where_ = path_ + ": " + dataset;
+  reader.dataset_ = open_dataset(dataset);
+  H5Handle type(H5Dget_type(reader.dataset_.get()));
+  if (H5Tget_class(type.get()) != H5T_INTEGER) fail(dataset, "expected an integer dataset");
+  reader.space_ = H5Handle(H5Dget_space(reader.dataset_.get()));
+  if (H5Sget_simple_extent_ndims(reader.space_.get()) != 1) fail(dataset, "expected a 1-D dataset");
+  hsize_t length = 0;
+  H5Sget_simple_extent_dims(reader.space_.get(), &length, nullptr);
+  reader.length_ = static_cast<int64_t>(length);
+  const hsize_t one = 1;
+  reader.memory_ = H5Handle(H5Screate_simple(1, &one, nullptr));
+  return reader;
+}
+
+void H5File::IntRangeReader::read(int64_t start, int64_t count, int32_t* out) {
+  if (start < 0 || count < 0 || start + count > length_) {
+    runtime::throw_input_error(where_, "read outside its " + std::to_string(length_) + " elements");
+  }
+  if (count == 0) return;
+  Lock lock(h5_mutex());
+  const hsize_t offset = static_cast<hsize_t>(start);
+  const hsize_t extent = static_cast<hsize_t>(count);
+  H5Sselect_hyperslab(space_.get(), H5S_SELECT_SET, &offset, nullptr, &extent, nullptr);
+  H5Sset_extent_simple(memory_.get(), 1, &extent, nullptr);
+  if (H5Dread(dataset_.get(), H5T_NATIVE_INT32, memory_.get(), space_.get(), H5P_DEFAULT, out) < 0) {
+    runtime::throw_input_error(where_, "read failed (corrupt file?)");
+  }
+}
+
 void H5File::flush() {
   Lock lock(h5_mutex());
   if (H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) < 0) fail("/", "flush failed");

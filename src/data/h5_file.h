@@ -52,6 +52,24 @@ class H5File {
 
   void flush();
 
+  // A 1-D integer dataset kept open for repeated range reads (the loader's hot path:
+  // no per-read open, type or dataspace setup).
+  class IntRangeReader {
+   public:
+    // Elements [start, start + count) as int32 into `out`.
+    void read(int64_t start, int64_t count, int32_t* out);
+    int64_t length() const { return length_; }
+
+   private:
+    friend class H5File;
+    std::string where_;
+    H5Handle dataset_;
+    H5Handle space_;
+    H5Handle memory_;  // reshaped per read instead of created
+    int64_t length_ = 0;
+  };
+  IntRangeReader open_int_reader(const std::string& dataset) const;
+
  private:
   H5File(std::string path, H5Handle file) : path_(std::move(path)), file_(std::move(file)) {}
   [[noreturn]] void fail(const std::string& object, const std::string& what) const;

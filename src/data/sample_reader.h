@@ -18,7 +18,11 @@ class SampleReader {
   int64_t bytes_read() const { return bytes_read_; }
 
  private:
-  std::map<std::string, H5File> files_;
+  struct OpenItems {
+    H5File file;
+    H5File::IntRangeReader items;
+  };
+  std::map<std::string, OpenItems> open_;
   int64_t bytes_read_ = 0;
 };
 

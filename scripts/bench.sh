@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs the benchmark suite and writes one JSON file (default: bench.json) holding every
+# benchmark's JSON line. Benchmarks measure; tests never depend on timings.
+#
+#   scripts/bench.sh [--build-dir DIR] [--out FILE] [--np N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_dir=build
+out=bench.json
+np=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build-dir) build_dir="$2"; shift ;;
+    --out) out="$2"; shift ;;
+    --np) np="$2"; shift ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "scripts/bench.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+bin="$build_dir/missrec"
+[ -x "$bin" ] || { echo "scripts/bench.sh: $bin not built (run scripts/test.sh first)" >&2; exit 2; }
+mpirun_flags=(--oversubscribe)
+[ "$(id -u)" -eq 0 ] && mpirun_flags+=(--allow-run-as-root)
+
+results=()
+echo "bench: comm-check at np=$np" >&2
+results+=("$(mpirun "${mpirun_flags[@]}" -np "$np" "$bin" comm-check --json 2>/dev/null | tail -n 1)")
+echo "bench: data" >&2
+results+=("$("$bin" bench data 2>/dev/null | tail -n 1)")
+
+{
+  echo "{\"host\":\"$(hostname)\",\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"results\":["
+  for i in "${!results[@]}"; do
+    [ "$i" -gt 0 ] && echo ","
+    echo "${results[$i]}"
+  done
+  echo "]}"
+} > "$out"
+echo "bench: wrote $out" >&2
