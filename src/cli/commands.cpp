@@ -10,6 +10,7 @@ const std::vector<CommandSpec>& all_commands() {
       data_synth_command(),
       data_inspect_command(),
       data_convert_command(),
+      check_model_command(),
       bench_data_command(),
   };
   return commands;

@@ -105,7 +105,10 @@ Batch build_batch(const std::vector<RawSample>& samples, int64_t epoch, int64_t 
     }
   }
   batch.aug = assemble(augmented, options.max_seq_len, tables);
-  batch.text_aug_mask = at::zeros(batch.aug.item_seq.sizes(), at::kBool);
+  // The public implementation's item-drop view reads every text feature from the
+  // word-drop table (text_aug): the reference fixtures are computed that way.
+  batch.text_aug_mask = batch.item_drop ? batch.aug.item_seq.ne(0)
+                                        : at::zeros(batch.aug.item_seq.sizes(), at::kBool);
   if (!batch.item_drop) {
     auto mask = batch.text_aug_mask.accessor<bool, 2>();
     for (int64_t b = 0; b < count; ++b) {

@@ -35,7 +35,8 @@ struct Batch {
   at::Tensor sample_position;      // [b] int64 position in the epoch order
   BatchView view;
   BatchView aug;
-  at::Tensor text_aug_mask;        // [b, L_aug] bool: word drop uses text_aug there
+  at::Tensor text_aug_mask;        // [b, L_aug] bool: text from text_aug there (word drop:
+                                   // the dropped positions; item drop: every position)
   bool item_drop = false;          // which augmentation this batch drew
 };
 

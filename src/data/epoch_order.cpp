@@ -58,7 +58,7 @@ SampleRef EpochOrder::at(int64_t position) const {
 ChunkRun EpochOrder::chunk_of(int64_t position) const {
   const int64_t index = permuted_index_of(position);
   const int64_t id = permutation_[index];
-  return ChunkRun{chunks_[id].segment, chunks_[id].first, chunks_[id].count, id};
+  return ChunkRun{chunks_[id].segment, chunks_[id].first, chunks_[id].count, id, starts_[index + 1]};
 }
 
 }  // namespace missrec::data

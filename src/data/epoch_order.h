@@ -19,7 +19,8 @@ struct ChunkRun {
   int segment = 0;
   int64_t first = 0;
   int64_t count = 0;
-  int64_t chunk = 0;  // chunk id (for caching)
+  int64_t chunk = 0;      // chunk id (for caching)
+  int64_t order_end = 0;  // first position of the order after this chunk
 };
 
 // The epoch's global sample order (SPEC §2.4): the samples of every segment cut into

@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <numeric>
 
 #include "runtime/error.h"
 
@@ -257,6 +258,60 @@ std::vector<std::string> H5File::read_strings(const std::string& dataset) const 
   return values;
 }
 
+at::Tensor H5File::read_tensor(const std::string& dataset) const {
+  Lock lock(h5_mutex());
+  H5Handle handle = open_dataset(dataset);
+  H5Handle type(H5Dget_type(handle.get()));
+  const H5T_class_t type_class = H5Tget_class(type.get());
+  if (type_class != H5T_FLOAT && type_class != H5T_INTEGER) {
+    fail(dataset, "expected numbers");
+  }
+  H5Handle space(H5Dget_space(handle.get()));
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(static_cast<size_t>(std::max(rank, 0)));
+  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  const bool is_float = type_class == H5T_FLOAT;
+  at::Tensor out = at::empty(std::vector<int64_t>(dims.begin(), dims.end()),
+                             is_float ? at::kFloat : at::kLong);
+  if (out.numel() > 0 &&
+      H5Dread(handle.get(), is_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64, H5S_ALL, H5S_ALL,
+              H5P_DEFAULT, out.data_ptr()) < 0) {
+    fail(dataset, "read failed");
+  }
+  return out;
+}
+
+std::vector<std::string> H5File::list(const std::string& group) const {
+  Lock lock(h5_mutex());
+  if (!exists(group)) fail(group, "missing group");
+  H5Handle handle(H5Gopen2(file_.get(), group.c_str(), H5P_DEFAULT));
+  if (!handle.valid()) fail(group, "not a group");
+  H5G_info_t info;
+  H5Gget_info(handle.get(), &info);
+  std::vector<std::string> names;
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    const ssize_t size = H5Lget_name_by_idx(handle.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i,
+                                            nullptr, 0, H5P_DEFAULT);
+    std::string name(static_cast<size_t>(std::max<ssize_t>(size, 0)), '\0');
+    H5Lget_name_by_idx(handle.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(),
+                       name.size() + 1, H5P_DEFAULT);
+    names.push_back(name);
+  }
+  return names;
+}
+
+double H5File::double_attribute(const std::string& object, const std::string& name) const {
+  Lock lock(h5_mutex());
+  if (!has_attribute(object, name)) fail(object, "missing attribute '" + name + "'");
+  H5Handle attribute(H5Aopen_by_name(file_.get(), object.c_str(), name.c_str(), H5P_DEFAULT,
+                                     H5P_DEFAULT));
+  double value = 0.0;
+  if (H5Aread(attribute.get(), H5T_NATIVE_DOUBLE, &value) < 0) {
+    fail(object, "cannot read attribute '" + name + "' as a number");
+  }
+  return value;
+}
+
 void H5File::create_group(const std::string& group) {
   Lock lock(h5_mutex());
   if (exists(group)) return;
@@ -387,6 +442,56 @@ void H5File::IntRangeReader::read(int64_t start, int64_t count, int32_t* out) {
   H5Sset_extent_simple(memory_.get(), 1, &extent, nullptr);
   if (H5Dread(dataset_.get(), H5T_NATIVE_INT32, memory_.get(), space_.get(), H5P_DEFAULT, out) < 0) {
     runtime::throw_input_error(where_, "read failed (corrupt file?)");
+  }
+}
+
+void H5File::IntRangeReader::read_ranges(const std::vector<std::pair<int64_t, int64_t>>& ranges,
+                                         int32_t* out) {
+  if (ranges.size() == 1) return read(ranges[0].first, ranges[0].second, out);
+  // HDF5 fills memory in file order, so read sorted and scatter back.
+  std::vector<size_t> order(ranges.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return ranges[a].first < ranges[b].first; });
+  int64_t total = 0;
+  for (const auto& [start, count] : ranges) {
+    if (start < 0 || count < 0 || start + count > length_) {
+      runtime::throw_input_error(where_, "read outside its " + std::to_string(length_) + " elements");
+    }
+    total += count;
+  }
+  if (total == 0) return;
+  std::vector<int32_t> sorted(static_cast<size_t>(total));
+  {
+    Lock lock(h5_mutex());
+    H5Sselect_none(space_.get());
+    int64_t previous_end = -1;
+    for (size_t index : order) {
+      const auto [start, count] = ranges[index];
+      CHECK_GE(start, previous_end) << where_ << ": overlapping ranges";
+      previous_end = start + count;
+      if (count == 0) continue;
+      const hsize_t offset = static_cast<hsize_t>(start);
+      const hsize_t extent = static_cast<hsize_t>(count);
+      H5Sselect_hyperslab(space_.get(), H5S_SELECT_OR, &offset, nullptr, &extent, nullptr);
+    }
+    const hsize_t extent = static_cast<hsize_t>(total);
+    H5Sset_extent_simple(memory_.get(), 1, &extent, nullptr);
+    H5Sselect_all(memory_.get());
+    if (H5Dread(dataset_.get(), H5T_NATIVE_INT32, memory_.get(), space_.get(), H5P_DEFAULT,
+                sorted.data()) < 0) {
+      runtime::throw_input_error(where_, "read failed (corrupt file?)");
+    }
+  }
+  std::vector<int64_t> sorted_offset(ranges.size());
+  int64_t at = 0;
+  for (size_t index : order) {
+    sorted_offset[index] = at;
+    at += ranges[index].second;
+  }
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    std::copy_n(sorted.data() + sorted_offset[i], ranges[i].second, out);
+    out += ranges[i].second;
   }
 }
 

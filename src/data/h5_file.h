@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <ATen/ATen.h>
+
 #include "data/h5_handle.h"
 
 namespace missrec::data {
@@ -38,6 +40,12 @@ class H5File {
   void read_float_rows(const std::string& dataset, int64_t row_start, int64_t row_count,
                        float* out) const;
   std::vector<std::string> read_strings(const std::string& dataset) const;
+  // A whole dataset of any rank as a CPU tensor: float32 for float data, int64 for
+  // integers.
+  at::Tensor read_tensor(const std::string& dataset) const;
+  // Names of the members of a group.
+  std::vector<std::string> list(const std::string& group) const;
+  double double_attribute(const std::string& object, const std::string& name) const;
 
   void create_group(const std::string& group);
   void write_int64(const std::string& dataset, const std::vector<int64_t>& values);
@@ -58,6 +66,9 @@ class H5File {
    public:
     // Elements [start, start + count) as int32 into `out`.
     void read(int64_t start, int64_t count, int32_t* out);
+    // Several ranges {start, count} in one HDF5 read (the per-call cost dominates small
+    // reads); ranges must not overlap; `out` receives them in the order given.
+    void read_ranges(const std::vector<std::pair<int64_t, int64_t>>& ranges, int32_t* out);
     int64_t length() const { return length_; }
 
    private:

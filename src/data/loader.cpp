@@ -5,7 +5,7 @@
 #include <chrono>
 
 #include "data/epoch_order.h"
-#include "data/sample_reader.h"
+#include "data/chunk_cache.h"
 #include "runtime/error.h"
 
 namespace missrec::data {
@@ -76,34 +76,24 @@ void Loader::start_epoch(int64_t epoch, int64_t first_step,
 void Loader::read_epoch(int64_t epoch, int64_t first_step,
                         std::shared_ptr<const InterestTables> tables) {
   const EpochOrder order(segments_, options_.chunk_size, options_.batch.seed, epoch);
-  SampleReader reader;
+  ChunkCache chunks(segments_);
   const int64_t local = options_.global_batch / options_.world_size;
-  int64_t cached_chunk = -1;
-  ChunkRun run;
-  std::vector<int32_t> chunk_items;
   std::vector<RawSample> samples(local);
   for (int64_t step = first_step; step < steps_per_epoch(); ++step) {
     const int64_t begin = step * options_.global_batch + options_.rank * local;
+    chunks.load(order, begin, begin + local);
     for (int64_t i = 0; i < local; ++i) {
       const int64_t position = begin + i;
-      const ChunkRun chunk = order.chunk_of(position);
-      if (chunk.chunk != cached_chunk) {
-        chunk_items = reader.read(segments_[chunk.segment], chunk.first, chunk.count);
-        cached_chunk = chunk.chunk;
-        run = chunk;
-      }
       const SampleRef ref = order.at(position);
       const SampleSegment& segment = segments_[ref.segment];
       const DomainInfo& domain = dataset_.domains()[segment.domain];
-      const int64_t base = segment.offsets[run.first];
+      const auto [items, length] = chunks.history(order, position);
       RawSample& sample = samples[i];
       sample.domain = segment.domain;
       sample.position = position;
       sample.target = domain.first_global_id + segment.target[ref.row];
-      sample.history.clear();
-      for (int64_t k = segment.offsets[ref.row]; k < segment.offsets[ref.row + 1]; ++k) {
-        sample.history.push_back(domain.first_global_id + chunk_items[k - base]);
-      }
+      sample.history.resize(static_cast<size_t>(length));
+      for (int64_t k = 0; k < length; ++k) sample.history[k] = domain.first_global_id + items[k];
     }
     Batch batch = build_batch(samples, epoch, step, *tables, options_.batch);
     std::unique_lock<std::mutex> lock(mutex_);
@@ -112,7 +102,7 @@ void Loader::read_epoch(int64_t epoch, int64_t first_step,
     });
     if (stopping_) return;
     queue_.push_back(std::move(batch));
-    reader_bytes_ = reader.bytes_read();
+    reader_bytes_ = chunks.bytes_read();
     changed_.notify_all();
   }
 }

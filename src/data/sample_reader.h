@@ -15,6 +15,10 @@ class SampleReader {
  public:
   // History items of samples [first, first + count) of `segment`, concatenated.
   std::vector<int32_t> read(const SampleSegment& segment, int64_t first, int64_t count);
+  // Several disjoint sample ranges {first, count} of one segment in one HDF5 read; the
+  // histories of each range, in the order given.
+  std::vector<std::vector<int32_t>> read_ranges(
+      const SampleSegment& segment, const std::vector<std::pair<int64_t, int64_t>>& ranges);
   int64_t bytes_read() const { return bytes_read_; }
 
  private:
@@ -22,6 +26,7 @@ class SampleReader {
     H5File file;
     H5File::IntRangeReader items;
   };
+  H5File::IntRangeReader& items_of(const SampleSegment& segment);
   std::map<std::string, OpenItems> open_;
   int64_t bytes_read_ = 0;
 };

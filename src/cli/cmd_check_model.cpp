@@ -1,0 +1,41 @@
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "model/fixture.h"
+#include "runtime/error.h"
+
+namespace missrec::cli {
+
+CommandSpec check_model_command() {
+  CommandSpec command;
+  command.name = "check-model";
+  command.summary =
+      "Runs the model on a parity fixture (the layout of ../shared/fixtures): z, z', both "
+      "regularisers, the three losses and every gradient, and prints the largest relative "
+      "error of each. Exit 0 when all are within the fixture README's tolerances, 1 "
+      "otherwise.";
+  command.options = {{"fixture", "FILE", "HDF5 fixture file (required)", false}};
+  command.check_args = [](const ParsedArgs& args) {
+    if (!args.has("fixture")) runtime::throw_input_error("missrec check-model", "--fixture FILE is required");
+  };
+  command.run = [](const ParsedArgs& args, CommandContext&) {
+    const model::ModelFixture fixture = model::load_model_fixture(args.value("fixture"));
+    const std::vector<model::ParityLine> lines = model::check_model_parity(fixture);
+    int failed = 0;
+    double worst_output = 0.0;
+    double worst_gradient = 0.0;
+    for (const model::ParityLine& line : lines) {
+      std::printf("%-4s %-70s %10.3e  (tol %.0e)\n", line.passed() ? "ok" : "FAIL",
+                  line.name.c_str(), line.error, line.tolerance);
+      failed += line.passed() ? 0 : 1;
+      double& worst = line.name.rfind("grad ", 0) == 0 ? worst_gradient : worst_output;
+      worst = std::max(worst, line.error);
+    }
+    std::printf("%zu checks, %d failed; largest error: outputs %.3e, gradients %.3e\n",
+                lines.size(), failed, worst_output, worst_gradient);
+    return failed == 0 ? runtime::kExitOk : runtime::kExitFailure;
+  };
+  return command;
+}
+
+}  // namespace missrec::cli

@@ -1,0 +1,145 @@
+#include "model/fixture.h"
+
+#include <algorithm>
+
+#include "data/h5_file.h"
+#include "runtime/error.h"
+
+namespace missrec::model {
+
+namespace {
+
+constexpr double kOutputRtol = 1e-4;
+constexpr double kOutputAtol = 1e-5;
+constexpr double kGradientRtol = 1e-3;
+
+int64_t int_config(const data::H5File& file, const std::string& name) {
+  return static_cast<int64_t>(file.double_attribute("/config", name));
+}
+
+// Elementwise |a-b| <= atol + rtol|b| reported as max |a-b| / (|b| + atol/rtol) <= rtol.
+ParityLine compare_output(const std::string& name, const torch::Tensor& actual,
+                          const torch::Tensor& expected) {
+  ParityLine line{name, 0.0, kOutputRtol};
+  const torch::Tensor a = actual.detach().to(torch::kCPU, torch::kDouble).reshape(expected.sizes());
+  const torch::Tensor b = expected.to(torch::kDouble);
+  line.error = ((a - b).abs() / (b.abs() + kOutputAtol / kOutputRtol)).max().item<double>();
+  return line;
+}
+
+// Gradients: max |a-b| relative to the largest |b| of the tensor.
+ParityLine compare_gradient(const std::string& name, const torch::Tensor& actual,
+                            const torch::Tensor& expected) {
+  ParityLine line{"grad " + name, 0.0, kGradientRtol};
+  if (!actual.defined()) {
+    line.error = 1e30;
+    return line;
+  }
+  const torch::Tensor a = actual.to(torch::kCPU, torch::kDouble);
+  const torch::Tensor b = expected.to(torch::kDouble);
+  const double scale = std::max(b.abs().max().item<double>(), 1e-30);
+  line.error = (a - b).abs().max().item<double>() / scale;
+  return line;
+}
+
+}  // namespace
+
+ModelFixture load_model_fixture(const std::string& path) {
+  const data::H5File file = data::H5File::open_read(path);
+  ModelFixture fixture;
+  ModelConfig& config = fixture.config;
+  config.hidden_size = int_config(file, "hidden_size");
+  config.n_heads = int_config(file, "n_heads");
+  config.n_layers = int_config(file, "n_layers");
+  config.inner_size = int_config(file, "inner_size");
+  config.max_seq_len = int_config(file, "MAX_ITEM_LIST_LENGTH");
+  config.layer_norm_eps = file.double_attribute("/config", "layer_norm_eps");
+  config.hidden_act = file.string_attribute("/config", "hidden_act");
+  config.temperature = file.double_attribute("/config", "temperature");
+  config.lambda = file.double_attribute("/config", "lambda");
+  config.gamma = file.double_attribute("/config", "gamma");
+  config.text_dim = int_config(file, "plm_size");
+  config.image_dim = int_config(file, "img_size");
+  config.dropout = 0.0;
+  config.attn_dropout = 0.0;
+  if (config.hidden_act != "gelu" && config.hidden_act != "relu") {
+    runtime::throw_input_error(path + ": /config", "hidden_act must be gelu or relu");
+  }
+  for (const std::string& name : file.list("/weights")) {
+    fixture.weights[name] = file.read_tensor("/weights/" + name);
+  }
+  for (const std::string& name : file.list("/expected_grad")) {
+    fixture.expected_grad[name] = file.read_tensor("/expected_grad/" + name);
+  }
+  for (const std::string& name : file.list("/expected")) {
+    fixture.expected[name] = file.read_tensor("/expected/" + name);
+  }
+  fixture.features.text = file.read_tensor("/tables/text");
+  fixture.features.image = file.read_tensor("/tables/image");
+  if (file.exists("/tables/text_aug")) fixture.features.text_aug = file.read_tensor("/tables/text_aug");
+  fixture.interest_embeddings = file.read_tensor("/tables/interest_embeddings");
+  fixture.view.item_seq = file.read_tensor("/batch/item_seq");
+  fixture.view.item_length = file.read_tensor("/batch/item_length");
+  fixture.view.interest_seq = file.read_tensor("/batch/interest_seq");
+  fixture.aug.item_seq = file.read_tensor("/batch/item_seq_aug");
+  fixture.aug.item_length = file.read_tensor("/batch/item_length_aug");
+  fixture.aug.interest_seq = file.read_tensor("/batch/interest_seq_aug");
+  fixture.pos_item = file.read_tensor("/batch/pos_item");
+  // The fixtures' augmented view is an item drop, whose text the public code reads
+  // from the word-drop table at every position.
+  if (fixture.features.text_aug.defined()) fixture.aug.text_aug_mask = fixture.aug.item_seq.ne(0);
+  for (const char* name : {"seq_output", "seq_output_aug", "interest_reg", "interest_reg_aug",
+                           "loss_seq_item", "loss_seq_seq", "loss_total"}) {
+    if (fixture.expected.count(name) == 0) {
+      runtime::throw_input_error(path + ": /expected/" + name, "missing dataset");
+    }
+  }
+  return fixture;
+}
+
+std::vector<ParityLine> check_model_parity(const ModelFixture& fixture) {
+  MissRec model(fixture.config);
+  model->train();  // dropout is 0: train and eval agree
+  {
+    torch::NoGradGuard no_grad;
+    auto parameters = model->named_tensors();
+    for (const auto& [name, value] : fixture.weights) {
+      const auto found = parameters.find(name);
+      if (found == parameters.end()) {
+        runtime::throw_input_error("/weights/" + name, "not a parameter of the model (SPEC §3 names)");
+      }
+      if (found->second.sizes() != value.sizes()) {
+        runtime::throw_input_error("/weights/" + name, "shape differs from the model's");
+      }
+      found->second.copy_(value);
+    }
+    for (const auto& [name, value] : parameters) {
+      if (fixture.weights.count(name) == 0) {
+        runtime::throw_input_error("/weights", "missing parameter " + name);
+      }
+    }
+  }
+  const SequenceOutput view = model->encode(fixture.view, fixture.features, fixture.interest_embeddings);
+  const SequenceOutput aug = model->encode(fixture.aug, fixture.features, fixture.interest_embeddings);
+  const PretrainLosses losses = model->pretrain_loss(view, aug, fixture.pos_item, fixture.features);
+  losses.total.backward();
+
+  std::vector<ParityLine> lines;
+  const auto& expected = fixture.expected;
+  lines.push_back(compare_output("seq_output", view.z, expected.at("seq_output")));
+  lines.push_back(compare_output("seq_output_aug", aug.z, expected.at("seq_output_aug")));
+  lines.push_back(compare_output("interest_reg", view.reg, expected.at("interest_reg")));
+  lines.push_back(compare_output("interest_reg_aug", aug.reg, expected.at("interest_reg_aug")));
+  lines.push_back(compare_output("loss_seq_item", losses.seq_item, expected.at("loss_seq_item")));
+  lines.push_back(compare_output("loss_seq_seq", losses.seq_seq, expected.at("loss_seq_seq")));
+  lines.push_back(compare_output("loss_total", losses.total, expected.at("loss_total")));
+  auto parameters = model->named_tensors();
+  for (const auto& [name, gradient] : fixture.expected_grad) {
+    const auto found = parameters.find(name);
+    lines.push_back(compare_gradient(name, found == parameters.end() ? torch::Tensor() : found->second.grad(),
+                                     gradient));
+  }
+  return lines;
+}
+
+}  // namespace missrec::model

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/missrec_model.h"
+
+namespace missrec::model {
+
+// A parity case in the layout of ../shared/fixtures (see their README): weights,
+// tables, a batch with its augmented view, and the public implementation's outputs and
+// gradients.
+struct ModelFixture {
+  ModelConfig config;
+  std::map<std::string, torch::Tensor> weights;
+  std::map<std::string, torch::Tensor> expected_grad;
+  ItemFeatures features;
+  torch::Tensor interest_embeddings;
+  SequenceInput view;
+  SequenceInput aug;
+  torch::Tensor pos_item;
+  std::map<std::string, torch::Tensor> expected;  // seq_output, interest_reg, loss_total, ...
+};
+
+// Throws InputError naming the file and dataset for anything missing or malformed.
+ModelFixture load_model_fixture(const std::string& path);
+
+struct ParityLine {
+  std::string name;
+  double error = 0.0;      // max relative error (see parity.cpp for the measure)
+  double tolerance = 0.0;
+  bool passed() const { return error <= tolerance; }
+};
+
+// Runs the model on the fixture (forward both views, losses, backward) and compares
+// every output and gradient with the README's tolerances.
+std::vector<ParityLine> check_model_parity(const ModelFixture& fixture);
+
+}  // namespace missrec::model

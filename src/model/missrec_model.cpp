@@ -1,0 +1,137 @@
+#include "model/missrec_model.h"
+
+namespace missrec::model {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor gather_features(const torch::Tensor& table, const torch::Tensor& ids) {
+  torch::Tensor rows = table.index_select(0, ids.reshape({-1}));
+  std::vector<int64_t> shape = ids.sizes().vec();
+  shape.push_back(table.size(1));
+  return rows.to(torch::kFloat).view(shape);
+}
+
+MissRecImpl::MissRecImpl(const ModelConfig& config) : config_(config) {
+  const int64_t hidden = config.hidden_size;
+  text_adaptor = register_module("text_adaptor", torch::nn::Linear(config.text_dim, hidden));
+  img_adaptor = register_module("img_adaptor", torch::nn::Linear(config.image_dim, hidden));
+  position_embedding =
+      register_module("position_embedding", torch::nn::Embedding(config.max_seq_len, hidden));
+  LayerNorm = register_module(
+      "LayerNorm",
+      torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden}).eps(config.layer_norm_eps)));
+  fusion_factor = register_parameter("fusion_factor", torch::zeros({}));
+  trm_model = register_module("trm_model", Transformer(config));
+  if (config.n_items > 0) {
+    item_embedding = register_module(
+        "item_embedding",
+        torch::nn::Embedding(torch::nn::EmbeddingOptions(config.n_items + 1, hidden).padding_idx(0)));
+  }
+  reset_parameters(2020);
+}
+
+void MissRecImpl::reset_parameters(uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  auto generator = at::detail::createCPUGenerator(seed);
+  for (auto& item : named_parameters()) {
+    const std::string& name = item.key();
+    torch::Tensor& value = item.value();
+    const bool is_norm = name.find("norm") != std::string::npos || name.rfind("LayerNorm", 0) == 0;
+    if (name == "fusion_factor") {
+      value.zero_();
+    } else if (is_norm) {
+      name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0 ? value.fill_(1.0)
+                                                                           : value.zero_();
+    } else if (name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0) {
+      value.zero_();
+    } else {
+      value.copy_(at::normal(0.0, 0.02, value.sizes(), generator, torch::kFloat).to(value.device()));
+    }
+  }
+  if (!item_embedding.is_empty()) item_embedding->weight[0].zero_();
+}
+
+SequenceOutput MissRecImpl::encode(const SequenceInput& input, const ItemFeatures& features,
+                                   const torch::Tensor& interest_embeddings) {
+  const torch::Tensor& items = input.item_seq;
+  const int64_t batch = items.size(0);
+  const int64_t width = items.size(1);
+  TORCH_CHECK(width <= config_.max_seq_len, "history width ", width, " > max_seq_len");
+
+  torch::Tensor text = gather_features(features.text, items);
+  if (input.text_aug_mask.defined() && features.text_aug.defined()) {
+    text = torch::where(input.text_aug_mask.unsqueeze(-1),
+                        gather_features(features.text_aug, items), text);
+  }
+  const torch::Tensor image = gather_features(features.image, items);
+  const torch::Tensor e = text_adaptor(text) + img_adaptor(image);
+
+  // Interest encoder (no positions) -> memory.
+  const torch::Tensor interest_padding = input.interest_seq.eq(0);
+  const torch::Tensor interests = interest_embeddings.index_select(0, input.interest_seq.reshape({-1}))
+                                      .view({batch, input.interest_seq.size(1), -1});
+  const torch::Tensor memory = trm_model->encode(interests, interest_padding);
+
+  // Interest-aware decoder over the items with positions.
+  const torch::Tensor positions = torch::arange(width, items.options());
+  torch::Tensor x = LayerNorm(e + position_embedding(positions).unsqueeze(0));
+  if (config_.dropout > 0.0 && is_training()) x = torch::dropout(x, config_.dropout, true);
+  const torch::Tensor decoded = trm_model->decode(x, items.eq(0), memory, interest_padding);
+  const torch::Tensor last = (input.item_length - 1).view({batch, 1, 1}).expand({batch, 1, decoded.size(2)});
+  const torch::Tensor h = decoded.gather(1, last).squeeze(1);
+
+  SequenceOutput output;
+  output.z = F::normalize(h, F::NormalizeFuncOptions().dim(-1).eps(1e-12));
+  output.memory = memory;
+  // SPEC §3.3: w_b = (#non-padding interests)/U, p_b = w_b * sum over all U positions.
+  const double width_u = static_cast<double>(input.interest_seq.size(1));
+  const torch::Tensor weight = input.interest_seq.ne(0).sum(1).to(torch::kFloat) / width_u;
+  const torch::Tensor p = weight.unsqueeze(1) * memory.sum(1);
+  output.reg = p.pow(2).sum() / static_cast<double>(config_.hidden_size);
+  return output;
+}
+
+std::pair<torch::Tensor, torch::Tensor> MissRecImpl::item_vectors(const torch::Tensor& items,
+                                                                  const ItemFeatures& features) {
+  const auto options = F::NormalizeFuncOptions().dim(-1).eps(1e-12);
+  return {F::normalize(text_adaptor(gather_features(features.text, items)), options),
+          F::normalize(img_adaptor(gather_features(features.image, items)), options)};
+}
+
+torch::Tensor MissRecImpl::logits(const torch::Tensor& z, const torch::Tensor& item_text,
+                                  const torch::Tensor& item_image, const torch::Tensor& items) {
+  const torch::Tensor a = torch::matmul(z, item_text.t());
+  const torch::Tensor c = torch::matmul(z, item_image.t());
+  const torch::Tensor both = torch::stack({a, c}, -1);  // [B, M, 2]
+  const torch::Tensor weights = torch::softmax(both * fusion_factor, -1);
+  torch::Tensor fused = (weights * both).sum(-1);
+  if (!item_embedding.is_empty() && items.defined()) {
+    const torch::Tensor ids = F::normalize(item_embedding(items), F::NormalizeFuncOptions().dim(-1).eps(1e-12));
+    fused = (torch::matmul(z, ids.t()) + 2.0 * fused) / 3.0;
+  }
+  return fused;
+}
+
+PretrainLosses MissRecImpl::pretrain_loss(const SequenceOutput& view, const SequenceOutput& aug,
+                                          const torch::Tensor& pos_items,
+                                          const ItemFeatures& features) {
+  const auto [item_text, item_image] = item_vectors(pos_items, features);
+  const torch::Tensor labels = torch::arange(view.z.size(0), pos_items.options());
+  const double tau = config_.temperature;
+  PretrainLosses losses;
+  losses.seq_item = F::cross_entropy(logits(view.z, item_text, item_image) / tau, labels);
+  losses.seq_seq = F::cross_entropy(torch::matmul(view.z, aug.z.t()) / tau, labels);
+  losses.reg = view.reg;
+  losses.reg_aug = aug.reg;
+  losses.total = losses.seq_item + config_.lambda * losses.seq_seq +
+                 config_.gamma * (losses.reg + losses.reg_aug);
+  return losses;
+}
+
+std::map<std::string, torch::Tensor> MissRecImpl::named_tensors() {
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& item : named_parameters()) tensors[item.key()] = item.value();
+  return tensors;
+}
+
+}  // namespace missrec::model

@@ -1,0 +1,89 @@
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+
+#include "model/model_config.h"
+#include "model/transformer.h"
+
+namespace missrec::model {
+
+// Item feature tables indexed by global item id, row 0 = padding (SPEC §2.4).
+struct ItemFeatures {
+  torch::Tensor text;      // [N+1, Dt]
+  torch::Tensor image;     // [N+1, Di]
+  torch::Tensor text_aug;  // [N+1, Dt] or undefined
+};
+
+// One view of a batch, on the model's device (SPEC §3.2).
+struct SequenceInput {
+  torch::Tensor item_seq;       // [B, L] int64 global ids, 0 = padding (any width >= longest)
+  torch::Tensor item_length;    // [B] int64
+  torch::Tensor interest_seq;   // [B, U] int64 interest ids, 0 = padding
+  torch::Tensor text_aug_mask;  // [B, L] bool (word drop) or undefined
+};
+
+struct SequenceOutput {
+  torch::Tensor z;       // [B, H] L2-normalised sequence vectors
+  torch::Tensor memory;  // [B, U, H] encoder output
+  torch::Tensor reg;     // scalar interest diversity regulariser (SPEC §3.3)
+};
+
+struct PretrainLosses {
+  torch::Tensor seq_item;  // L_si
+  torch::Tensor seq_seq;   // L_ss
+  torch::Tensor reg;       // reg of the view
+  torch::Tensor reg_aug;   // reg of the augmented view
+  torch::Tensor total;     // L_si + lambda L_ss + gamma (reg + reg_aug)
+};
+
+// MISSRec (SPEC §3) with the public implementation's parameter names.
+class MissRecImpl : public torch::nn::Module {
+ public:
+  explicit MissRecImpl(const ModelConfig& config);
+
+  const ModelConfig& config() const { return config_; }
+
+  // Linear/Embedding weights N(0, 0.02), biases 0, LayerNorm 1/0, fusion_factor 0.
+  void reset_parameters(uint64_t seed);
+
+  // Sequence vectors z and the regulariser of one view.
+  SequenceOutput encode(const SequenceInput& input, const ItemFeatures& features,
+                        const torch::Tensor& interest_embeddings);
+
+  // Normalised text and image item vectors [M, H] each.
+  std::pair<torch::Tensor, torch::Tensor> item_vectors(const torch::Tensor& items,
+                                                       const ItemFeatures& features);
+
+  // Fused logits [B, M] of sequences z against items (SPEC §3.4); with item ID
+  // embeddings (transductive) (z·id + 2ℓ)/3.
+  torch::Tensor logits(const torch::Tensor& z, const torch::Tensor& item_text,
+                       const torch::Tensor& item_image, const torch::Tensor& items = {});
+
+  // The pretraining loss (SPEC §3.5) with the batch's own samples as in-batch
+  // candidates (global negatives across ranks come with distributed training).
+  PretrainLosses pretrain_loss(const SequenceOutput& view, const SequenceOutput& aug,
+                               const torch::Tensor& pos_items, const ItemFeatures& features);
+
+  // Parameters by their SPEC §3 names.
+  std::map<std::string, torch::Tensor> named_tensors();
+
+  torch::nn::Linear text_adaptor{nullptr};
+  torch::nn::Linear img_adaptor{nullptr};
+  torch::nn::Embedding position_embedding{nullptr};
+  torch::nn::LayerNorm LayerNorm{nullptr};
+  torch::Tensor fusion_factor;
+  Transformer trm_model{nullptr};
+  torch::nn::Embedding item_embedding{nullptr};
+
+ private:
+  ModelConfig config_;
+};
+TORCH_MODULE(MissRec);
+
+// Gathers rows of a feature table as float32 (tables may be stored as float16).
+torch::Tensor gather_features(const torch::Tensor& table, const torch::Tensor& ids);
+
+}  // namespace missrec::model

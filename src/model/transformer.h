@@ -1,0 +1,62 @@
+#pragma once
+
+#include <torch/torch.h>
+
+#include "model/attention.h"
+#include "model/model_config.h"
+
+namespace missrec::model {
+
+// Post-norm layers as torch.nn.TransformerEncoderLayer / DecoderLayer with
+// batch_first=True, norm_first=False (SPEC §3.1); parameter names follow torch.
+class EncoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit EncoderLayerImpl(const ModelConfig& config);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding);
+
+  MultiheadAttention self_attn{nullptr};
+  torch::nn::Linear linear1{nullptr}, linear2{nullptr};
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+
+ private:
+  torch::Tensor feed_forward(const torch::Tensor& x);
+  double dropout_;
+  bool relu_;
+};
+TORCH_MODULE(EncoderLayer);
+
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit DecoderLayerImpl(const ModelConfig& config);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding,
+                        const torch::Tensor& memory, const torch::Tensor& memory_padding);
+
+  MultiheadAttention self_attn{nullptr}, multihead_attn{nullptr};
+  torch::nn::Linear linear1{nullptr}, linear2{nullptr};
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr};
+
+ private:
+  double dropout_;
+  bool relu_;
+};
+TORCH_MODULE(DecoderLayer);
+
+// encoder.layers.{l}, encoder.norm, decoder.layers.{l}, decoder.norm.
+class TransformerImpl : public torch::nn::Module {
+ public:
+  explicit TransformerImpl(const ModelConfig& config);
+  torch::Tensor encode(const torch::Tensor& x, const torch::Tensor& padding);
+  torch::Tensor decode(const torch::Tensor& x, const torch::Tensor& padding,
+                       const torch::Tensor& memory, const torch::Tensor& memory_padding);
+
+ private:
+  struct Stack : torch::nn::Module {
+    torch::nn::ModuleList layers;
+    torch::nn::LayerNorm norm{nullptr};
+  };
+  std::shared_ptr<Stack> encoder_;
+  std::shared_ptr<Stack> decoder_;
+};
+TORCH_MODULE(Transformer);
+
+}  // namespace missrec::model
