@@ -1,0 +1,47 @@
+"""missrec check-model: exit 0 on both shared fixtures, 1 when a fixture's expected
+numbers disagree, 2 on a file that is not a fixture."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import h5py
+
+BIN = os.environ["MISSREC_BIN"]
+FIXTURES = os.environ["MISSREC_FIXTURES"]
+failures = []
+
+
+def check(name, condition, detail=""):
+    print(("ok   " if condition else "FAIL ") + name)
+    if not condition:
+        failures.append(name)
+        print("     " + str(detail).replace("\n", "\n     "))
+
+
+def run(args):
+    proc = subprocess.run([BIN] + args, capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+for name in ["missrec_forward_small.h5", "missrec_forward_full.h5"]:
+    code, out, err = run(["check-model", "--fixture", os.path.join(FIXTURES, name)])
+    check(f"{name}: passes", code == 0 and "0 failed" in out, out + err)
+    print(out.strip().splitlines()[-1])
+
+with tempfile.TemporaryDirectory() as tmp:
+    wrong = os.path.join(tmp, "wrong.h5")
+    shutil.copy(os.path.join(FIXTURES, "missrec_forward_small.h5"), wrong)
+    os.chmod(wrong, 0o644)
+    with h5py.File(wrong, "r+") as f:
+        f["expected/loss_seq_seq"][()] = f["expected/loss_seq_seq"][()] * 1.01
+    code, out, err = run(["check-model", "--fixture", wrong])
+    check("a wrong expectation fails with exit 1", code == 1 and "FAIL loss_seq_seq" in out, out + err)
+    code, out, err = run(["check-model", "--fixture", os.path.join(FIXTURES, "dpc_knn_small.h5")])
+    check("not a model fixture: exit 2", code == 2 and "/config" in err, out + err)
+    code, out, err = run(["check-model"])
+    check("missing --fixture: exit 2", code == 2 and "--fixture" in err, err)
+
+print(f"{len(failures)} failures")
+sys.exit(1 if failures else 0)
