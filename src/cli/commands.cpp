@@ -11,6 +11,7 @@ const std::vector<CommandSpec>& all_commands() {
       data_inspect_command(),
       data_convert_command(),
       check_model_command(),
+      cluster_command(),
       bench_data_command(),
   };
   return commands;

@@ -17,6 +17,7 @@ CommandSpec data_inspect_command();
 CommandSpec data_convert_command();
 CommandSpec bench_data_command();
 CommandSpec check_model_command();
+CommandSpec cluster_command();
 
 // Options shared by every command that reads the configuration (uses_config).
 std::vector<OptionSpec> config_options();

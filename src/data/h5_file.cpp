@@ -346,6 +346,11 @@ void H5File::write_int32(const std::string& dataset, const std::vector<int32_t>&
                H5T_NATIVE_INT32);
 }
 
+void H5File::write_float32(const std::string& dataset, const std::vector<float>& values) {
+  write_vector(dataset, values.data(), static_cast<int64_t>(values.size()), H5T_IEEE_F32LE,
+               H5T_NATIVE_FLOAT);
+}
+
 void H5File::write_float_matrix(const std::string& dataset, const float* values, int64_t rows,
                                 int64_t columns, bool half) {
   Lock lock(h5_mutex());

@@ -50,6 +50,7 @@ class H5File {
   void create_group(const std::string& group);
   void write_int64(const std::string& dataset, const std::vector<int64_t>& values);
   void write_int32(const std::string& dataset, const std::vector<int32_t>& values);
+  void write_float32(const std::string& dataset, const std::vector<float>& values);
   // Chunked in row blocks of about 4 MiB; float16 on disk when `half`.
   void write_float_matrix(const std::string& dataset, const float* values, int64_t rows,
                           int64_t columns, bool half = false);

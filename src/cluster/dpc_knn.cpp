@@ -1,0 +1,232 @@
+#include "cluster/dpc_knn.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "runtime/comm.h"
+#include "runtime/error.h"
+
+namespace missrec::cluster {
+
+namespace {
+
+using runtime::Communicator;
+using runtime::ReduceOp;
+
+// Squared scaled distances d(i,j)^2 = |a_i - b_j|^2 / D of a row block against a
+// column block, by GEMM, clamped at 0.
+at::Tensor squared_distances(const at::Tensor& rows, const at::Tensor& row_norms,
+                             const at::Tensor& columns, const at::Tensor& column_norms,
+                             double dim) {
+  at::Tensor out = at::addmm(row_norms.unsqueeze(1) + column_norms.unsqueeze(0), rows, columns.t(),
+                             /*beta=*/1.0, /*alpha=*/-2.0);
+  return out.clamp_min_(0.0).div_(dim);
+}
+
+struct Shard {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
+Shard shard_of(int64_t n, int rank, int size) {
+  return Shard{n * rank / size, n * (rank + 1) / size};
+}
+
+// Block sizes so that the working tensors of one step fit in memory_mb.
+void block_sizes(int64_t n, int64_t k, int64_t kept, int64_t memory_mb, int64_t* rows,
+                 int64_t* columns) {
+  *columns = std::min<int64_t>(n, std::max<int64_t>(4096, std::min<int64_t>(k, 16384)));
+  // Per row: the distance block and its temporaries (3 x C), the k-smallest merge
+  // buffer and its result (2 x (k + C)), the kept lists (values + indices).
+  const int64_t bytes_per_row = 4 * (3 * *columns + 2 * (k + *columns)) + 24 * kept;
+  const int64_t budget = memory_mb << 20;
+  *rows = std::clamp<int64_t>(budget / bytes_per_row, 1, n);
+}
+
+at::Tensor gather_rows(Communicator& comm, const at::Tensor& mine) {
+  return comm.allgather_variable(mine.contiguous());
+}
+
+}  // namespace
+
+DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Communicator& comm,
+                  DpcStats* stats) {
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_EQ(tokens_in.dim(), 2);
+  const at::Tensor tokens = tokens_in.to(at::kFloat).contiguous();
+  const int64_t n = tokens.size(0);
+  const double dim = static_cast<double>(tokens.size(1));
+  if (options.knn_k < 1 || options.knn_k > n) {
+    runtime::throw_input_error("cluster.knn_k", "k=" + std::to_string(options.knn_k) +
+                                                    " must be in [1, N=" + std::to_string(n) + "]");
+  }
+  if (options.clusters < 1 || options.clusters > n) {
+    runtime::throw_input_error("clusters", "K=" + std::to_string(options.clusters) +
+                                               " must be in [1, N=" + std::to_string(n) + "]");
+  }
+  const int64_t k = options.knn_k;
+  const int64_t kept = std::min<int64_t>({options.kept_neighbours, k, n});
+  int64_t row_block = 0;
+  int64_t column_block = 0;
+  block_sizes(n, k, kept, options.memory_mb, &row_block, &column_block);
+  const Shard own = shard_of(n, comm.rank(), comm.size());
+  const int64_t owned = own.end - own.begin;
+  const at::Tensor norms = tokens.pow(2).sum(1);
+  auto float_options = tokens.options();
+  auto long_options = tokens.options().dtype(at::kLong);
+
+  // Pass 1 over owned rows: sum of the k smallest squared distances (the point itself
+  // included), the `kept` nearest neighbours in order, and the row maximum.
+  at::Tensor knn_sums = at::empty({owned}, float_options.dtype(at::kDouble));
+  at::Tensor kept_distance = at::empty({owned, kept}, float_options);
+  at::Tensor kept_index = at::empty({owned, kept}, long_options);
+  at::Tensor row_max = at::zeros({1}, float_options);
+  for (int64_t r0 = own.begin; r0 < own.end; r0 += row_block) {
+    const int64_t r1 = std::min(own.end, r0 + row_block);
+    const at::Tensor rows = tokens.slice(0, r0, r1);
+    const at::Tensor rows_norm = norms.slice(0, r0, r1);
+    at::Tensor smallest;      // [R, <=k] running k smallest (unsorted)
+    at::Tensor near_values;   // [R, kept] running nearest, sorted
+    at::Tensor near_index;
+    for (int64_t c0 = 0; c0 < n; c0 += column_block) {
+      const int64_t c1 = std::min(n, c0 + column_block);
+      const at::Tensor block =
+          squared_distances(rows, rows_norm, tokens.slice(0, c0, c1), norms.slice(0, c0, c1), dim);
+      row_max = at::maximum(row_max, block.max().reshape({1}));
+      const at::Tensor merged = smallest.defined() ? at::cat({smallest, block}, 1) : block;
+      smallest = merged.size(1) > k
+                     ? std::get<0>(merged.topk(k, 1, /*largest=*/false, /*sorted=*/false))
+                     : merged;
+      const int64_t take = std::min<int64_t>(kept, c1 - c0);
+      auto [block_values, block_index] = block.topk(take, 1, false, true);
+      block_index.add_(c0);
+      if (near_values.defined()) {
+        const at::Tensor values = at::cat({near_values, block_values}, 1);
+        const at::Tensor index = at::cat({near_index, block_index}, 1);
+        // Stable order: among equal distances the lower token index comes first.
+        auto [sorted_values, order] = at::sort(values, /*stable=*/true, 1, false);
+        near_values = sorted_values.slice(1, 0, kept).contiguous();
+        near_index = index.gather(1, order.slice(1, 0, kept)).contiguous();
+      } else {
+        near_values = block_values;
+        near_index = block_index;
+      }
+    }
+    knn_sums.slice(0, r0 - own.begin, r1 - own.begin).copy_(smallest.to(at::kDouble).sum(1));
+    kept_distance.slice(0, r0 - own.begin, r1 - own.begin).copy_(near_values);
+    kept_index.slice(0, r0 - own.begin, r1 - own.begin).copy_(near_index);
+  }
+
+  // Densities exp(-mean over the k nearest of d^2), then everyone has all of them.
+  const at::Tensor own_density = (-(knn_sums / static_cast<double>(k))).exp().to(at::kFloat);
+  const at::Tensor density = gather_rows(comm, own_density);
+  comm.allreduce(row_max, ReduceOp::kMax);
+  const at::Tensor max_distance = row_max.sqrt();  // global max of d(a, b)
+
+  // delta: the nearest strictly denser point. The kept list is sorted by distance and
+  // holds every point closer than its last entry, so its first denser entry is exact;
+  // rows without one are scanned against all columns.
+  const at::Tensor own_rho = density.slice(0, own.begin, own.end);
+  const at::Tensor denser = density.index_select(0, kept_index.reshape({-1})).view({owned, kept})
+                                .gt(own_rho.unsqueeze(1));
+  const at::Tensor resolved = denser.any(1);
+  const at::Tensor first = denser.to(at::kByte).argmax(1);
+  at::Tensor own_delta =
+      at::where(resolved, kept_distance.gather(1, first.unsqueeze(1)).squeeze(1).sqrt(),
+                max_distance.expand({owned}));
+  const at::Tensor unresolved = resolved.logical_not().nonzero().squeeze(1);
+  for (int64_t u0 = 0; u0 < unresolved.size(0); u0 += row_block) {
+    const at::Tensor local = unresolved.slice(0, u0, std::min(unresolved.size(0), u0 + row_block));
+    const at::Tensor global = local + own.begin;
+    const at::Tensor rows = tokens.index_select(0, global);
+    const at::Tensor rows_norm = norms.index_select(0, global);
+    const at::Tensor rho = density.index_select(0, global).unsqueeze(1);
+    at::Tensor best = at::full({local.size(0)}, std::numeric_limits<float>::infinity(), float_options);
+    for (int64_t c0 = 0; c0 < n; c0 += column_block) {
+      const int64_t c1 = std::min(n, c0 + column_block);
+      at::Tensor block =
+          squared_distances(rows, rows_norm, tokens.slice(0, c0, c1), norms.slice(0, c0, c1), dim);
+      block.masked_fill_(density.slice(0, c0, c1).unsqueeze(0).gt(rho).logical_not(),
+                         std::numeric_limits<float>::infinity());
+      best = at::minimum(best, std::get<0>(block.min(1)));
+    }
+    const at::Tensor found = best.isfinite();
+    own_delta.index_put_({local}, at::where(found, best.sqrt(), max_distance.expand({local.size(0)})));
+  }
+  at::Tensor unresolved_count = at::full({1}, unresolved.size(0), long_options);
+  comm.allreduce(unresolved_count, ReduceOp::kSum);
+
+  const at::Tensor delta = gather_rows(comm, own_delta);
+  const at::Tensor score = delta * density;
+
+  // Centers: the K highest scores, ties to the lower index (a stable descending sort).
+  const at::Tensor order = std::get<1>(at::sort(score, /*stable=*/true, 0, /*descending=*/true));
+  const at::Tensor centers = order.slice(0, 0, options.clusters).contiguous();
+  const at::Tensor center_tokens = tokens.index_select(0, centers);
+  const at::Tensor center_norms = norms.index_select(0, centers);
+
+  // Every owned token joins its nearest center (ties to the lower cluster id).
+  at::Tensor own_cluster = at::empty({owned}, long_options);
+  for (int64_t r0 = own.begin; r0 < own.end; r0 += row_block) {
+    const int64_t r1 = std::min(own.end, r0 + row_block);
+    const at::Tensor block = squared_distances(tokens.slice(0, r0, r1), norms.slice(0, r0, r1),
+                                               center_tokens, center_norms, dim);
+    own_cluster.slice(0, r0 - own.begin, r1 - own.begin).copy_(block.argmin(1));
+  }
+  at::Tensor cluster_index = gather_rows(comm, own_cluster);
+  cluster_index.index_put_({centers}, at::arange(options.clusters, long_options));
+
+  // Centroids: sums and counts of the owned rows, summed over ranks in float64.
+  const at::Tensor own_assignment = cluster_index.slice(0, own.begin, own.end);
+  at::Tensor sums = at::zeros({options.clusters, tokens.size(1)}, float_options.dtype(at::kDouble));
+  sums.index_add_(0, own_assignment, tokens.slice(0, own.begin, own.end).to(at::kDouble));
+  at::Tensor counts = at::zeros({options.clusters}, float_options.dtype(at::kDouble));
+  counts.index_add_(0, own_assignment, at::ones({owned}, float_options.dtype(at::kDouble)));
+  comm.allreduce(sums, ReduceOp::kSum);
+  comm.allreduce(counts, ReduceOp::kSum);
+
+  DpcResult result;
+  result.density = density;
+  result.delta = delta;
+  result.score = score;
+  result.center_index = centers;
+  result.cluster_index = cluster_index;
+  result.centroids = (sums / (counts + 1e-4).unsqueeze(1)).to(at::kFloat);
+  if (stats != nullptr) {
+    stats->row_block = row_block;
+    stats->column_block = column_block;
+    stats->unresolved_rows = unresolved_count.to(at::kCPU).item<int64_t>();
+    stats->seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  return result;
+}
+
+DpcResult dpc_knn_full_matrix(const at::Tensor& tokens_in, int64_t clusters, int64_t knn_k) {
+  const at::Tensor tokens = tokens_in.to(at::kFloat);
+  const int64_t n = tokens.size(0);
+  const at::Tensor distance = at::cdist(tokens, tokens) / std::sqrt(static_cast<double>(tokens.size(1)));
+  const at::Tensor nearest = std::get<0>(distance.topk(knn_k, 1, /*largest=*/false));
+  DpcResult result;
+  result.density = (-nearest.pow(2).mean(1)).exp();
+  const at::Tensor mask = result.density.unsqueeze(0).gt(result.density.unsqueeze(1));
+  const at::Tensor max_distance = distance.max();
+  result.delta = std::get<0>(at::where(mask, distance, max_distance).min(1));
+  result.score = result.delta * result.density;
+  result.center_index =
+      std::get<1>(at::sort(result.score, /*stable=*/true, 0, /*descending=*/true)).slice(0, 0, clusters);
+  result.cluster_index = distance.index_select(0, result.center_index).argmin(0);
+  result.cluster_index.index_put_({result.center_index}, at::arange(clusters, at::kLong));
+  at::Tensor sums = at::zeros({clusters, tokens.size(1)}, at::kDouble);
+  sums.index_add_(0, result.cluster_index, tokens.to(at::kDouble));
+  const at::Tensor counts = at::bincount(result.cluster_index, {}, clusters).to(at::kDouble);
+  result.centroids = (sums / (counts + 1e-4).unsqueeze(1)).to(at::kFloat);
+  (void)n;
+  return result;
+}
+
+}  // namespace missrec::cluster

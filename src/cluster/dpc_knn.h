@@ -1,0 +1,47 @@
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+
+namespace missrec::runtime {
+class Communicator;
+}
+
+namespace missrec::cluster {
+
+struct DpcOptions {
+  int64_t clusters = 0;          // K
+  int64_t knn_k = 0;             // k, 1 <= k <= N
+  int64_t memory_mb = 1024;      // per-rank working memory for distance blocks
+  int64_t kept_neighbours = 64;  // nearest neighbours kept per row to resolve delta
+};
+
+// Exact DPC-KNN (SPEC §4.2) on tokens [N, D], identical on every rank afterwards.
+struct DpcResult {
+  at::Tensor density;        // [N] float32
+  at::Tensor delta;          // [N] float32
+  at::Tensor score;          // [N] float32
+  at::Tensor center_index;   // [K] int64, token index of each center in cluster-id order
+  at::Tensor cluster_index;  // [N] int64, 0-based cluster id of each token
+  at::Tensor centroids;      // [K, D] float32
+};
+
+struct DpcStats {
+  int64_t row_block = 0;
+  int64_t column_block = 0;
+  int64_t unresolved_rows = 0;  // rows whose delta needed a full scan (all ranks)
+  double seconds = 0.0;
+};
+
+// Distributed over the communicator (SPEC §4.3): every rank passes the same tokens and
+// owns a contiguous share of the rows; distances are computed in row-block x
+// column-block GEMMs sized from memory_mb, never as an N x N or N x K matrix.
+DpcResult dpc_knn(const at::Tensor& tokens, const DpcOptions& options,
+                  runtime::Communicator& comm, DpcStats* stats = nullptr);
+
+// The same semantics with the full N x N matrix, as the public implementation computes
+// it (cdist -> topk -> masked min): a reference for tests and the benchmark baseline.
+DpcResult dpc_knn_full_matrix(const at::Tensor& tokens, int64_t clusters, int64_t knn_k);
+
+}  // namespace missrec::cluster
