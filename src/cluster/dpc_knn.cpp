@@ -207,8 +207,9 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
 }
 
 DpcResult dpc_knn_full_matrix(const at::Tensor& tokens_in, int64_t clusters, int64_t knn_k) {
-  const at::Tensor tokens = tokens_in.to(at::kFloat);
-  const int64_t n = tokens.size(0);
+  // float64 input stays float64: an exact-arithmetic reference for tie tests.
+  const at::Tensor tokens =
+      tokens_in.scalar_type() == at::kDouble ? tokens_in : tokens_in.to(at::kFloat);
   const at::Tensor distance = at::cdist(tokens, tokens) / std::sqrt(static_cast<double>(tokens.size(1)));
   const at::Tensor nearest = std::get<0>(distance.topk(knn_k, 1, /*largest=*/false));
   DpcResult result;
@@ -225,7 +226,9 @@ DpcResult dpc_knn_full_matrix(const at::Tensor& tokens_in, int64_t clusters, int
   sums.index_add_(0, result.cluster_index, tokens.to(at::kDouble));
   const at::Tensor counts = at::bincount(result.cluster_index, {}, clusters).to(at::kDouble);
   result.centroids = (sums / (counts + 1e-4).unsqueeze(1)).to(at::kFloat);
-  (void)n;
+  result.density = result.density.to(at::kFloat);
+  result.delta = result.delta.to(at::kFloat);
+  result.score = result.score.to(at::kFloat);
   return result;
 }
 

@@ -1,0 +1,134 @@
+// DPC-KNN at whatever -np mpirun gives: the public implementation's numbers (both
+// fixtures), the full-matrix reference on other data, memory budgets, and the tie rules.
+#include "cluster/dpc_knn.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "data/h5_file.h"
+#include "support/mpi_test_env.h"
+
+namespace missrec::cluster {
+namespace {
+
+using missrec::testing::comm;
+
+std::string fixture_path(const std::string& name) {
+  const char* dir = std::getenv("MISSREC_FIXTURES");
+  return std::string(dir != nullptr ? dir : "../shared/fixtures") + "/" + name;
+}
+
+double max_relative(const at::Tensor& actual, const at::Tensor& expected, double floor = 1e-6) {
+  const at::Tensor a = actual.to(at::kCPU, at::kDouble);
+  const at::Tensor b = expected.to(at::kCPU, at::kDouble);
+  return ((a - b).abs() / b.abs().clamp_min(floor)).max().item<double>();
+}
+
+void expect_same(const DpcResult& actual, const DpcResult& expected, double tolerance,
+                 double centroid_tolerance) {
+  EXPECT_TRUE(at::equal(actual.center_index.to(at::kCPU), expected.center_index.to(at::kCPU)));
+  EXPECT_TRUE(at::equal(actual.cluster_index.to(at::kCPU), expected.cluster_index.to(at::kCPU)));
+  EXPECT_LE(max_relative(actual.density, expected.density), tolerance);
+  EXPECT_LE(max_relative(actual.delta, expected.delta), tolerance);
+  EXPECT_LE(max_relative(actual.score, expected.score), tolerance);
+  const double scale = expected.centroids.abs().max().item<double>();
+  EXPECT_LE((actual.centroids - expected.centroids).abs().max().item<double>() / scale,
+            centroid_tolerance);
+}
+
+void check_fixture(const std::string& name) {
+  const data::H5File file = data::H5File::open_read(fixture_path(name));
+  DpcOptions options;
+  options.clusters = file.int_attribute("/", "cluster_num");
+  options.knn_k = file.int_attribute("/", "local_size");
+  const DpcResult result = dpc_knn(file.read_tensor("/tokens"), options, comm());
+  DpcResult expected;
+  expected.density = file.read_tensor("/expected/density");
+  expected.delta = file.read_tensor("/expected/delta");
+  expected.score = file.read_tensor("/expected/score");
+  expected.center_index = file.read_tensor("/expected/center_index");
+  expected.cluster_index = file.read_tensor("/expected/cluster_index");
+  expected.centroids = file.read_tensor("/expected/centroids");
+  expect_same(result, expected, 1e-4, 1e-4);
+}
+
+TEST(DpcKnn, SmallFixture) { check_fixture("dpc_knn_small.h5"); }
+TEST(DpcKnn, MediumFixture) { check_fixture("dpc_knn_medium.h5"); }
+
+// Gaussian blobs, the same on every rank.
+at::Tensor blobs(int64_t n, int64_t dim, int64_t centers, uint64_t seed) {
+  at::manual_seed(seed);
+  const at::Tensor means = at::randn({centers, dim}) * 3;
+  const at::Tensor which = at::randint(0, centers, {n}, at::kLong);
+  return means.index_select(0, which) + at::randn({n, dim});
+}
+
+TEST(DpcKnn, MatchesTheFullMatrixReference) {
+  const at::Tensor tokens = blobs(1500, 24, 12, 7);
+  DpcOptions options;
+  options.clusters = 30;
+  options.knn_k = 150;
+  const DpcResult result = dpc_knn(tokens, options, comm());
+  expect_same(result, dpc_knn_full_matrix(tokens, 30, 150), 1e-4, 1e-6);
+}
+
+TEST(DpcKnn, SmallMemoryBudgetGivesTheSameResult) {
+  const at::Tensor tokens = blobs(3000, 16, 20, 9);
+  DpcOptions roomy;
+  roomy.clusters = 40;
+  roomy.knn_k = 400;
+  DpcOptions tight = roomy;
+  tight.memory_mb = 1;  // rows processed a handful at a time
+  tight.kept_neighbours = 4;  // more rows need the exact delta scan
+  DpcStats stats;
+  const DpcResult a = dpc_knn(tokens, roomy, comm());
+  const DpcResult b = dpc_knn(tokens, tight, comm(), &stats);
+  EXPECT_LT(stats.row_block, 100);
+  EXPECT_GT(stats.unresolved_rows, 0);
+  // Centers and assignments identical; the exact-scan rows' distances come from other
+  // GEMM shapes, so floats agree to rounding.
+  expect_same(b, a, 1e-5, 1e-6);
+}
+
+TEST(DpcKnn, KEqualToN) {
+  const at::Tensor tokens = blobs(200, 8, 4, 3);
+  DpcOptions options;
+  options.clusters = 5;
+  options.knn_k = 200;
+  expect_same(dpc_knn(tokens, options, comm()), dpc_knn_full_matrix(tokens, 5, 200), 1e-4, 1e-6);
+}
+
+TEST(DpcKnn, TieRules) {
+  // Four symmetric points: equal densities, so none is strictly denser and every delta
+  // is the global maximum distance; equal scores pick the lower indices as centers;
+  // a token equidistant from two centers joins the lower cluster id.
+  const at::Tensor tokens = at::tensor({1.f, 0.f, -1.f, 0.f, 0.f, 1.f, 0.f, -1.f}).view({4, 2});
+  DpcOptions options;
+  options.clusters = 2;
+  options.knn_k = 2;
+  const DpcResult result = dpc_knn(tokens, options, comm());
+  EXPECT_TRUE(result.density.eq(result.density[0]).all().item<bool>());
+  EXPECT_TRUE(at::allclose(result.delta, at::full({4}, std::sqrt(4.0 / 2.0), at::kFloat)));
+  EXPECT_TRUE(at::equal(result.center_index, at::tensor({0, 1}, at::kLong)));
+  EXPECT_TRUE(at::equal(result.cluster_index, at::tensor({0, 1, 0, 0}, at::kLong)));
+}
+
+TEST(DpcKnn, DuplicatePoints) {
+  at::Tensor tokens = blobs(300, 6, 5, 11);
+  tokens = at::cat({tokens, tokens.slice(0, 10, 13), tokens.slice(0, 10, 11)});  // 4 copies of 10
+  DpcOptions options;
+  options.clusters = 8;
+  options.knn_k = 20;
+  const DpcResult result = dpc_knn(tokens, options, comm());
+  // Copies have identical densities, so none is denser than another copy.
+  EXPECT_EQ(result.density[10].item<float>(), result.density[300].item<float>());
+  EXPECT_EQ(result.density[10].item<float>(), result.density[303].item<float>());
+  EXPECT_GT(result.delta[10].item<float>(), 0.0f);
+  EXPECT_EQ(result.cluster_index[10].item<int64_t>(), result.cluster_index[303].item<int64_t>());
+  // The float32 full matrix breaks the copies' tie by rounding; in float64 it does not.
+  expect_same(result, dpc_knn_full_matrix(tokens.to(at::kDouble), 8, 20), 1e-4, 1e-6);
+}
+
+}  // namespace
+}  // namespace missrec::cluster
