@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cluster/cluster_bench.h"
+#include "runtime/comm.h"
+#include "runtime/mpi_world.h"
 #include "data/data_bench.h"
 #include "data/dataset_writer.h"
 #include "data/synth.h"
@@ -55,6 +58,41 @@ CommandSpec bench_data_command() {
     }
     if (!scratch.empty()) data::remove_tree(scratch);
     std::cout << json << std::endl;
+    return runtime::kExitOk;
+  };
+  return command;
+}
+
+CommandSpec bench_cluster_command() {
+  CommandSpec command;
+  command.name = "bench cluster";
+  command.summary =
+      "Times the distributed DPC-KNN on Gaussian-blob tokens (default N=16000, D=300, "
+      "k=10% of N, K=2% of N) and, on one rank, the full-matrix LibTorch implementation "
+      "(cdist -> topk -> masked min) on the same tokens; peak memory of each; whether "
+      "they agree. One JSON line. Runs under mpirun too (ours only).";
+  command.options = config_options();
+  command.options.push_back({"n", "N", "tokens (default 16000)", false});
+  command.options.push_back({"dim", "D", "token width (default 300)", false});
+  command.options.push_back({"no-baseline", "", "skip the full-matrix baseline", false});
+  command.uses_config = true;
+  command.needs_mpi = true;
+  command.check_args = [](const ParsedArgs& args) {
+    if (args.integer("n", 16000) < 2) runtime::throw_input_error("--n", "expected >= 2");
+    if (args.integer("dim", 300) < 1) runtime::throw_input_error("--dim", "expected >= 1");
+  };
+  command.run = [](const ParsedArgs& args, CommandContext& context) {
+    cluster::ClusterBenchOptions options;
+    options.n = args.integer("n", 16000);
+    options.dim = args.integer("dim", 300);
+    options.knn_ratio = context.config.cluster.knn_local_ratio;
+    options.cluster_ratio = context.config.cluster.interest_ratio;
+    options.memory_mb = context.config.cluster.memory_mb;
+    options.with_full_matrix = !args.has("no-baseline");
+    auto comm = runtime::make_communicator(context.config.dist.backend, *context.world,
+                                           context.config.dist.timeout_s);
+    const std::string json = cluster::run_cluster_bench(options, *comm);
+    if (comm->rank() == 0) std::cout << json << std::endl;
     return runtime::kExitOk;
   };
   return command;

@@ -13,6 +13,7 @@ const std::vector<CommandSpec>& all_commands() {
       check_model_command(),
       cluster_command(),
       bench_data_command(),
+      bench_cluster_command(),
   };
   return commands;
 }

@@ -36,15 +36,34 @@ Shard shard_of(int64_t n, int rank, int size) {
   return Shard{n * rank / size, n * (rank + 1) / size};
 }
 
-// Block sizes so that the working tensors of one step fit in memory_mb.
-void block_sizes(int64_t n, int64_t k, int64_t kept, int64_t memory_mb, int64_t* rows,
-                 int64_t* columns) {
-  *columns = std::min<int64_t>(n, std::max<int64_t>(4096, std::min<int64_t>(k, 16384)));
+// Block sizes so that the working tensors fit in memory_mb: first the per-rank state
+// that lives through the whole run (kept neighbour lists of the owned rows, the N-long
+// vectors), then the row block with its temporaries from what is left.
+void block_sizes(int64_t n, int64_t owned, int64_t k, int64_t kept, int64_t memory_mb,
+                 int64_t* rows, int64_t* columns) {
+  // Columns >= k keeps the k-smallest merges at O(N) per row for any k.
+  *columns = std::min<int64_t>(n, std::max<int64_t>(4096, k));
+  const int64_t resident = owned * kept * 12 + n * 24;
   // Per row: the distance block and its temporaries (3 x C), the k-smallest merge
-  // buffer and its result (2 x (k + C)), the kept lists (values + indices).
-  const int64_t bytes_per_row = 4 * (3 * *columns + 2 * (k + *columns)) + 24 * kept;
-  const int64_t budget = memory_mb << 20;
+  // buffer and its result (2 x (k + C)), the kept-list merge (4 x kept).
+  const int64_t bytes_per_row = 4 * (3 * *columns + 2 * (k + *columns)) + 48 * kept;
+  const int64_t budget = std::max<int64_t>((memory_mb << 20) - resident, bytes_per_row);
+  if ((memory_mb << 20) < resident + bytes_per_row) {
+    LOG(WARNING) << "cluster.memory_mb=" << memory_mb << " is below the " << (resident >> 20)
+                 << " MB the per-rank state needs; processing one row at a time";
+  }
   *rows = std::clamp<int64_t>(budget / bytes_per_row, 1, n);
+}
+
+// Squared norms of the rows, computed in chunks (no N x D temporary).
+at::Tensor squared_norms(const at::Tensor& tokens) {
+  at::Tensor norms = at::empty({tokens.size(0)}, tokens.options());
+  constexpr int64_t kChunk = 4096;
+  for (int64_t r0 = 0; r0 < tokens.size(0); r0 += kChunk) {
+    const int64_t r1 = std::min(tokens.size(0), r0 + kChunk);
+    norms.slice(0, r0, r1).copy_(tokens.slice(0, r0, r1).pow(2).sum(1));
+  }
+  return norms;
 }
 
 at::Tensor gather_rows(Communicator& comm, const at::Tensor& mine) {
@@ -70,12 +89,12 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
   }
   const int64_t k = options.knn_k;
   const int64_t kept = std::min<int64_t>({options.kept_neighbours, k, n});
-  int64_t row_block = 0;
-  int64_t column_block = 0;
-  block_sizes(n, k, kept, options.memory_mb, &row_block, &column_block);
   const Shard own = shard_of(n, comm.rank(), comm.size());
   const int64_t owned = own.end - own.begin;
-  const at::Tensor norms = tokens.pow(2).sum(1);
+  int64_t row_block = 0;
+  int64_t column_block = 0;
+  block_sizes(n, owned, k, kept, options.memory_mb, &row_block, &column_block);
+  const at::Tensor norms = squared_norms(tokens);
   auto float_options = tokens.options();
   auto long_options = tokens.options().dtype(at::kLong);
 

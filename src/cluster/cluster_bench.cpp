@@ -1,0 +1,91 @@
+#include "cluster/cluster_bench.h"
+
+#include <ATen/Parallel.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "cluster/dpc_knn.h"
+#include "runtime/comm.h"
+
+namespace missrec::cluster {
+
+namespace {
+
+// Resets VmHWM (Linux >= 4.0); returns false where the kernel refuses.
+bool reset_peak_rss() {
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";
+  clear.flush();
+  return static_cast<bool>(clear);
+}
+
+double status_mb(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;
+  }
+  return 0.0;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+std::string run_cluster_bench(const ClusterBenchOptions& options, runtime::Communicator& comm) {
+  at::manual_seed(options.seed);
+  const int64_t groups = std::max<int64_t>(2, options.n / 100);
+  const at::Tensor means = at::randn({groups, options.dim}) * 2;
+  const at::Tensor tokens =
+      (means.index_select(0, at::randint(0, groups, {options.n}, at::kLong)) +
+       at::randn({options.n, options.dim}))
+          .to(comm.device());
+  DpcOptions dpc;
+  dpc.knn_k = static_cast<int64_t>(std::ceil(options.n * options.knn_ratio));
+  dpc.clusters = static_cast<int64_t>(std::ceil(options.n * options.cluster_ratio));
+  dpc.memory_mb = options.memory_mb;
+
+  const bool peak_resettable = reset_peak_rss();
+  const double base_mb = status_mb("VmRSS");
+  comm.barrier();
+  auto start = std::chrono::steady_clock::now();
+  DpcStats stats;
+  const DpcResult ours = dpc_knn(tokens, dpc, comm, &stats);
+  comm.barrier();
+  const double ours_seconds = seconds_since(start);
+  const double ours_peak = status_mb("VmHWM") - base_mb;
+
+  std::ostringstream json;
+  json.precision(4);
+  json << "{\"bench\":\"cluster\",\"n\":" << options.n << ",\"dim\":" << options.dim
+       << ",\"k\":" << dpc.knn_k << ",\"clusters\":" << dpc.clusters << ",\"ranks\":"
+       << comm.size() << ",\"threads_per_rank\":" << at::get_num_threads()
+       << ",\"memory_mb\":" << options.memory_mb << ",\"ours_s\":" << ours_seconds
+       << ",\"ours_extra_peak_mb\":" << ours_peak << ",\"unresolved_rows\":"
+       << stats.unresolved_rows;
+  if (options.with_full_matrix && comm.size() == 1) {
+    reset_peak_rss();
+    const double full_base = status_mb("VmRSS");
+    start = std::chrono::steady_clock::now();
+    const DpcResult full = dpc_knn_full_matrix(tokens, dpc.clusters, dpc.knn_k);
+    const double full_seconds = seconds_since(start);
+    const double full_peak = status_mb("VmHWM") - full_base;
+    const bool same_centers = at::equal(full.center_index, ours.center_index);
+    const bool same_assignment = at::equal(full.cluster_index, ours.cluster_index);
+    json << ",\"full_matrix_s\":" << full_seconds << ",\"full_matrix_extra_peak_mb\":" << full_peak
+         << ",\"speedup\":" << full_seconds / ours_seconds << ",\"memory_fraction\":"
+         << ours_peak / full_peak << ",\"same_centers\":" << (same_centers ? "true" : "false")
+         << ",\"same_assignment\":" << (same_assignment ? "true" : "false");
+  }
+  json << ",\"peak_measure\":\"" << (peak_resettable ? "VmHWM reset per run" : "VmHWM since start")
+       << "\"}";
+  return json.str();
+}
+
+}  // namespace missrec::cluster

@@ -1,0 +1,74 @@
+#include "cluster/interest_refresh.h"
+
+#include <glog/logging.h>
+
+#include <cmath>
+
+#include "runtime/comm.h"
+
+namespace missrec::cluster {
+
+namespace {
+
+// Adaptor outputs for items 1..N in row chunks, so float16 tables never need a full
+// float32 copy.
+at::Tensor adapted(torch::nn::Linear& adaptor, const at::Tensor& table) {
+  constexpr int64_t kChunk = 16384;
+  const int64_t items = table.size(0) - 1;
+  std::vector<at::Tensor> parts;
+  for (int64_t first = 1; first <= items; first += kChunk) {
+    const int64_t count = std::min(kChunk, items - first + 1);
+    parts.push_back(adaptor(table.narrow(0, first, count).to(at::kFloat)));
+  }
+  return at::cat(parts);
+}
+
+}  // namespace
+
+double interest_checksum(const InterestState& state) {
+  const at::Tensor weights = at::arange(1, state.text_interest.numel() + 1, state.text_interest.options())
+                                 .to(at::kDouble);
+  return (state.text_interest.to(at::kDouble) * weights).sum().item<double>() +
+         3.0 * (state.image_interest.to(at::kDouble) * weights).sum().item<double>() +
+         state.interest_embeddings.to(at::kDouble).abs().sum().item<double>() +
+         static_cast<double>(state.clusters);
+}
+
+InterestState refresh_interests(model::MissRecImpl& model, const model::ItemFeatures& features,
+                                const RefreshOptions& options, runtime::Communicator& comm,
+                                DpcStats* stats) {
+  torch::NoGradGuard no_grad;
+  const int64_t items = features.text.size(0) - 1;
+  CHECK_GT(items, 0);
+  const at::Tensor tokens =
+      at::cat({adapted(model.text_adaptor, features.text), adapted(model.img_adaptor, features.image)});
+  const int64_t n = tokens.size(0);  // 2N
+  DpcOptions dpc;
+  dpc.clusters = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(n * options.interest_ratio)), 1, n);
+  dpc.knn_k = options.knn_k > 0 ? std::min(options.knn_k, n)
+                                : std::clamp<int64_t>(static_cast<int64_t>(std::ceil(n * options.knn_local_ratio)), 1, n);
+  dpc.memory_mb = options.memory_mb;
+  const DpcResult result = dpc_knn(tokens, dpc, comm, stats);
+
+  InterestState state;
+  state.clusters = dpc.clusters;
+  state.knn_k = dpc.knn_k;
+  state.interest_embeddings = at::zeros({dpc.clusters + 1, tokens.size(1)}, tokens.options());
+  state.interest_embeddings.narrow(0, 1, dpc.clusters).copy_(result.centroids);
+  const at::Tensor ids = result.cluster_index + 1;
+  const auto zero = at::zeros({1}, ids.options());
+  state.text_interest = at::cat({zero, ids.narrow(0, 0, items)});
+  state.image_interest = at::cat({zero, ids.narrow(0, items, items)});
+
+  // Every rank must now hold the same tables.
+  const double checksum = interest_checksum(state);
+  at::Tensor bounds = at::tensor({checksum, -checksum}, at::TensorOptions().dtype(at::kDouble)).to(comm.device());
+  comm.allreduce(bounds, runtime::ReduceOp::kMax);
+  bounds = bounds.to(at::kCPU);
+  CHECK_EQ(bounds[0].item<double>(), -bounds[1].item<double>())
+      << "interest tables differ between ranks after the refresh (checksum on rank "
+      << comm.rank() << ": " << checksum << ")";
+  return state;
+}
+
+}  // namespace missrec::cluster

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "cluster/dpc_knn.h"
+#include "model/missrec_model.h"
+
+namespace missrec::runtime {
+class Communicator;
+}
+
+namespace missrec::cluster {
+
+// The interest tables the model reads (SPEC §2.5, §4.2).
+struct InterestState {
+  at::Tensor interest_embeddings;  // [K+1, H], row 0 zero
+  at::Tensor text_interest;        // [N+1] int64 in 1..K, 0 for the padding item
+  at::Tensor image_interest;       // [N+1] int64
+  int64_t clusters = 0;
+  int64_t knn_k = 0;
+};
+
+struct RefreshOptions {
+  double interest_ratio = 0.02;   // K = ceil(2N * ratio)
+  double knn_local_ratio = 0.1;   // k = ceil(2N * ratio) unless knn_k > 0
+  int64_t knn_k = 0;
+  int64_t memory_mb = 1024;
+};
+
+// SPEC §4.1: tokens [text_adaptor(text[1..N]); img_adaptor(image[1..N])] from the
+// current weights (no dropout, no gradient), DPC-KNN over them on every rank, tables
+// written back and verified identical on every rank by checksum (a mismatch is a
+// broken invariant and aborts).
+InterestState refresh_interests(model::MissRecImpl& model, const model::ItemFeatures& features,
+                                const RefreshOptions& options, runtime::Communicator& comm,
+                                DpcStats* stats = nullptr);
+
+// Order-sensitive digest of the tables, equal on ranks that hold equal tables.
+double interest_checksum(const InterestState& state);
+
+}  // namespace missrec::cluster
