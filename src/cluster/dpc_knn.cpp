@@ -44,9 +44,10 @@ void block_sizes(int64_t n, int64_t owned, int64_t k, int64_t kept, int64_t memo
   // Columns >= k keeps the k-smallest merges at O(N) per row for any k.
   *columns = std::min<int64_t>(n, std::max<int64_t>(4096, k));
   const int64_t resident = owned * kept * 12 + n * 24;
-  // Per row: the distance block and its temporaries (3 x C), the k-smallest merge
-  // buffer and its result (2 x (k + C)), the kept-list merge (4 x kept).
-  const int64_t bytes_per_row = 4 * (3 * *columns + 2 * (k + *columns)) + 48 * kept;
+  // Per row: the distance block and its temporaries (3 x C floats), the k-smallest
+  // merge buffer and its result (2 x (k + C) floats, k int64 indices), the kept-list
+  // merge and sort (values, indices, order: 64 bytes per kept entry).
+  const int64_t bytes_per_row = 12 * *columns + 8 * (k + *columns) + 8 * k + 64 * kept;
   const int64_t budget = std::max<int64_t>((memory_mb << 20) - resident, bytes_per_row);
   if ((memory_mb << 20) < resident + bytes_per_row) {
     LOG(WARNING) << "cluster.memory_mb=" << memory_mb << " is below the " << (resident >> 20)

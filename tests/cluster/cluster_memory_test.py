@@ -41,9 +41,12 @@ with tempfile.TemporaryDirectory() as tmp:
     token_mb = tokens.nbytes / 2**20
     small = cluster(f"{tmp}/tokens.h5", K, k, SMALL_MB, f"{tmp}/small.h5")
     large = cluster(f"{tmp}/tokens.h5", K, k, 1024, f"{tmp}/large.h5")
-    limit = baseline + token_mb + SMALL_MB + 64
+    # Slack for what the budget does not govern: OpenBLAS's packing buffers (touched more
+    # by large GEMMs than by the tiny baseline run) and allocator fragmentation.
+    slack = 96
+    limit = baseline + token_mb + SMALL_MB + slack
     print(f"peak per rank: small budget {small:.0f} MB (limit {limit:.0f} = baseline {baseline:.0f}"
-          f" + tokens {token_mb:.0f} + budget {SMALL_MB} + 64), large budget {large:.0f} MB")
+          f" + tokens {token_mb:.0f} + budget {SMALL_MB} + {slack}), large budget {large:.0f} MB")
     assert small <= limit, "the small budget was not respected"
     assert small < large, "the budget should change the working memory"
     with h5py.File(f"{tmp}/small.h5") as a, h5py.File(f"{tmp}/large.h5") as b:
