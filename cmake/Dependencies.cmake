@@ -4,6 +4,9 @@ find_package(HDF5 REQUIRED COMPONENTS C)
 find_package(yaml-cpp REQUIRED)
 find_package(glog REQUIRED)
 find_package(Threads REQUIRED)
+# ATen's parallel_for is an inline template around "#pragma omp parallel": without
+# OpenMP in our own flags it silently runs on one thread.
+find_package(OpenMP REQUIRED COMPONENTS CXX)
 if(MISSREC_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

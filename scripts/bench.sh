@@ -30,6 +30,8 @@ echo "bench: comm-check at np=$np" >&2
 results+=("$(mpirun "${mpirun_flags[@]}" -np "$np" "$bin" comm-check --json 2>/dev/null | tail -n 1)")
 echo "bench: data" >&2
 results+=("$("$bin" bench data 2>/dev/null | tail -n 1)")
+echo "bench: cluster (N=16000, D=300, k=10%, K=2%, against the full matrix)" >&2
+results+=("$("$bin" bench cluster --set cluster.memory_mb=256 2>/dev/null | tail -n 1)")
 
 {
   echo "{\"host\":\"$(hostname)\",\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"results\":["

@@ -2,8 +2,12 @@
 
 #include <glog/logging.h>
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <memory>
 #include <cmath>
 #include <limits>
 
@@ -36,24 +40,69 @@ Shard shard_of(int64_t n, int rank, int size) {
   return Shard{n * rank / size, n * (rank + 1) / size};
 }
 
-// Block sizes so that the working tensors fit in memory_mb: first the per-rank state
+// Rows per block so that the working tensors fit in memory_mb: first the per-rank state
 // that lives through the whole run (kept neighbour lists of the owned rows, the N-long
-// vectors), then the row block with its temporaries from what is left.
-void block_sizes(int64_t n, int64_t owned, int64_t k, int64_t kept, int64_t memory_mb,
-                 int64_t* rows, int64_t* columns) {
-  // Columns >= k keeps the k-smallest merges at O(N) per row for any k.
-  *columns = std::min<int64_t>(n, std::max<int64_t>(4096, k));
+// vectors), then full-width distance rows from what is left.
+int64_t rows_per_block(int64_t n, int64_t owned, int64_t kept, int64_t memory_mb) {
   const int64_t resident = owned * kept * 12 + n * 24;
-  // Per row: the distance block and its temporaries (3 x C floats), the k-smallest
-  // merge buffer and its result (2 x (k + C) floats, k int64 indices), the kept-list
-  // merge and sort (values, indices, order: 64 bytes per kept entry).
-  const int64_t bytes_per_row = 12 * *columns + 8 * (k + *columns) + 8 * k + 64 * kept;
-  const int64_t budget = std::max<int64_t>((memory_mb << 20) - resident, bytes_per_row);
-  if ((memory_mb << 20) < resident + bytes_per_row) {
-    LOG(WARNING) << "cluster.memory_mb=" << memory_mb << " is below the " << (resident >> 20)
-                 << " MB the per-rank state needs; processing one row at a time";
+  const int64_t bytes_per_row = 4 * n + 64 * kept;
+  const int64_t budget = (memory_mb << 20) - resident;
+  if (budget < bytes_per_row) {
+    LOG(WARNING) << "cluster.memory_mb=" << memory_mb << " leaves no room for one distance row "
+                 << "next to the " << (resident >> 20) << " MB of per-rank state; using one row";
+    return 1;
   }
-  *rows = std::clamp<int64_t>(budget / bytes_per_row, 1, n);
+  return std::clamp<int64_t>(budget / bytes_per_row, 1, n);
+}
+
+// Per row of a block of squared-distance rows [R, N] (consumed: reordered in place): the
+// sum of its k smallest values (float64), its `kept` smallest values with their column
+// indices in ascending order (ties: lower index first), and its maximum.
+void summarise_rows(at::Tensor& block, int64_t k, int64_t kept, double* sums,
+                    float* kept_values, int64_t* kept_index, float* row_max) {
+  const int64_t rows = block.size(0);
+  const int64_t n = block.size(1);
+  float* data = block.data_ptr<float>();
+  at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
+    std::vector<std::pair<float, int64_t>> heap;  // max-heap of the nearest so far
+    heap.reserve(static_cast<size_t>(kept));
+    for (int64_t r = begin; r < end; ++r) {
+      float* row = data + r * n;
+      heap.clear();
+      float maximum = 0.0f;
+      for (int64_t j = 0; j < n; ++j) {
+        const float value = row[j];
+        maximum = std::max(maximum, value);
+        if (static_cast<int64_t>(heap.size()) < kept) {
+          heap.emplace_back(value, j);
+          std::push_heap(heap.begin(), heap.end());
+        } else if (value < heap.front().first) {  // j grows: an equal value never wins
+          std::pop_heap(heap.begin(), heap.end());
+          heap.back() = {value, j};
+          std::push_heap(heap.begin(), heap.end());
+        }
+      }
+      std::sort_heap(heap.begin(), heap.end());
+      for (int64_t i = 0; i < kept; ++i) {
+        kept_values[r * kept + i] = heap[i].first;
+        kept_index[r * kept + i] = heap[i].second;
+      }
+      row_max[r] = maximum;
+      // The k smallest (equal rows are reordered identically, so they give bit-identical
+      // sums: copies of a point keep equal densities).
+      std::nth_element(row, row + (k - 1), row + n);
+      double sum = 0.0;
+      for (int64_t j = 0; j < k; ++j) sum += row[j];
+      sums[r] = sum;
+    }
+  });
+}
+
+// Squared scaled distances of a row block against every token, into `out` [R, N].
+void distance_rows(const at::Tensor& rows, const at::Tensor& row_norms, const at::Tensor& tokens,
+                   const at::Tensor& norms, double dim, at::Tensor& out) {
+  at::mm_out(out, rows, tokens.t());
+  out.mul_(-2.0).add_(row_norms.unsqueeze(1)).add_(norms.unsqueeze(0)).clamp_min_(0.0).div_(dim);
 }
 
 // Squared norms of the rows, computed in chunks (no N x D temporary).
@@ -65,6 +114,10 @@ at::Tensor squared_norms(const at::Tensor& tokens) {
     norms.slice(0, r0, r1).copy_(tokens.slice(0, r0, r1).pow(2).sum(1));
   }
   return norms;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 at::Tensor gather_rows(Communicator& comm, const at::Tensor& mine) {
@@ -92,54 +145,41 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
   const int64_t kept = std::min<int64_t>({options.kept_neighbours, k, n});
   const Shard own = shard_of(n, comm.rank(), comm.size());
   const int64_t owned = own.end - own.begin;
-  int64_t row_block = 0;
-  int64_t column_block = 0;
-  block_sizes(n, owned, k, kept, options.memory_mb, &row_block, &column_block);
+  const int64_t row_block = rows_per_block(n, owned, kept, options.memory_mb);
+  const int64_t column_block = n;  // full rows: one selection pass per row, exact for any k
   const at::Tensor norms = squared_norms(tokens);
   auto float_options = tokens.options();
   auto long_options = tokens.options().dtype(at::kLong);
 
-  // Pass 1 over owned rows: sum of the k smallest squared distances (the point itself
-  // included), the `kept` nearest neighbours in order, and the row maximum.
+  // Pass 1 over owned rows, one block of full distance rows at a time: sum of the k
+  // smallest squared distances (the point itself included), the `kept` nearest
+  // neighbours in order, and the row maximum.
   at::Tensor knn_sums = at::empty({owned}, float_options.dtype(at::kDouble));
   at::Tensor kept_distance = at::empty({owned, kept}, float_options);
   at::Tensor kept_index = at::empty({owned, kept}, long_options);
-  at::Tensor row_max = at::zeros({1}, float_options);
+  at::Tensor row_maxima = at::zeros({std::max<int64_t>(owned, 1)}, float_options);
+  double gemm_seconds = 0.0;
+  double select_seconds = 0.0;
+  at::Tensor buffer = at::empty({std::min(row_block, std::max<int64_t>(owned, 1)), n}, float_options);
   for (int64_t r0 = own.begin; r0 < own.end; r0 += row_block) {
     const int64_t r1 = std::min(own.end, r0 + row_block);
-    const at::Tensor rows = tokens.slice(0, r0, r1);
-    const at::Tensor rows_norm = norms.slice(0, r0, r1);
-    at::Tensor smallest;      // [R, <=k] running k smallest (unsorted)
-    at::Tensor near_values;   // [R, kept] running nearest, sorted
-    at::Tensor near_index;
-    for (int64_t c0 = 0; c0 < n; c0 += column_block) {
-      const int64_t c1 = std::min(n, c0 + column_block);
-      const at::Tensor block =
-          squared_distances(rows, rows_norm, tokens.slice(0, c0, c1), norms.slice(0, c0, c1), dim);
-      row_max = at::maximum(row_max, block.max().reshape({1}));
-      const at::Tensor merged = smallest.defined() ? at::cat({smallest, block}, 1) : block;
-      smallest = merged.size(1) > k
-                     ? std::get<0>(merged.topk(k, 1, /*largest=*/false, /*sorted=*/false))
-                     : merged;
-      const int64_t take = std::min<int64_t>(kept, c1 - c0);
-      auto [block_values, block_index] = block.topk(take, 1, false, true);
-      block_index.add_(c0);
-      if (near_values.defined()) {
-        const at::Tensor values = at::cat({near_values, block_values}, 1);
-        const at::Tensor index = at::cat({near_index, block_index}, 1);
-        // Stable order: among equal distances the lower token index comes first.
-        auto [sorted_values, order] = at::sort(values, /*stable=*/true, 1, false);
-        near_values = sorted_values.slice(1, 0, kept).contiguous();
-        near_index = index.gather(1, order.slice(1, 0, kept)).contiguous();
-      } else {
-        near_values = block_values;
-        near_index = block_index;
-      }
-    }
-    knn_sums.slice(0, r0 - own.begin, r1 - own.begin).copy_(smallest.to(at::kDouble).sum(1));
-    kept_distance.slice(0, r0 - own.begin, r1 - own.begin).copy_(near_values);
-    kept_index.slice(0, r0 - own.begin, r1 - own.begin).copy_(near_index);
+    at::Tensor block = buffer.narrow(0, 0, r1 - r0);
+    const auto gemm_start = std::chrono::steady_clock::now();
+    distance_rows(tokens.slice(0, r0, r1), norms.slice(0, r0, r1), tokens, norms, dim, block);
+    const auto select_start = std::chrono::steady_clock::now();
+    gemm_seconds += std::chrono::duration<double>(select_start - gemm_start).count();
+    const int64_t local = r0 - own.begin;
+    summarise_rows(block, k, kept, knn_sums.data_ptr<double>() + local,
+                   kept_distance.data_ptr<float>() + local * kept,
+                   kept_index.data_ptr<int64_t>() + local * kept,
+                   row_maxima.data_ptr<float>() + local);
+    select_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - select_start).count();
   }
+  VLOG(1) << "dpc-knn pass 1: distances " << gemm_seconds << " s, selection " << select_seconds
+          << " s, " << seconds_since(start) << " s so far";
+  buffer = at::Tensor();
+  at::Tensor row_max = row_maxima.max().reshape({1});
 
   // Densities exp(-mean over the k nearest of d^2), then everyone has all of them.
   const at::Tensor own_density = (-(knn_sums / static_cast<double>(k))).exp().to(at::kFloat);
@@ -165,18 +205,16 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
     const at::Tensor rows = tokens.index_select(0, global);
     const at::Tensor rows_norm = norms.index_select(0, global);
     const at::Tensor rho = density.index_select(0, global).unsqueeze(1);
-    at::Tensor best = at::full({local.size(0)}, std::numeric_limits<float>::infinity(), float_options);
-    for (int64_t c0 = 0; c0 < n; c0 += column_block) {
-      const int64_t c1 = std::min(n, c0 + column_block);
-      at::Tensor block =
-          squared_distances(rows, rows_norm, tokens.slice(0, c0, c1), norms.slice(0, c0, c1), dim);
-      block.masked_fill_(density.slice(0, c0, c1).unsqueeze(0).gt(rho).logical_not(),
-                         std::numeric_limits<float>::infinity());
-      best = at::minimum(best, std::get<0>(block.min(1)));
-    }
+    at::Tensor block = at::empty({local.size(0), n}, float_options);
+    distance_rows(rows, rows_norm, tokens, norms, dim, block);
+    block.masked_fill_(density.unsqueeze(0).gt(rho).logical_not(),
+                       std::numeric_limits<float>::infinity());
+    const at::Tensor best = std::get<0>(block.min(1));
     const at::Tensor found = best.isfinite();
     own_delta.index_put_({local}, at::where(found, best.sqrt(), max_distance.expand({local.size(0)})));
   }
+  VLOG(1) << "dpc-knn delta: " << unresolved.size(0) << " rows scanned, " << seconds_since(start)
+          << " s so far";
   at::Tensor unresolved_count = at::full({1}, unresolved.size(0), long_options);
   comm.allreduce(unresolved_count, ReduceOp::kSum);
 
@@ -200,6 +238,7 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
   at::Tensor cluster_index = gather_rows(comm, own_cluster);
   cluster_index.index_put_({centers}, at::arange(options.clusters, long_options));
 
+  VLOG(1) << "dpc-knn assignment done, " << seconds_since(start) << " s so far";
   // Centroids: sums and counts of the owned rows, summed over ranks in float64.
   const at::Tensor own_assignment = cluster_index.slice(0, own.begin, own.end);
   at::Tensor sums = at::zeros({options.clusters, tokens.size(1)}, float_options.dtype(at::kDouble));
