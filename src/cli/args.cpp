@@ -1,6 +1,7 @@
 #include "cli/args.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <sstream>
 
@@ -29,6 +30,17 @@ int64_t ParsedArgs::integer(const std::string& name, int64_t fallback) const {
   const long long number = std::strtoll(text.c_str(), &end, 10);
   if (text.empty() || *end != '\0' || errno == ERANGE) {
     throw_input_error("--" + name, "expected an integer, got '" + text + "'");
+  }
+  return number;
+}
+
+double ParsedArgs::real(const std::string& name, double fallback) const {
+  if (!has(name)) return fallback;
+  const std::string text = value(name);
+  char* end = nullptr;
+  const double number = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(number)) {
+    throw_input_error("--" + name, "expected a number, got '" + text + "'");
   }
   return number;
 }

@@ -29,6 +29,7 @@ class ParsedArgs {
   std::vector<std::string> values(const std::string& name) const;
   // Parses a numeric option strictly; throws InputError naming the flag.
   int64_t integer(const std::string& name, int64_t fallback) const;
+  double real(const std::string& name, double fallback) const;
   const std::vector<std::string>& positionals() const { return positionals_; }
 
   void add(const std::string& name, const std::string& value) { values_[name].push_back(value); }

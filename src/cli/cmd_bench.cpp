@@ -89,8 +89,7 @@ CommandSpec bench_cluster_command() {
     options.cluster_ratio = context.config.cluster.interest_ratio;
     options.memory_mb = context.config.cluster.memory_mb;
     options.with_full_matrix = !args.has("no-baseline");
-    auto comm = runtime::make_communicator(context.config.dist.backend, *context.world,
-                                           context.config.dist.timeout_s);
+    auto comm = make_comm(context);
     const std::string json = cluster::run_cluster_bench(options, *comm);
     if (comm->rank() == 0) std::cout << json << std::endl;
     return runtime::kExitOk;

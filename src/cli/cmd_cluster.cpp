@@ -80,12 +80,9 @@ CommandSpec cluster_command() {
     }
     if (args.integer("clusters", 0) < 1) runtime::throw_input_error("--clusters", "expected >= 1");
     if (args.has("knn-k") && args.integer("knn-k", 0) < 1) runtime::throw_input_error("--knn-k", "expected >= 1");
-    if (args.has("knn-ratio")) {
-      char* end = nullptr;
-      const double ratio = std::strtod(args.value("knn-ratio").c_str(), &end);
-      if (*end != '\0' || !(ratio > 0.0 && ratio <= 1.0)) {
-        runtime::throw_input_error("--knn-ratio", "expected a number in (0, 1]");
-      }
+    const double ratio = args.real("knn-ratio", 0.5);
+    if (!(ratio > 0.0 && ratio <= 1.0)) {
+      runtime::throw_input_error("--knn-ratio", "expected a number in (0, 1]");
     }
   };
   command.run = [](const ParsedArgs& args, CommandContext& context) {
@@ -99,10 +96,9 @@ CommandSpec cluster_command() {
     options.clusters = args.integer("clusters", 0);
     options.knn_k = args.has("knn-k")
                         ? args.integer("knn-k", 0)
-                        : static_cast<int64_t>(std::ceil(n * std::strtod(args.value("knn-ratio").c_str(), nullptr)));
+                        : static_cast<int64_t>(std::ceil(n * args.real("knn-ratio", 0.0)));
     options.memory_mb = context.config.cluster.memory_mb;
-    auto comm = runtime::make_communicator(context.config.dist.backend, *context.world,
-                                           context.config.dist.timeout_s);
+    auto comm = make_comm(context);
     cluster::DpcStats stats;
     const cluster::DpcResult result = cluster::dpc_knn(tokens.to(comm->device()), options, *comm, &stats);
     const double rss = peak_rss_mb();

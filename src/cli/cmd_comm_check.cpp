@@ -90,10 +90,8 @@ CommandSpec comm_check_command() {
   command.needs_mpi = true;
   command.check_args = [](const ParsedArgs& args) { parse_options(args); };
   command.run = [](const ParsedArgs& args, CommandContext& context) {
-    const runtime::Config& config = context.config;
     const CommCheckOptions options = parse_options(args);
-    auto comm = runtime::make_communicator(config.dist.backend, *context.world,
-                                           config.dist.timeout_s);
+    auto comm = make_comm(context);
     const bool json = args.has("json");
     LOG(INFO) << "comm-check: backend " << comm->backend_name() << ", " << comm->size()
               << " ranks, device " << comm->device();

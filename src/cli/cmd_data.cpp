@@ -11,24 +11,13 @@ namespace missrec::cli {
 
 namespace {
 
-double parse_real(const ParsedArgs& args, const std::string& name, double fallback) {
-  if (!args.has(name)) return fallback;
-  const std::string text = args.value(name);
-  char* end = nullptr;
-  const double value = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0') {
-    runtime::throw_input_error("--" + name, "expected a number, got '" + text + "'");
-  }
-  return value;
-}
-
 data::SynthOptions synth_options(const ParsedArgs& args) {
   data::SynthOptions options;
   options.preset = args.value("preset", "demo");
   const int64_t seed = args.integer("seed", 2020);
   if (seed < 0) runtime::throw_input_error("--seed", "expected a non-negative integer");
   options.seed = static_cast<uint64_t>(seed);
-  options.scale = parse_real(args, "scale", 1.0);
+  options.scale = args.real("scale", 1.0);
   options.feature_dim = args.integer("feature-dim", 512);
   options.interests = args.integer("interests", 48);
   options.max_seq_len = args.integer("max-seq-len", 50);

@@ -1,5 +1,9 @@
 #include "cli/commands.h"
 
+#include <glog/logging.h>
+
+#include "runtime/mpi_world.h"
+
 namespace missrec::cli {
 
 const std::vector<CommandSpec>& all_commands() {
@@ -23,6 +27,12 @@ std::vector<OptionSpec> config_options() {
       {"config", "FILE", "YAML configuration (defaults when absent)", false},
       {"set", "SECTION.KEY=VALUE", "override one configuration key", true},
   };
+}
+
+std::unique_ptr<runtime::Communicator> make_comm(const CommandContext& context) {
+  CHECK(context.world != nullptr) << "make_comm needs a command with needs_mpi";
+  return runtime::make_communicator(context.config.dist.backend, *context.world,
+                                    context.config.dist.timeout_s);
 }
 
 }  // namespace missrec::cli

@@ -1,6 +1,9 @@
 #pragma once
 
+#include <memory>
 #include <vector>
+
+#include "runtime/comm.h"
 
 #include "cli/args.h"
 
@@ -22,5 +25,9 @@ CommandSpec cluster_command();
 
 // Options shared by every command that reads the configuration (uses_config).
 std::vector<OptionSpec> config_options();
+
+// The communicator that dist.backend and dist.timeout_s ask for, over the command's world
+// (needs_mpi and uses_config commands).
+std::unique_ptr<runtime::Communicator> make_comm(const CommandContext& context);
 
 }  // namespace missrec::cli

@@ -98,6 +98,21 @@ void summarise_rows(at::Tensor& block, int64_t k, int64_t kept, double* sums,
   });
 }
 
+// The same summary with tensor ops, for tensors on any device (GPUs): topk for the k
+// smallest and the kept nearest, re-ordered so equal distances list the lower index first.
+void summarise_rows_on_device(const at::Tensor& block, int64_t k, int64_t kept, at::Tensor sums,
+                              at::Tensor kept_values, at::Tensor kept_index, at::Tensor row_max) {
+  sums.copy_(std::get<0>(block.topk(k, 1, /*largest=*/false, /*sorted=*/false)).to(at::kDouble).sum(1));
+  auto [values, index] = block.topk(kept, 1, /*largest=*/false, /*sorted=*/true);
+  const at::Tensor by_index = std::get<1>(at::sort(index, /*stable=*/true, 1, false));
+  const at::Tensor values_by_index = values.gather(1, by_index);
+  const at::Tensor by_value = std::get<1>(at::sort(values_by_index, /*stable=*/true, 1, false));
+  const at::Tensor order = by_index.gather(1, by_value);
+  kept_values.copy_(values.gather(1, order));
+  kept_index.copy_(index.gather(1, order));
+  row_max.copy_(std::get<0>(block.max(1)));
+}
+
 // Squared scaled distances of a row block against every token, into `out` [R, N].
 void distance_rows(const at::Tensor& rows, const at::Tensor& row_norms, const at::Tensor& tokens,
                    const at::Tensor& norms, double dim, at::Tensor& out) {
@@ -169,10 +184,17 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
     const auto select_start = std::chrono::steady_clock::now();
     gemm_seconds += std::chrono::duration<double>(select_start - gemm_start).count();
     const int64_t local = r0 - own.begin;
-    summarise_rows(block, k, kept, knn_sums.data_ptr<double>() + local,
-                   kept_distance.data_ptr<float>() + local * kept,
-                   kept_index.data_ptr<int64_t>() + local * kept,
-                   row_maxima.data_ptr<float>() + local);
+    if (block.is_cpu() && !options.force_tensor_selection) {
+      summarise_rows(block, k, kept, knn_sums.data_ptr<double>() + local,
+                     kept_distance.data_ptr<float>() + local * kept,
+                     kept_index.data_ptr<int64_t>() + local * kept,
+                     row_maxima.data_ptr<float>() + local);
+    } else {
+      summarise_rows_on_device(block, k, kept, knn_sums.narrow(0, local, r1 - r0),
+                               kept_distance.narrow(0, local, r1 - r0),
+                               kept_index.narrow(0, local, r1 - r0),
+                               row_maxima.narrow(0, local, r1 - r0));
+    }
     select_seconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - select_start).count();
   }

@@ -15,6 +15,9 @@ struct DpcOptions {
   int64_t knn_k = 0;             // k, 1 <= k <= N
   int64_t memory_mb = 1024;      // per-rank working memory for distance blocks
   int64_t kept_neighbours = 64;  // nearest neighbours kept per row to resolve delta
+  // Per-row selection: the CPU kernel for CPU tensors, tensor ops (topk) otherwise;
+  // tests force the tensor-op path on the CPU to cover what GPUs run.
+  bool force_tensor_selection = false;
 };
 
 // Exact DPC-KNN (SPEC §4.2) on tokens [N, D], identical on every rank afterwards.

@@ -5,26 +5,14 @@ import subprocess
 import sys
 import tempfile
 
-BIN = os.environ["MISSREC_BIN"]
+sys.path.insert(0, os.path.join(os.environ["MISSREC_SOURCE_DIR"], "tests", "support"))
+from script_check import check, failures, finish, run  # noqa: E402
+
 SRC = os.environ["MISSREC_SOURCE_DIR"]
-MPIEXEC = os.environ.get("MISSREC_MPIEXEC", "mpirun")
-failures = []
 
 
-def run(args, mpi_np=None, timeout=120):
-    cmd = [BIN] + args
-    if mpi_np is not None:
-        cmd = [MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", str(mpi_np)] + cmd
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    return proc.returncode, proc.stdout, proc.stderr
 
 
-def check(name, condition, detail=""):
-    print(("ok   " if condition else "FAIL ") + name)
-    if not condition:
-        failures.append(name)
-        if detail:
-            print("     " + detail.replace("\n", "\n     "))
 
 
 def bad_input(name, args, *expected):
@@ -96,5 +84,4 @@ code, out, err = run(["comm-check", "--set", "dist.timeout_s=0"], mpi_np=2)
 check("comm-check bad config under mpirun: exit 2", code == 2, out + err)
 check("comm-check bad config: reported once", err.count("dist.timeout_s") == 1, err)
 
-print(f"{len(failures)} failures")
-sys.exit(1 if failures else 0)
+finish()

@@ -91,6 +91,17 @@ TEST(DpcKnn, SmallMemoryBudgetGivesTheSameResult) {
   expect_same(b, a, 1e-5, 1e-6);
 }
 
+TEST(DpcKnn, TensorOpSelectionMatchesTheCpuKernel) {
+  // The path GPUs take (topk-based selection), run on the CPU.
+  const at::Tensor tokens = blobs(1200, 20, 10, 5);
+  DpcOptions options;
+  options.clusters = 25;
+  options.knn_k = 120;
+  DpcOptions tensor_ops = options;
+  tensor_ops.force_tensor_selection = true;
+  expect_same(dpc_knn(tokens, tensor_ops, comm()), dpc_knn(tokens, options, comm()), 1e-5, 1e-6);
+}
+
 TEST(DpcKnn, KEqualToN) {
   const at::Tensor tokens = blobs(200, 8, 4, 3);
   DpcOptions options;

@@ -10,23 +10,15 @@ import tempfile
 import h5py
 import numpy as np
 
-BIN = os.environ["MISSREC_BIN"]
+sys.path.insert(0, os.path.join(os.environ["MISSREC_SOURCE_DIR"], "tests", "support"))
+from script_check import check, failures, finish, run  # noqa: E402
+
 HEADER = "user_id:token\titem_id_list:token_seq\titem_id:token\n"
 D = 8
-failures = []
 
 
-def check(name, condition, detail=""):
-    print(("ok   " if condition else "FAIL ") + name)
-    if not condition:
-        failures.append(name)
-        if detail:
-            print("     " + str(detail).replace("\n", "\n     "))
 
 
-def run(args):
-    proc = subprocess.run([BIN] + args, capture_output=True, text=True, timeout=120)
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 def write_features(path, rows, seed, missing=()):
@@ -153,5 +145,4 @@ with tempfile.TemporaryDirectory() as tmp:
     code, out, err = run(["data", "convert", "--from-missrec", f"{tmp}/nothing", "--out", f"{tmp}/x"])
     check("missing source: exit 2", code == 2 and "nothing" in err, err)
 
-print(f"{len(failures)} failures")
-sys.exit(1 if failures else 0)
+finish()

@@ -11,21 +11,13 @@ import tempfile
 import h5py
 import numpy as np
 
-BIN = os.environ["MISSREC_BIN"]
-failures = []
+sys.path.insert(0, os.path.join(os.environ["MISSREC_SOURCE_DIR"], "tests", "support"))
+from script_check import check, failures, finish, run  # noqa: E402
 
 
-def check(name, condition, detail=""):
-    print(("ok   " if condition else "FAIL ") + name)
-    if not condition:
-        failures.append(name)
-        if detail:
-            print("     " + str(detail).replace("\n", "\n     "))
 
 
-def run(args):
-    proc = subprocess.run([BIN] + args, capture_output=True, text=True, timeout=120)
-    return proc.returncode, proc.stdout, proc.stderr
+
 
 
 def digest(directory):
@@ -129,5 +121,4 @@ with tempfile.TemporaryDirectory() as tmp:
     code, out, err = run(["data", "inspect", f"{tmp}/absent"])
     check("absent dataset: exit 2", code == 2 and "absent/dataset.yaml" in err, err)
 
-print(f"{len(failures)} failures")
-sys.exit(1 if failures else 0)
+finish()

@@ -8,21 +8,14 @@ import tempfile
 
 import h5py
 
-BIN = os.environ["MISSREC_BIN"]
+sys.path.insert(0, os.path.join(os.environ["MISSREC_SOURCE_DIR"], "tests", "support"))
+from script_check import check, failures, finish, run  # noqa: E402
+
 FIXTURES = os.environ["MISSREC_FIXTURES"]
-failures = []
 
 
-def check(name, condition, detail=""):
-    print(("ok   " if condition else "FAIL ") + name)
-    if not condition:
-        failures.append(name)
-        print("     " + str(detail).replace("\n", "\n     "))
 
 
-def run(args):
-    proc = subprocess.run([BIN] + args, capture_output=True, text=True, timeout=300)
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 for name in ["missrec_forward_small.h5", "missrec_forward_full.h5"]:
@@ -43,5 +36,4 @@ with tempfile.TemporaryDirectory() as tmp:
     code, out, err = run(["check-model"])
     check("missing --fixture: exit 2", code == 2 and "--fixture" in err, err)
 
-print(f"{len(failures)} failures")
-sys.exit(1 if failures else 0)
+finish()
