@@ -36,23 +36,32 @@ struct Shard {
   int64_t end = 0;
 };
 
-Shard shard_of(int64_t n, int rank, int size) {
-  return Shard{n * rank / size, n * (rank + 1) / size};
+// Distances are always computed in tiles of tile_rows(N) rows at fixed global positions,
+// and rank shards are whole tiles: every row then sees exactly the same GEMM call
+// whatever the rank count or memory budget, so results are bit-identical across both
+// (BLAS rounding depends on a call's shape). Tiles of ~64 MB keep the GEMM efficient.
+int64_t tile_rows(int64_t n) {
+  return std::clamp<int64_t>((int64_t{64} << 20) / (4 * n), 32, 2048);
 }
 
-// Rows per block so that the working tensors fit in memory_mb: first the per-rank state
-// that lives through the whole run (kept neighbour lists of the owned rows, the N-long
-// vectors), then full-width distance rows from what is left.
-int64_t rows_per_block(int64_t n, int64_t owned, int64_t kept, int64_t memory_mb) {
+Shard shard_of(int64_t n, int rank, int size) {
+  const int64_t tile = tile_rows(n);
+  const int64_t tiles = (n + tile - 1) / tile;
+  return Shard{std::min(n, tiles * rank / size * tile),
+               std::min(n, tiles * (rank + 1) / size * tile)};
+}
+
+// The per-rank state that lives through the whole run (kept neighbour lists of the
+// owned rows, the N-long vectors) plus one tile of full distance rows must fit in
+// memory_mb; warns when it does not (the tile cannot shrink without changing results).
+void check_budget(int64_t n, int64_t owned, int64_t kept, int64_t memory_mb) {
   const int64_t resident = owned * kept * 12 + n * 24;
-  const int64_t bytes_per_row = 4 * n + 64 * kept;
-  const int64_t budget = (memory_mb << 20) - resident;
-  if (budget < bytes_per_row) {
-    LOG(WARNING) << "cluster.memory_mb=" << memory_mb << " leaves no room for one distance row "
-                 << "next to the " << (resident >> 20) << " MB of per-rank state; using one row";
-    return 1;
+  const int64_t tile = tile_rows(n) * (4 * n + 64 * kept);
+  if ((memory_mb << 20) < resident + tile) {
+    LOG(WARNING) << "cluster.memory_mb=" << memory_mb << " is below the "
+                 << ((resident + tile) >> 20) << " MB one distance tile and the per-rank "
+                 << "state need";
   }
-  return std::clamp<int64_t>(budget / bytes_per_row, 1, n);
 }
 
 // Per row of a block of squared-distance rows [R, N] (consumed: reordered in place): the
@@ -160,7 +169,9 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
   const int64_t kept = std::min<int64_t>({options.kept_neighbours, k, n});
   const Shard own = shard_of(n, comm.rank(), comm.size());
   const int64_t owned = own.end - own.begin;
-  const int64_t row_block = rows_per_block(n, owned, kept, options.memory_mb);
+  check_budget(n, owned, kept, options.memory_mb);
+  const int64_t row_block = tile_rows(n);
+  const int64_t kTile = row_block;
   const int64_t column_block = n;  // full rows: one selection pass per row, exact for any k
   const at::Tensor norms = squared_norms(tokens);
   auto float_options = tokens.options();
@@ -221,19 +232,28 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
       at::where(resolved, kept_distance.gather(1, first.unsqueeze(1)).squeeze(1).sqrt(),
                 max_distance.expand({owned}));
   const at::Tensor unresolved = resolved.logical_not().nonzero().squeeze(1);
-  for (int64_t u0 = 0; u0 < unresolved.size(0); u0 += row_block) {
-    const at::Tensor local = unresolved.slice(0, u0, std::min(unresolved.size(0), u0 + row_block));
-    const at::Tensor global = local + own.begin;
-    const at::Tensor rows = tokens.index_select(0, global);
-    const at::Tensor rows_norm = norms.index_select(0, global);
-    const at::Tensor rho = density.index_select(0, global).unsqueeze(1);
-    at::Tensor block = at::empty({local.size(0), n}, float_options);
-    distance_rows(rows, rows_norm, tokens, norms, dim, block);
-    block.masked_fill_(density.unsqueeze(0).gt(rho).logical_not(),
-                       std::numeric_limits<float>::infinity());
-    const at::Tensor best = std::get<0>(block.min(1));
-    const at::Tensor found = best.isfinite();
-    own_delta.index_put_({local}, at::where(found, best.sqrt(), max_distance.expand({local.size(0)})));
+  // Unresolved rows are scanned one tile's worth at a time: which rows of a tile need
+  // the scan depends only on the (global) densities, so the GEMM call is the same at
+  // any rank count or budget.
+  {
+    const at::Tensor unresolved_cpu = unresolved.to(at::kCPU);
+    const int64_t* local_rows = unresolved_cpu.data_ptr<int64_t>();
+    for (int64_t i = 0; i < unresolved_cpu.size(0);) {
+      const int64_t tile = local_rows[i] / kTile;
+      int64_t j = i;
+      while (j < unresolved_cpu.size(0) && local_rows[j] / kTile == tile) ++j;
+      const at::Tensor local = unresolved.slice(0, i, j);
+      const at::Tensor global = local + own.begin;
+      at::Tensor block = at::empty({j - i, n}, float_options);
+      distance_rows(tokens.index_select(0, global), norms.index_select(0, global), tokens, norms,
+                    dim, block);
+      const at::Tensor rho = density.index_select(0, global).unsqueeze(1);
+      block.masked_fill_(density.unsqueeze(0).gt(rho).logical_not(),
+                         std::numeric_limits<float>::infinity());
+      const at::Tensor best = std::get<0>(block.min(1));
+      own_delta.index_put_({local}, at::where(best.isfinite(), best.sqrt(), max_distance.expand({j - i})));
+      i = j;
+    }
   }
   VLOG(1) << "dpc-knn delta: " << unresolved.size(0) << " rows scanned, " << seconds_since(start)
           << " s so far";

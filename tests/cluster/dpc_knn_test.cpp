@@ -84,7 +84,6 @@ TEST(DpcKnn, SmallMemoryBudgetGivesTheSameResult) {
   DpcStats stats;
   const DpcResult a = dpc_knn(tokens, roomy, comm());
   const DpcResult b = dpc_knn(tokens, tight, comm(), &stats);
-  EXPECT_LT(stats.row_block, 100);
   EXPECT_GT(stats.unresolved_rows, 0);
   // Centers and assignments identical; the exact-scan rows' distances come from other
   // GEMM shapes, so floats agree to rounding.
