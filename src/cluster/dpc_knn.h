@@ -13,7 +13,7 @@ namespace missrec::cluster {
 struct DpcOptions {
   int64_t clusters = 0;          // K
   int64_t knn_k = 0;             // k, 1 <= k <= N
-  int64_t memory_mb = 1024;      // per-rank working memory for distance blocks
+  int64_t memory_mb = 1024;      // per-rank working memory (checked, warns when short)
   int64_t kept_neighbours = 64;  // nearest neighbours kept per row to resolve delta
   // Per-row selection: the CPU kernel for CPU tensors, tensor ops (topk) otherwise;
   // tests force the tensor-op path on the CPU to cover what GPUs run.
@@ -38,8 +38,10 @@ struct DpcStats {
 };
 
 // Distributed over the communicator (SPEC §4.3): every rank passes the same tokens and
-// owns a contiguous share of the rows; distances are computed in row-block x
-// column-block GEMMs sized from memory_mb, never as an N x N or N x K matrix.
+// owns a contiguous share of whole row tiles; distances are computed one tile of full
+// rows at a time (tile height fixed by N, so results are bit-identical at any rank count
+// and budget), never as an N x N or N x K matrix; memory_mb is checked against one tile
+// plus the per-rank state.
 DpcResult dpc_knn(const at::Tensor& tokens, const DpcOptions& options,
                   runtime::Communicator& comm, DpcStats* stats = nullptr);
 
