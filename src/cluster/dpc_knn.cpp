@@ -21,16 +21,6 @@ namespace {
 using runtime::Communicator;
 using runtime::ReduceOp;
 
-// Squared scaled distances d(i,j)^2 = |a_i - b_j|^2 / D of a row block against a
-// column block, by GEMM, clamped at 0.
-at::Tensor squared_distances(const at::Tensor& rows, const at::Tensor& row_norms,
-                             const at::Tensor& columns, const at::Tensor& column_norms,
-                             double dim) {
-  at::Tensor out = at::addmm(row_norms.unsqueeze(1) + column_norms.unsqueeze(0), rows, columns.t(),
-                             /*beta=*/1.0, /*alpha=*/-2.0);
-  return out.clamp_min_(0.0).div_(dim);
-}
-
 struct Shard {
   int64_t begin = 0;
   int64_t end = 0;
@@ -122,11 +112,12 @@ void summarise_rows_on_device(const at::Tensor& block, int64_t k, int64_t kept, 
   row_max.copy_(std::get<0>(block.max(1)));
 }
 
-// Squared scaled distances of a row block against every token, into `out` [R, N].
-void distance_rows(const at::Tensor& rows, const at::Tensor& row_norms, const at::Tensor& tokens,
-                   const at::Tensor& norms, double dim, at::Tensor& out) {
-  at::mm_out(out, rows, tokens.t());
-  out.mul_(-2.0).add_(row_norms.unsqueeze(1)).add_(norms.unsqueeze(0)).clamp_min_(0.0).div_(dim);
+// Squared scaled distances d(i,j)^2 = |a_i - b_j|^2 / D of a row block against a set of
+// columns (every token, or the centers), by GEMM, clamped at 0, into `out` [R, M].
+void distance_rows(const at::Tensor& rows, const at::Tensor& row_norms, const at::Tensor& columns,
+                   const at::Tensor& column_norms, double dim, at::Tensor& out) {
+  at::mm_out(out, rows, columns.t());
+  out.mul_(-2.0).add_(row_norms.unsqueeze(1)).add_(column_norms.unsqueeze(0)).clamp_min_(0.0).div_(dim);
 }
 
 // Squared norms of the rows, computed in chunks (no N x D temporary).
@@ -273,8 +264,9 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
   at::Tensor own_cluster = at::empty({owned}, long_options);
   for (int64_t r0 = own.begin; r0 < own.end; r0 += row_block) {
     const int64_t r1 = std::min(own.end, r0 + row_block);
-    const at::Tensor block = squared_distances(tokens.slice(0, r0, r1), norms.slice(0, r0, r1),
-                                               center_tokens, center_norms, dim);
+    at::Tensor block = at::empty({r1 - r0, options.clusters}, float_options);
+    distance_rows(tokens.slice(0, r0, r1), norms.slice(0, r0, r1), center_tokens, center_norms,
+                  dim, block);
     own_cluster.slice(0, r0 - own.begin, r1 - own.begin).copy_(block.argmin(1));
   }
   at::Tensor cluster_index = gather_rows(comm, own_cluster);

@@ -162,8 +162,7 @@ void validate_field(const FieldSpec& field, Config& config, const std::string& w
   }
 }
 
-void validate(Config& config, const std::string& where) {
-  for (const FieldSpec& field : config_fields()) validate_field(field, config, where);
+void validate_relations(const Config& config, const std::string& where) {
   const std::string prefix = where.empty() ? "" : where + ": ";
   if (config.model.hidden_size % config.model.n_heads != 0) {
     throw InputError(prefix + "model.hidden_size: " + std::to_string(config.model.hidden_size) +

@@ -124,7 +124,8 @@ const FieldSpec* find_field(const std::string& key);
 // `where` and the key.
 void validate_field(const FieldSpec& field, Config& config, const std::string& where);
 
-// All fields, then the rules that span fields (e.g. hidden_size divisible by n_heads).
-void validate(Config& config, const std::string& where);
+// The rules that span fields (e.g. hidden_size divisible by n_heads); each field's own
+// range is checked by validate_field.
+void validate_relations(const Config& config, const std::string& where);
 
 }  // namespace missrec::runtime

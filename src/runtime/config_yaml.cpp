@@ -175,7 +175,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
     const auto origin = origins.find(field.key);
     validate_field(field, config, origin == origins.end() ? "" : origin->second);
   }
-  validate(config, path.empty() ? "config" : path);
+  validate_relations(config, path.empty() ? "config" : path);
   return config;
 }
 
