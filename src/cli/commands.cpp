@@ -16,6 +16,9 @@ const std::vector<CommandSpec>& all_commands() {
       data_convert_command(),
       check_model_command(),
       cluster_command(),
+      pretrain_command(),
+      export_command(),
+      encode_command(),
       bench_data_command(),
       bench_cluster_command(),
   };

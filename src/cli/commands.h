@@ -22,6 +22,9 @@ CommandSpec bench_data_command();
 CommandSpec bench_cluster_command();
 CommandSpec check_model_command();
 CommandSpec cluster_command();
+CommandSpec pretrain_command();
+CommandSpec export_command();
+CommandSpec encode_command();
 
 // Options shared by every command that reads the configuration (uses_config).
 std::vector<OptionSpec> config_options();

@@ -336,6 +336,26 @@ void H5File::write_vector(const std::string& dataset, const void* values, int64_
   }
 }
 
+void H5File::write_tensor(const std::string& dataset, const at::Tensor& tensor) {
+  const at::ScalarType type = tensor.scalar_type();
+  if (type != at::kFloat && type != at::kLong) fail(dataset, "only float32 and int64 tensors are stored");
+  const at::Tensor values = tensor.to(at::kCPU).contiguous();
+  Lock lock(h5_mutex());
+  const std::vector<hsize_t> dims(values.sizes().begin(), values.sizes().end());
+  H5Handle space(dims.empty() ? H5Screate(H5S_SCALAR)
+                              : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+  H5Handle links = intermediate_groups();
+  H5Handle handle(H5Dcreate2(file_.get(), dataset.c_str(),
+                             type == at::kFloat ? H5T_IEEE_F32LE : H5T_STD_I64LE, space.get(),
+                             links.get(), H5P_DEFAULT, H5P_DEFAULT));
+  if (!handle.valid()) fail(dataset, "cannot create dataset");
+  if (values.numel() > 0 &&
+      H5Dwrite(handle.get(), type == at::kFloat ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64, H5S_ALL,
+               H5S_ALL, H5P_DEFAULT, values.data_ptr()) < 0) {
+    fail(dataset, "write failed");
+  }
+}
+
 void H5File::write_int64(const std::string& dataset, const std::vector<int64_t>& values) {
   write_vector(dataset, values.data(), static_cast<int64_t>(values.size()), H5T_STD_I64LE,
                H5T_NATIVE_INT64);

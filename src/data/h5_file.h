@@ -55,6 +55,9 @@ class H5File {
   void write_float_matrix(const std::string& dataset, const float* values, int64_t rows,
                           int64_t columns, bool half = false);
   void write_strings(const std::string& dataset, const std::vector<std::string>& values);
+  // A float32 or int64 CPU tensor of any rank, bit for bit (read it back with
+  // read_tensor); the checkpoint and export formats use it.
+  void write_tensor(const std::string& dataset, const at::Tensor& tensor);
   void set_string_attribute(const std::string& object, const std::string& name,
                             const std::string& value);
   void set_int_attribute(const std::string& object, const std::string& name, int64_t value);

@@ -65,6 +65,8 @@ std::vector<FieldSpec> build_fields() {
       MISSREC_FIELD(train, lr, positive(), {}, "Adam learning rate"),
       MISSREC_FIELD(train, weight_decay, at_least(0), {}, "Adam weight decay"),
       MISSREC_FIELD(train, log_every, between(1, 1e9), {}, "steps between progress lines"),
+      MISSREC_FIELD(train, max_steps, at_least(0), {},
+                    "stop after this many optimizer steps in all, with a checkpoint (0: no limit)"),
       MISSREC_FIELD(cluster, interest_ratio, unit_open_left(), {},
                     "K = ceil(2N * interest_ratio)"),
       MISSREC_FIELD(cluster, knn_local_ratio, unit_open_left(), {},

@@ -57,6 +57,7 @@ struct TrainConfig {
   double lr = 1e-3;
   double weight_decay = 0.0;
   int64_t log_every = 20;
+  int64_t max_steps = 0;  // 0: run every epoch
 };
 
 struct ClusterConfig {

@@ -1,0 +1,95 @@
+#include <iostream>
+
+#include "cli/commands.h"
+#include "data/dataset.h"
+#include "data/feature_table.h"
+#include "data/h5_file.h"
+#include "data/loader.h"
+#include "model/missrec_model.h"
+#include "runtime/error.h"
+#include "train/export.h"
+#include "train/model_setup.h"
+
+namespace missrec::cli {
+
+CommandSpec encode_command() {
+  CommandSpec command;
+  command.name = "encode";
+  command.summary =
+      "Sequence vectors z of an exported model (native format) for the first samples of a "
+      "split in the epoch-0 order, with the inputs that produced them: /item_seq, "
+      "/item_length, /interest_seq, /text, /image (gathered features), /z. For checking "
+      "an export against another implementation and for inspecting user vectors.";
+  command.options = {
+      {"model", "FILE", "native export (required)", false},
+      {"data", "DIR", "dataset directory (required)", false},
+      {"split", "NAME", "train, valid or test (default train)", false},
+      {"samples", "N", "how many samples (default 64)", false},
+      {"out", "FILE", "output HDF5 file (required)", false},
+  };
+  command.check_args = [](const ParsedArgs& args) {
+    for (const char* name : {"model", "data", "out"}) {
+      if (!args.has(name)) runtime::throw_input_error("missrec encode", std::string("--") + name + " is required");
+    }
+    if (args.integer("samples", 64) < 1) runtime::throw_input_error("--samples", "expected at least 1");
+  };
+  command.run = [](const ParsedArgs& args, CommandContext&) {
+    torch::NoGradGuard no_grad;
+    const train::ModelExport exported = train::read_native_export(args.value("model"));
+    if (!exported.interest_embeddings.defined()) {
+      runtime::throw_input_error(args.value("model"), "has no interest tables");
+    }
+    const data::Dataset dataset = data::Dataset::open(args.value("data"));
+    if (exported.text_interest.numel() != dataset.total_items() + 1) {
+      runtime::throw_input_error(args.value("data"), "has " + std::to_string(dataset.total_items()) +
+                                                         " items; the model's interest tables cover " +
+                                                         std::to_string(exported.text_interest.numel() - 1));
+    }
+    model::MissRec model(train::model_config_of(exported.config, dataset.text_dim(), dataset.image_dim()));
+    train::load_parameters(*model, exported.parameters, args.value("model"));
+    model->eval();
+    const data::FeatureTables tables = data::load_feature_tables(dataset, at::kCPU, at::kFloat);
+    const model::ItemFeatures features{tables.text, tables.image, tables.text_aug};
+
+    data::LoaderOptions options;
+    options.split = args.value("split", "train");
+    options.global_batch = args.integer("samples", 64);
+    options.prefetch = 1;
+    options.batch.max_seq_len = exported.config.model.max_seq_len;
+    options.batch.seed = static_cast<uint64_t>(exported.config.run.seed);
+    data::Loader loader(dataset, options);
+    auto interest_tables = std::make_shared<data::InterestTables>();
+    interest_tables->text_interest = exported.text_interest;
+    interest_tables->image_interest = exported.image_interest;
+    loader.start_epoch(0, 0, interest_tables);
+    const data::Batch batch = *loader.next();
+
+    model::SequenceInput input;
+    input.item_seq = batch.view.item_seq;
+    input.item_length = batch.view.item_length;
+    input.interest_seq = batch.view.interest_seq;
+    const model::SequenceOutput output = model->encode(input, features, exported.interest_embeddings);
+
+    const std::string out = args.value("out");
+    {
+      data::H5File file = data::H5File::create(out + ".partial");
+      file.write_tensor("/item_seq", input.item_seq);
+      file.write_tensor("/item_length", input.item_length);
+      file.write_tensor("/interest_seq", input.interest_seq);
+      file.write_tensor("/text", model::gather_features(features.text, input.item_seq));
+      file.write_tensor("/image", model::gather_features(features.image, input.item_seq));
+      file.write_tensor("/z", output.z.contiguous());
+      file.write_tensor("/reg", output.reg);
+      file.flush();
+    }
+    if (std::rename((out + ".partial").c_str(), out.c_str()) != 0) {
+      runtime::throw_input_error(out, "cannot move the output into place");
+    }
+    std::cout << "encoded " << input.item_seq.size(0) << " samples of " << options.split << " to " << out
+              << std::endl;
+    return runtime::kExitOk;
+  };
+  return command;
+}
+
+}  // namespace missrec::cli

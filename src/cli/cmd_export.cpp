@@ -1,0 +1,61 @@
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "runtime/error.h"
+#include "train/export.h"
+
+namespace missrec::cli {
+
+namespace {
+
+// A checkpoint directory, or a run directory / checkpoints directory whose `latest` is used.
+std::string checkpoint_dir_of(const std::string& given) {
+  namespace fs = std::filesystem;
+  for (const std::string& candidate : {given + "/checkpoints/latest", given + "/latest"}) {
+    if (fs::exists(candidate)) return fs::canonical(candidate).string();
+  }
+  return given;
+}
+
+}  // namespace
+
+CommandSpec export_command() {
+  CommandSpec command;
+  command.name = "export";
+  command.summary =
+      "Exports a checkpoint (SPEC 6.3): --format pytorch writes a torch.load-able "
+      "{state_dict, epoch, config, interests} file; --format native writes the HDF5 file "
+      "`missrec finetune` and `missrec encode` read. --checkpoint also takes a run "
+      "directory (its checkpoints/latest).";
+  command.options = {
+      {"checkpoint", "DIR", "checkpoint directory, or a run directory (required)", false},
+      {"format", "pytorch|native", "output format (required)", false},
+      {"out", "FILE", "output file (required)", false},
+  };
+  command.check_args = [](const ParsedArgs& args) {
+    for (const char* name : {"checkpoint", "format", "out"}) {
+      if (!args.has(name)) runtime::throw_input_error("missrec export", std::string("--") + name + " is required");
+    }
+    const std::string format = args.value("format");
+    if (format != "pytorch" && format != "native") {
+      runtime::throw_input_error("--format", "expected pytorch or native, got '" + format + "'");
+    }
+  };
+  command.run = [](const ParsedArgs& args, CommandContext&) {
+    const std::string dir = checkpoint_dir_of(args.value("checkpoint"));
+    const train::ModelExport model = train::export_from_checkpoint(dir);
+    const std::string out = args.value("out");
+    if (args.value("format") == "pytorch") {
+      train::write_pytorch_export(model, out);
+    } else {
+      train::write_native_export(model, out);
+    }
+    std::cout << "exported " << dir << " (epoch " << model.epoch << ", step " << model.global_step
+              << ") to " << out << " (" << args.value("format") << ")" << std::endl;
+    return runtime::kExitOk;
+  };
+  return command;
+}
+
+}  // namespace missrec::cli

@@ -1,0 +1,233 @@
+#include "train/checkpoint.h"
+
+#include <glog/logging.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+
+#include "data/h5_file.h"
+#include "runtime/error.h"
+#include "runtime/file_io.h"
+
+namespace missrec::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int64_t kFormatVersion = 1;
+constexpr const char* kManifest = "checkpoint.yaml";
+constexpr const char* kState = "state.h5";
+constexpr const char* kConfig = "config.yaml";
+constexpr const char* kPrefix = "ckpt-";
+
+std::string directory_name(const TrainingState& state) {
+  char name[64];
+  std::snprintf(name, sizeof name, "%se%04lld-s%09lld", kPrefix, static_cast<long long>(state.epoch),
+                static_cast<long long>(state.global_step));
+  return name;
+}
+
+void write_state_file(const std::string& path, const TrainingState& state) {
+  data::H5File file = data::H5File::create(path);
+  for (const auto& [name, tensor] : state.model) file.write_tensor("/model/" + name, tensor);
+  for (const auto& [name, moments] : state.moments) {
+    file.write_tensor("/optimizer/exp_avg/" + name, moments.exp_avg);
+    file.write_tensor("/optimizer/exp_avg_sq/" + name, moments.exp_avg_sq);
+  }
+  if (state.interest_embeddings.defined()) {
+    file.write_tensor("/interests/interest_embeddings", state.interest_embeddings);
+    file.write_tensor("/interests/text_interest", state.text_interest);
+    file.write_tensor("/interests/image_interest", state.image_interest);
+  }
+  file.write_tensor("/rng/cpu", state.rng_cpu);
+  const std::pair<const char*, int64_t> counters[] = {
+      {"format_version", kFormatVersion}, {"epoch", state.epoch},
+      {"step", state.step},               {"global_step", state.global_step},
+      {"world_size", state.world_size},   {"optimizer_steps", state.optimizer_steps}};
+  for (const auto& [name, value] : counters) file.set_int_attribute("/", name, value);
+  file.flush();
+}
+
+std::string manifest_text(const TrainingState& state, const std::string& dir) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "format" << YAML::Value << "missrec-checkpoint";
+  out << YAML::Key << "format_version" << YAML::Value << kFormatVersion;
+  out << YAML::Key << "epoch" << YAML::Value << state.epoch;
+  out << YAML::Key << "step" << YAML::Value << state.step;
+  out << YAML::Key << "global_step" << YAML::Value << state.global_step;
+  out << YAML::Key << "world_size" << YAML::Value << state.world_size;
+  out << YAML::Key << "config_hash" << YAML::Value << state.config_hash;
+  out << YAML::Key << "files" << YAML::Value << YAML::BeginMap;
+  for (const char* file : {kState, kConfig}) {
+    out << YAML::Key << file << YAML::Value << runtime::checksum_hex(runtime::file_checksum(dir + "/" + file));
+  }
+  out << YAML::EndMap << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+// Checkpoint directories under `dir`, oldest first (by global step, then name).
+std::vector<std::string> list_checkpoints(const std::string& dir) {
+  std::vector<std::string> names;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kPrefix, 0) == 0 && name.find(".partial") == std::string::npos &&
+        entry.is_directory() && !entry.is_symlink()) {
+      names.push_back(name);
+    }
+  }
+  std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
+    const std::string step_a = a.substr(a.find("-s") + 2);
+    const std::string step_b = b.substr(b.find("-s") + 2);
+    return step_a != step_b ? step_a < step_b : a < b;
+  });
+  return names;
+}
+
+void point_latest(const std::string& checkpoints_dir, const std::string& name) {
+  const std::string link = checkpoints_dir + "/latest";
+  const std::string staging = link + ".tmp";
+  std::error_code error;
+  fs::remove(staging, error);
+  fs::create_directory_symlink(name, staging, error);
+  if (error) runtime::throw_input_error(staging, "cannot create link: " + error.message());
+  fs::rename(staging, link, error);
+  if (error) runtime::throw_input_error(link, "cannot update link: " + error.message());
+  runtime::sync_path(checkpoints_dir);
+}
+
+}  // namespace
+
+std::string config_hash(const std::string& config_yaml) {
+  uint64_t hash = 1469598103934665603ULL;
+  for (const unsigned char c : config_yaml) hash = (hash ^ c) * 1099511628211ULL;
+  return runtime::checksum_hex(hash);
+}
+
+std::string write_checkpoint(const std::string& checkpoints_dir, const TrainingState& state,
+                             int64_t keep) {
+  std::error_code error;
+  fs::create_directories(checkpoints_dir, error);
+  if (error) runtime::throw_input_error(checkpoints_dir, "cannot create directory: " + error.message());
+  const std::string name = directory_name(state);
+  const std::string final_dir = checkpoints_dir + "/" + name;
+  const std::string staging = final_dir + ".partial";
+  fs::remove_all(staging, error);
+  fs::create_directory(staging, error);
+  if (error) runtime::throw_input_error(staging, "cannot create directory: " + error.message());
+  try {
+    write_state_file(staging + "/" + kState, state);
+    runtime::sync_path(staging + "/" + kState);
+    runtime::write_file_atomically(staging + "/" + kConfig, state.config_yaml);
+    runtime::write_file_atomically(staging + "/" + kManifest, manifest_text(state, staging));
+    runtime::sync_path(staging);
+    fs::remove_all(final_dir, error);
+    fs::rename(staging, final_dir, error);
+    if (error) runtime::throw_input_error(final_dir, "cannot move checkpoint into place: " + error.message());
+    runtime::sync_path(checkpoints_dir);
+  } catch (...) {
+    fs::remove_all(staging, error);
+    throw;
+  }
+  point_latest(checkpoints_dir, name);
+  const std::vector<std::string> all = list_checkpoints(checkpoints_dir);
+  for (size_t i = 0; i + static_cast<size_t>(std::max<int64_t>(keep, 1)) < all.size(); ++i) {
+    if (all[i] != name) fs::remove_all(checkpoints_dir + "/" + all[i], error);
+  }
+  return final_dir;
+}
+
+TrainingState read_checkpoint(const std::string& dir) {
+  const std::string manifest_path = dir + "/" + kManifest;
+  if (!fs::is_directory(dir)) runtime::throw_input_error(dir, "not a checkpoint directory");
+  if (!fs::exists(manifest_path)) {
+    runtime::throw_input_error(manifest_path, "missing (an incomplete or foreign checkpoint)");
+  }
+  YAML::Node manifest;
+  try {
+    manifest = YAML::LoadFile(manifest_path);
+  } catch (const YAML::Exception& e) {
+    runtime::throw_input_error(manifest_path, std::string("not valid YAML: ") + e.what());
+  }
+  if (!manifest.IsMap() || !manifest["format"] || manifest["format"].as<std::string>("") != "missrec-checkpoint") {
+    runtime::throw_input_error(manifest_path, "expected format: missrec-checkpoint");
+  }
+  if (manifest["format_version"].as<int64_t>(-1) != kFormatVersion) {
+    runtime::throw_input_error(manifest_path, "unsupported format_version (expected 1)");
+  }
+  for (const char* file : {kState, kConfig}) {
+    const YAML::Node files = manifest["files"];
+    const std::string expected = files && files[file] ? files[file].as<std::string>("") : "";
+    if (expected.empty()) runtime::throw_input_error(manifest_path, std::string("no checksum for ") + file);
+    const std::string actual = runtime::checksum_hex(runtime::file_checksum(dir + "/" + file));
+    if (actual != expected) {
+      runtime::throw_input_error(dir + "/" + file, "checksum mismatch (expected " + expected + ", got " +
+                                                       actual + "): the file is corrupt or truncated");
+    }
+  }
+  TrainingState state;
+  const data::H5File file = data::H5File::open_read(dir + "/" + kState);
+  state.epoch = file.int_attribute("/", "epoch");
+  state.step = file.int_attribute("/", "step");
+  state.global_step = file.int_attribute("/", "global_step");
+  state.world_size = file.int_attribute("/", "world_size");
+  state.optimizer_steps = file.int_attribute("/", "optimizer_steps");
+  for (const std::string& name : file.list("/model")) state.model[name] = file.read_tensor("/model/" + name);
+  if (file.exists("/optimizer")) {
+    for (const std::string& name : file.list("/optimizer/exp_avg")) {
+      state.moments[name] = {file.read_tensor("/optimizer/exp_avg/" + name),
+                             file.read_tensor("/optimizer/exp_avg_sq/" + name)};
+    }
+  }
+  if (file.exists("/interests")) {
+    state.interest_embeddings = file.read_tensor("/interests/interest_embeddings");
+    state.text_interest = file.read_tensor("/interests/text_interest");
+    state.image_interest = file.read_tensor("/interests/image_interest");
+  }
+  state.rng_cpu = file.read_tensor("/rng/cpu");
+  state.config_yaml = runtime::read_text_file(dir + "/" + kConfig);
+  state.config_hash = manifest["config_hash"].as<std::string>("");
+  return state;
+}
+
+std::string resolve_and_read_checkpoint(const std::string& spec, const std::string& checkpoints_dir,
+                                        TrainingState* state) {
+  if (spec != "latest") {
+    *state = read_checkpoint(spec);
+    return spec;
+  }
+  std::vector<std::string> candidates;
+  std::error_code error;
+  const fs::path latest = fs::path(checkpoints_dir) / "latest";
+  if (fs::is_symlink(latest, error)) {
+    candidates.push_back(fs::read_symlink(latest, error).filename().string());
+  }
+  std::vector<std::string> all = list_checkpoints(checkpoints_dir);
+  std::reverse(all.begin(), all.end());
+  for (const std::string& name : all) {
+    if (std::find(candidates.begin(), candidates.end(), name) == candidates.end()) candidates.push_back(name);
+  }
+  if (candidates.empty()) {
+    runtime::throw_input_error("--resume latest", "no checkpoint under " + checkpoints_dir);
+  }
+  std::string first_problem;
+  for (const std::string& name : candidates) {
+    const std::string dir = checkpoints_dir + "/" + name;
+    try {
+      *state = read_checkpoint(dir);
+      if (!first_problem.empty()) LOG(WARNING) << "resuming from the older checkpoint " << dir;
+      return dir;
+    } catch (const runtime::InputError& e) {
+      LOG(WARNING) << "skipping checkpoint: " << e.what();
+      if (first_problem.empty()) first_problem = e.what();
+    }
+  }
+  runtime::throw_input_error("--resume latest", "no valid checkpoint under " + checkpoints_dir +
+                                                    " (newest: " + first_problem + ")");
+}
+
+}  // namespace missrec::train

@@ -1,0 +1,73 @@
+#include "train/contrastive_loss.h"
+
+#include <glog/logging.h>
+
+#include "runtime/comm.h"
+
+namespace missrec::train {
+
+namespace F = torch::nn::functional;
+
+namespace {
+
+class AllGatherRows : public torch::autograd::Function<AllGatherRows> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& local,
+                               int64_t comm_address) {
+    ctx->saved_data["comm"] = comm_address;
+    auto* comm = reinterpret_cast<runtime::Communicator*>(comm_address);
+    return comm->allgather(local.contiguous());
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto* comm = reinterpret_cast<runtime::Communicator*>(ctx->saved_data["comm"].toInt());
+    return {comm->reduce_scatter(grads[0].contiguous(), runtime::ReduceOp::kSum), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor all_gather_rows(const torch::Tensor& local, runtime::Communicator& comm) {
+  if (comm.size() == 1) return local;
+  return AllGatherRows::apply(local, reinterpret_cast<int64_t>(&comm));
+}
+
+RankLoss pretrain_rank_loss(model::MissRecImpl& model, const model::SequenceOutput& view,
+                            const model::SequenceOutput& aug, const torch::Tensor& pos_items,
+                            const model::ItemFeatures& features, int64_t global_batch,
+                            Negatives negatives, runtime::Communicator& comm) {
+  const int64_t rows = view.z.size(0);
+  const int64_t hidden = view.z.size(1);
+  const auto [item_text, item_image] = model.item_vectors(pos_items, features);
+  // One gather for the three candidate blocks.
+  torch::Tensor candidates = torch::cat({item_text, item_image, aug.z}, 1);
+  int64_t first_label = 0;
+  if (negatives == Negatives::kGlobal && comm.size() > 1) {
+    candidates = all_gather_rows(candidates, comm);
+    first_label = comm.rank() * rows;
+  }
+  const torch::Tensor all_text = candidates.narrow(1, 0, hidden);
+  const torch::Tensor all_image = candidates.narrow(1, hidden, hidden);
+  const torch::Tensor all_aug = candidates.narrow(1, 2 * hidden, hidden);
+  const torch::Tensor labels = torch::arange(first_label, first_label + rows, pos_items.options());
+  const double tau = model.config().temperature;
+  const auto none = F::CrossEntropyFuncOptions().reduction(torch::kNone);
+  const torch::Tensor seq_item = F::cross_entropy(model.logits(view.z, all_text, all_image) / tau, labels, none);
+  const torch::Tensor seq_seq = F::cross_entropy(torch::matmul(view.z, all_aug.t()) / tau, labels, none);
+
+  RankLoss loss;
+  const double batch = static_cast<double>(global_batch);
+  const torch::Tensor seq_item_sum = seq_item.sum();
+  const torch::Tensor seq_seq_sum = seq_seq.sum();
+  loss.total = (seq_item_sum + model.config().lambda * seq_seq_sum) / batch +
+               model.config().gamma * (view.reg + aug.reg);
+  loss.seq_item_rows = seq_item.detach();
+  loss.seq_item_sum = seq_item_sum.item<double>();
+  loss.seq_seq_sum = seq_seq_sum.item<double>();
+  loss.reg = view.reg.item<double>();
+  loss.reg_aug = aug.reg.item<double>();
+  return loss;
+}
+
+}  // namespace missrec::train

@@ -1,0 +1,146 @@
+#include "train/export.h"
+
+#include <torch/csrc/jit/serialization/pickle.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "data/h5_file.h"
+#include "runtime/config_yaml.h"
+#include "runtime/error.h"
+#include "runtime/file_io.h"
+#include "train/checkpoint.h"
+
+namespace missrec::train {
+
+namespace {
+
+constexpr const char* kNativeFormat = "missrec-export";
+constexpr int64_t kNativeVersion = 1;
+
+runtime::Config config_from_text(const std::string& yaml_text, const std::string& where) {
+  runtime::Config config;
+  runtime::ConfigOrigins origins;
+  runtime::apply_yaml_text(config, yaml_text, where, &origins);
+  return config;
+}
+
+// Writes through `path + ".partial"` and renames, so a failure leaves nothing behind.
+template <class Writer>
+void write_staged(const std::string& path, Writer&& write) {
+  const std::string staging = path + ".partial";
+  try {
+    write(staging);
+    runtime::sync_path(staging);
+  } catch (...) {
+    std::remove(staging.c_str());
+    throw;
+  }
+  if (std::rename(staging.c_str(), path.c_str()) != 0) {
+    std::remove(staging.c_str());
+    runtime::throw_input_error(path, "cannot move the export into place");
+  }
+}
+
+}  // namespace
+
+ModelExport export_from_checkpoint(const std::string& checkpoint_dir) {
+  const TrainingState state = read_checkpoint(checkpoint_dir);
+  ModelExport model;
+  model.config = config_from_text(state.config_yaml, checkpoint_dir + "/config.yaml");
+  model.parameters = state.model;
+  model.interest_embeddings = state.interest_embeddings;
+  model.text_interest = state.text_interest;
+  model.image_interest = state.image_interest;
+  model.epoch = state.epoch;
+  model.global_step = state.global_step;
+  return model;
+}
+
+void write_pytorch_export(const ModelExport& model, const std::string& path) {
+  c10::Dict<std::string, at::Tensor> state_dict;
+  for (const auto& [name, tensor] : model.parameters) state_dict.insert(name, tensor.to(at::kCPU).contiguous().clone());
+  const runtime::Config& c = model.config;
+  c10::impl::GenericDict config(c10::StringType::get(), c10::AnyType::get());
+  const at::Tensor& text_weight = model.parameters.at("text_adaptor.weight");
+  const at::Tensor& image_weight = model.parameters.at("img_adaptor.weight");
+  config.insert("hidden_size", c.model.hidden_size);
+  config.insert("n_heads", c.model.n_heads);
+  config.insert("n_layers", c.model.n_layers);
+  config.insert("inner_size", c.model.inner_size);
+  config.insert("layer_norm_eps", c.model.layer_norm_eps);
+  config.insert("hidden_act", c.model.hidden_act);
+  config.insert("hidden_dropout_prob", c.model.dropout);
+  config.insert("attn_dropout_prob", c.model.attn_dropout);
+  config.insert("temperature", c.model.temperature);
+  config.insert("max_seq_len", c.model.max_seq_len);
+  config.insert("lambda", c.loss.lambda);
+  config.insert("gamma", c.loss.gamma);
+  config.insert("text_dim", text_weight.size(1));
+  config.insert("image_dim", image_weight.size(1));
+  config.insert("dataset", c.data.dir);
+  config.insert("seed", c.run.seed);
+  config.insert("global_step", model.global_step);
+  c10::Dict<std::string, at::Tensor> interests;
+  if (model.interest_embeddings.defined()) {
+    interests.insert("interest_embeddings", model.interest_embeddings.to(at::kCPU).contiguous().clone());
+    interests.insert("text_interest", model.text_interest.to(at::kCPU).contiguous().clone());
+    interests.insert("image_interest", model.image_interest.to(at::kCPU).contiguous().clone());
+  }
+  c10::impl::GenericDict root(c10::StringType::get(), c10::AnyType::get());
+  root.insert("state_dict", state_dict);
+  root.insert("epoch", model.epoch);
+  root.insert("config", config);
+  root.insert("interests", interests);
+  const std::vector<char> bytes = torch::pickle_save(c10::IValue(root));
+  write_staged(path, [&](const std::string& staging) {
+    std::ofstream out(staging, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) runtime::throw_input_error(path, "write failed (disk full or not writable)");
+  });
+}
+
+void write_native_export(const ModelExport& model, const std::string& path) {
+  write_staged(path, [&](const std::string& staging) {
+    data::H5File file = data::H5File::create(staging);
+    for (const auto& [name, tensor] : model.parameters) file.write_tensor("/model/" + name, tensor);
+    if (model.interest_embeddings.defined()) {
+      file.write_tensor("/interests/interest_embeddings", model.interest_embeddings);
+      file.write_tensor("/interests/text_interest", model.text_interest);
+      file.write_tensor("/interests/image_interest", model.image_interest);
+    }
+    file.set_string_attribute("/", "format", kNativeFormat);
+    file.set_int_attribute("/", "format_version", kNativeVersion);
+    file.set_int_attribute("/", "epoch", model.epoch);
+    file.set_int_attribute("/", "global_step", model.global_step);
+    file.set_string_attribute("/", "config", runtime::to_yaml(model.config));
+    file.flush();
+  });
+}
+
+ModelExport read_native_export(const std::string& path) {
+  if (!std::filesystem::is_regular_file(path)) runtime::throw_input_error(path, "no such file");
+  const data::H5File file = data::H5File::open_read(path);
+  if (!file.has_attribute("/", "format") || file.string_attribute("/", "format") != kNativeFormat) {
+    runtime::throw_input_error(path, "not a missrec native export (attribute format != missrec-export); "
+                                     "write one with `missrec export --format native`");
+  }
+  if (file.int_attribute("/", "format_version") != kNativeVersion) {
+    runtime::throw_input_error(path, "unsupported format_version (expected 1)");
+  }
+  ModelExport model;
+  model.config = config_from_text(file.string_attribute("/", "config"), path + ": attribute config");
+  for (const std::string& name : file.list("/model")) model.parameters[name] = file.read_tensor("/model/" + name);
+  if (file.exists("/interests")) {
+    model.interest_embeddings = file.read_tensor("/interests/interest_embeddings");
+    model.text_interest = file.read_tensor("/interests/text_interest");
+    model.image_interest = file.read_tensor("/interests/image_interest");
+  }
+  model.epoch = file.int_attribute("/", "epoch");
+  model.global_step = file.int_attribute("/", "global_step");
+  return model;
+}
+
+}  // namespace missrec::train

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+
+#include "runtime/config.h"
+
+namespace missrec::train {
+
+// A trained model outside the training run: parameters by SPEC §3 name, the interest
+// tables of its last refresh and the configuration it was trained with.
+struct ModelExport {
+  runtime::Config config;
+  std::map<std::string, torch::Tensor> parameters;
+  torch::Tensor interest_embeddings;  // [K+1, H]
+  torch::Tensor text_interest;        // [N+1]
+  torch::Tensor image_interest;       // [N+1]
+  int64_t epoch = 0;                  // epochs completed
+  int64_t global_step = 0;
+};
+
+// Reads a verified checkpoint directory (SPEC §6.2) into an export.
+ModelExport export_from_checkpoint(const std::string& checkpoint_dir);
+
+// SPEC §6.3, PyTorch: torch.save-compatible {"state_dict": {name: tensor}, "epoch": int,
+// "config": {...}, "interests": {...}}. Written through a temporary file and renamed.
+void write_pytorch_export(const ModelExport& model, const std::string& path);
+
+// The native format `missrec finetune` and `missrec encode` read: HDF5 with /model/<name>,
+// /interests/*, and the configuration as YAML text.
+void write_native_export(const ModelExport& model, const std::string& path);
+ModelExport read_native_export(const std::string& path);
+
+}  // namespace missrec::train

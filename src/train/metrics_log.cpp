@@ -1,0 +1,102 @@
+#include "train/metrics_log.h"
+
+#include <cmath>
+
+#include "runtime/error.h"
+
+namespace missrec::train {
+
+StepTimes& StepTimes::operator+=(const StepTimes& other) {
+  data += other.data;
+  forward += other.forward;
+  backward += other.backward;
+  comm += other.comm;
+  optimizer += other.optimizer;
+  return *this;
+}
+
+void JsonLine::key(const std::string& name) {
+  if (!body_.empty()) body_ += ", ";
+  body_ += "\"" + name + "\": ";
+}
+
+JsonLine& JsonLine::add(const std::string& name, double value) {
+  key(name);
+  if (!std::isfinite(value)) {
+    body_ += std::isnan(value) ? "NaN" : (value > 0 ? "Infinity" : "-Infinity");
+    return *this;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, "%.7g", value);
+  body_ += text;
+  return *this;
+}
+
+JsonLine& JsonLine::add(const std::string& name, int64_t value) {
+  key(name);
+  body_ += std::to_string(value);
+  return *this;
+}
+
+JsonLine& JsonLine::add(const std::string& name, const std::string& value) {
+  key(name);
+  body_ += "\"";
+  for (const char c : value) {
+    if (c == '"' || c == '\\') body_ += '\\';
+    body_ += c;
+  }
+  body_ += "\"";
+  return *this;
+}
+
+JsonLine& JsonLine::add(const std::string& name, const JsonLine& object) {
+  key(name);
+  body_ += object.str();
+  return *this;
+}
+
+JsonLine step_times_json(const StepTimes& times, double divisor) {
+  const double d = divisor > 0 ? divisor : 1.0;
+  JsonLine line;
+  line.add("data", times.data / d)
+      .add("forward", times.forward / d)
+      .add("backward", times.backward / d)
+      .add("comm", times.comm / d)
+      .add("optimizer", times.optimizer / d);
+  return line;
+}
+
+MetricsFile::MetricsFile(const std::string& path) {
+  if (path.empty()) return;
+  file_ = std::fopen(path.c_str(), "a");
+  if (file_ == nullptr) runtime::throw_input_error(path, "cannot open for appending");
+}
+
+MetricsFile::~MetricsFile() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+void MetricsFile::write(const JsonLine& line) {
+  if (file_ == nullptr) return;
+  const std::string text = line.str() + "\n";
+  std::fwrite(text.data(), 1, text.size(), file_);
+  std::fflush(file_);
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const int64_t total = static_cast<int64_t>(std::llround(seconds));
+  char text[32];
+  if (total >= 3600) {
+    std::snprintf(text, sizeof text, "%lldh%02lldm", static_cast<long long>(total / 3600),
+                  static_cast<long long>(total % 3600 / 60));
+  } else if (total >= 60) {
+    std::snprintf(text, sizeof text, "%lldm%02llds", static_cast<long long>(total / 60),
+                  static_cast<long long>(total % 60));
+  } else {
+    std::snprintf(text, sizeof text, "%llds", static_cast<long long>(total));
+  }
+  return text;
+}
+
+}  // namespace missrec::train

@@ -1,0 +1,71 @@
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace missrec::train {
+
+// Wall-clock split of training steps (SPEC §6.1).
+struct StepTimes {
+  double data = 0.0;
+  double forward = 0.0;
+  double backward = 0.0;
+  double comm = 0.0;
+  double optimizer = 0.0;
+  double total() const { return data + forward + backward + comm + optimizer; }
+  StepTimes& operator+=(const StepTimes& other);
+};
+
+class Stopwatch {
+ public:
+  Stopwatch() : start_(std::chrono::steady_clock::now()) {}
+  // Seconds since construction or the previous lap.
+  double lap() {
+    const auto now = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    start_ = now;
+    return seconds;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
+
+// A JSON object built field by field, for one metrics.jsonl line.
+class JsonLine {
+ public:
+  JsonLine& add(const std::string& key, double value);
+  JsonLine& add(const std::string& key, int64_t value);
+  JsonLine& add(const std::string& key, const std::string& value);
+  JsonLine& add(const std::string& key, const JsonLine& object);
+  std::string str() const { return "{" + body_ + "}"; }
+
+ private:
+  void key(const std::string& name);
+  std::string body_;
+};
+
+JsonLine step_times_json(const StepTimes& times, double divisor);
+
+// Appends lines to <run.dir>/metrics.jsonl, flushed per line so a killed run keeps
+// what it logged. Rank 0 only (others pass an empty path and write nothing).
+class MetricsFile {
+ public:
+  explicit MetricsFile(const std::string& path);
+  ~MetricsFile();
+  MetricsFile(const MetricsFile&) = delete;
+  MetricsFile& operator=(const MetricsFile&) = delete;
+  void write(const JsonLine& line);
+
+ private:
+  std::FILE* file_ = nullptr;
+};
+
+// "1h02m", "3m12s", "42s".
+std::string format_duration(double seconds);
+
+}  // namespace missrec::train

@@ -1,0 +1,539 @@
+#include "train/pretrainer.h"
+
+#include <glog/logging.h>
+#include <torch/cuda.h>
+
+#include <cmath>
+#include <filesystem>
+#include <memory>
+
+#include "cluster/interest_refresh.h"
+#include "data/dataset.h"
+#include "data/feature_table.h"
+#include "data/keyed_random.h"
+#include "data/loader.h"
+#include "model/missrec_model.h"
+#include "runtime/comm.h"
+#include "runtime/config_yaml.h"
+#include "runtime/error.h"
+#include "runtime/file_io.h"
+#include "runtime/stop_request.h"
+#include "train/adam.h"
+#include "train/checkpoint.h"
+#include "train/contrastive_loss.h"
+#include "train/gradient_sync.h"
+#include "train/metrics_log.h"
+#include "train/model_setup.h"
+#include "train/parameter_set.h"
+
+namespace missrec::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Scalars summed with the gradients each step: loss parts, the stop flag, and the
+// per-domain sums of L_si and sample counts.
+enum Scalar : int64_t { kSeqItem, kSeqSeq, kReg, kRegAug, kStopFlag, kFixedScalars };
+
+at::Tensor generator_state_as_longs() {
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return generator.get_state().to(at::kLong);
+}
+
+void set_generator_state(const at::Tensor& longs) {
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(longs.to(at::kByte).contiguous());
+}
+
+model::SequenceInput to_input(const data::BatchView& view, const at::Tensor& text_aug_mask,
+                              const at::Device& device) {
+  model::SequenceInput input;
+  input.item_seq = view.item_seq.to(device);
+  input.item_length = view.item_length.to(device);
+  input.interest_seq = view.interest_seq.to(device);
+  if (text_aug_mask.defined()) input.text_aug_mask = text_aug_mask.to(device);
+  return input;
+}
+
+class Pretrainer {
+ public:
+  Pretrainer(const runtime::Config& config, runtime::Communicator& comm)
+      : config_(config),
+        comm_(comm),
+        device_(comm.device()),
+        run_dir_(config.run_dir()),
+        checkpoints_dir_(run_dir_ + "/checkpoints"),
+        dataset_(data::Dataset::open(config.data.dir)),
+        model_(model_config_of(config, dataset_.text_dim(), dataset_.image_dim())),
+        parameters_(*model_),
+        adam_(parameters_, AdamOptions{config.train.lr, 0.9, 0.999, 1e-8, config.train.weight_decay}),
+        sync_(parameters_, comm, kFixedScalars + 2 * static_cast<int64_t>(dataset_.domains().size())),
+        loader_(dataset_, loader_options()),
+        metrics_(comm.rank() == 0 ? run_dir_ + "/metrics.jsonl" : "") {}
+
+  int run(const PretrainRequest& request);
+
+ private:
+  data::LoaderOptions loader_options() const {
+    data::LoaderOptions options;
+    options.split = "train";
+    options.global_batch = config_.train.batch_size;
+    options.rank = comm_.rank();
+    options.world_size = comm_.size();
+    options.prefetch = config_.data.prefetch_batches;
+    options.batch.max_seq_len = config_.model.max_seq_len;
+    options.batch.item_drop_prob = config_.augment.item_drop_prob;
+    options.batch.item_drop_ratio = config_.augment.item_drop_ratio;
+    options.batch.seed = static_cast<uint64_t>(config_.run.seed);
+    return options;
+  }
+
+  void initialise(const PretrainRequest& request);
+  void refresh(int64_t epoch);
+  // Runs the rest of `epoch`; returns false when a stop request or max_steps ended it.
+  bool train_epoch(int64_t epoch, int64_t first_step);
+  void save(int64_t epoch, int64_t next_step, int64_t steps_per_epoch);
+  void log_progress(int64_t epoch, int64_t step, const std::vector<double>& sums);
+
+  const runtime::Config& config_;
+  runtime::Communicator& comm_;
+  at::Device device_;
+  std::string run_dir_;
+  std::string checkpoints_dir_;
+  data::Dataset dataset_;
+  model::ItemFeatures features_;
+  model::MissRec model_;
+  ParameterSet parameters_;
+  Adam adam_;
+  GradientSync sync_;
+  data::Loader loader_;
+  MetricsFile metrics_;
+  cluster::InterestState interests_;
+  int64_t global_step_ = 0;
+  int64_t start_epoch_ = 0;
+  int64_t start_step_ = 0;
+  double last_refresh_s_ = 0.0;
+  // Progress window since the last log line.
+  StepTimes window_times_;
+  int64_t window_steps_ = 0;
+  double window_wall_ = 0.0;
+  std::vector<double> window_sums_;
+  Stopwatch window_clock_;
+  // Whole-run rates for the ETA.
+  double run_step_seconds_ = 0.0;
+  int64_t run_steps_ = 0;
+  std::string stopped_by_;
+};
+
+void Pretrainer::initialise(const PretrainRequest& request) {
+  const data::FeatureTables tables = data::load_feature_tables(
+      dataset_, device_, config_.data.feature_dtype == "float16" ? at::kHalf : at::kFloat);
+  features_.text = tables.text;
+  features_.image = tables.image;
+  features_.text_aug = tables.text_aug;
+  model_->reset_parameters(static_cast<uint64_t>(config_.run.seed));
+  model_->to(device_);
+  // Dropout draws differ per rank but are reproducible: seeded from (seed, rank), and
+  // checkpointed per rank.
+  torch::manual_seed(data::keyed_hash(static_cast<uint64_t>(config_.run.seed), 0x64726f70ULL,
+                                      static_cast<uint64_t>(comm_.rank())) >> 1);
+
+  const std::string config_yaml = runtime::to_yaml(config_);
+  if (comm_.rank() == 0) runtime::write_file_atomically(run_dir_ + "/config.yaml", config_yaml);
+
+  // Header broadcast from rank 0: resumed?, epoch, step, global step, optimizer steps,
+  // saved world size, interest rows (0: none), rng bytes.
+  at::Tensor header = at::zeros({8}, at::kLong);
+  TrainingState state;
+  if (!request.resume.empty() && comm_.rank() == 0) {
+    const std::string dir = resolve_and_read_checkpoint(request.resume, checkpoints_dir_, &state);
+    load_parameters(*model_, state.model, dir + "/state.h5");
+    adam_.load_state(state.optimizer_steps, state.moments, dir + "/state.h5");
+    if (state.config_hash != config_hash(config_yaml)) {
+      LOG(WARNING) << "the configuration differs from the checkpoint's (" << dir
+                   << "/config.yaml); continuing with the new one";
+    }
+    if (state.world_size != comm_.size()) {
+      LOG(WARNING) << "checkpoint written by " << state.world_size << " ranks, resuming on "
+                   << comm_.size() << ": dropout draws are re-seeded, so the run is not bit-identical "
+                   << "to an uninterrupted one";
+    }
+    LOG(INFO) << "resuming from " << dir << " at epoch " << state.epoch + 1 << ", step " << state.step
+              << " (global step " << state.global_step << ")";
+    const int64_t values[] = {1,
+                              state.epoch,
+                              state.step,
+                              state.global_step,
+                              state.optimizer_steps,
+                              state.world_size,
+                              state.interest_embeddings.defined() ? state.interest_embeddings.size(0) : 0,
+                              state.rng_cpu.defined() ? state.rng_cpu.size(1) : 0};
+    header = at::tensor(std::vector<int64_t>(std::begin(values), std::end(values)), at::kLong);
+  }
+  header = header.to(device_);
+  comm_.broadcast(header, 0);
+  header = header.to(at::kCPU);
+  const int64_t* h = header.data_ptr<int64_t>();
+  broadcast_module(*model_, comm_, 0);
+  verify_same_on_all_ranks(module_checksum(*model_), "initial parameters", comm_);
+  if (h[0] == 0) return;
+
+  start_epoch_ = h[1];
+  start_step_ = h[2];
+  global_step_ = h[3];
+  // Optimizer moments, flat in parameter order.
+  at::Tensor moments = at::zeros({2 * parameters_.numel()}, at::TensorOptions().device(device_));
+  if (comm_.rank() == 0) {
+    int64_t offset = 0;
+    for (int part = 0; part < 2; ++part) {
+      for (const auto& entry : parameters_.entries()) {
+        const Adam::Moments& m = adam_.moments().at(entry.name);
+        moments.narrow(0, offset, entry.tensor.numel()).copy_((part == 0 ? m.exp_avg : m.exp_avg_sq).reshape({-1}));
+        offset += entry.tensor.numel();
+      }
+    }
+  }
+  comm_.broadcast(moments, 0);
+  {
+    int64_t offset = 0;
+    std::map<std::string, Adam::Moments> restored;
+    for (int part = 0; part < 2; ++part) {
+      for (const auto& entry : parameters_.entries()) {
+        at::Tensor value = moments.narrow(0, offset, entry.tensor.numel()).view_as(entry.tensor).clone();
+        (part == 0 ? restored[entry.name].exp_avg : restored[entry.name].exp_avg_sq) = value;
+        offset += entry.tensor.numel();
+      }
+    }
+    adam_.load_state(h[4], restored, "checkpoint");
+  }
+  const int64_t interest_rows = h[6];
+  if (interest_rows > 0) {
+    const int64_t items = dataset_.total_items() + 1;
+    at::Tensor embeddings = comm_.rank() == 0 ? state.interest_embeddings.to(device_)
+                                              : at::zeros({interest_rows, config_.model.hidden_size},
+                                                          at::TensorOptions().device(device_));
+    at::Tensor maps = comm_.rank() == 0 ? at::cat({state.text_interest, state.image_interest}).to(device_)
+                                        : at::zeros({2 * items}, at::TensorOptions().dtype(at::kLong).device(device_));
+    if (comm_.rank() == 0 && (state.text_interest.numel() != items || state.image_interest.numel() != items)) {
+      runtime::throw_input_error("checkpoint", "interest tables are for another dataset (" +
+                                                   std::to_string(state.text_interest.numel() - 1) +
+                                                   " items, this one has " + std::to_string(items - 1) + ")");
+    }
+    comm_.broadcast(embeddings, 0);
+    comm_.broadcast(maps, 0);
+    maps = maps.to(at::kCPU);
+    interests_.interest_embeddings = embeddings;
+    interests_.text_interest = maps.narrow(0, 0, items).clone();
+    interests_.image_interest = maps.narrow(0, items, items).clone();
+    interests_.clusters = interest_rows - 1;
+  }
+  const int64_t rng_bytes = h[7];
+  if (h[5] == comm_.size() && rng_bytes > 0) {
+    at::Tensor rng = comm_.rank() == 0 ? state.rng_cpu.to(device_)
+                                       : at::zeros({comm_.size(), rng_bytes}, at::TensorOptions().dtype(at::kLong).device(device_));
+    comm_.broadcast(rng, 0);
+    set_generator_state(rng[comm_.rank()].to(at::kCPU));
+  }
+  if (comm_.rank() == 0) {
+    metrics_.write(JsonLine().add("kind", std::string("resume")).add("epoch", start_epoch_)
+                       .add("step", start_step_).add("global_step", global_step_));
+  }
+}
+
+void Pretrainer::refresh(int64_t epoch) {
+  Stopwatch clock;
+  model_->eval();
+  cluster::RefreshOptions options;
+  options.interest_ratio = config_.cluster.interest_ratio;
+  options.knn_local_ratio = config_.cluster.knn_local_ratio;
+  options.knn_k = config_.cluster.knn_k;
+  options.memory_mb = config_.cluster.memory_mb;
+  interests_ = cluster::refresh_interests(*model_, features_, options, comm_);
+  interests_.interest_embeddings = interests_.interest_embeddings.to(device_);
+  interests_.text_interest = interests_.text_interest.to(at::kCPU);
+  interests_.image_interest = interests_.image_interest.to(at::kCPU);
+  model_->train();
+  last_refresh_s_ = clock.lap();
+  LOG(INFO) << "epoch " << epoch + 1 << ": interest refresh (DPC-KNN, " << interests_.clusters
+            << " interests, k=" << interests_.knn_k << ") took " << last_refresh_s_ << " s";
+}
+
+void Pretrainer::save(int64_t epoch, int64_t next_step, int64_t steps_per_epoch) {
+  Stopwatch clock;
+  TrainingState state;
+  const bool epoch_done = next_step >= steps_per_epoch;
+  state.epoch = epoch_done ? epoch + 1 : epoch;
+  state.step = epoch_done ? 0 : next_step;
+  state.global_step = global_step_;
+  state.world_size = comm_.size();
+  const at::Tensor rng = generator_state_as_longs().to(device_);
+  state.rng_cpu = comm_.allgather(rng.unsqueeze(0)).to(at::kCPU);
+  if (comm_.rank() != 0) return;
+  for (const auto& [name, tensor] : model_->named_tensors()) state.model[name] = tensor.detach().to(at::kCPU).clone();
+  state.optimizer_steps = adam_.steps();
+  for (const auto& [name, moments] : adam_.moments()) {
+    state.moments[name] = {moments.exp_avg.to(at::kCPU), moments.exp_avg_sq.to(at::kCPU)};
+  }
+  if (interests_.interest_embeddings.defined()) {
+    state.interest_embeddings = interests_.interest_embeddings.to(at::kCPU, at::kFloat);
+    state.text_interest = interests_.text_interest;
+    state.image_interest = interests_.image_interest;
+  }
+  state.config_yaml = runtime::to_yaml(config_);
+  state.config_hash = config_hash(state.config_yaml);
+  const std::string dir = write_checkpoint(checkpoints_dir_, state, config_.checkpoint.keep);
+  const double seconds = clock.lap();
+  uintmax_t bytes = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) bytes += entry.file_size();
+  LOG(INFO) << "checkpoint " << dir << " written: " << bytes / 1e6 << " MB in " << seconds << " s";
+  metrics_.write(JsonLine().add("kind", std::string("checkpoint")).add("dir", dir)
+                     .add("global_step", global_step_).add("bytes", static_cast<int64_t>(bytes))
+                     .add("seconds", seconds));
+}
+
+void Pretrainer::log_progress(int64_t epoch, int64_t step, const std::vector<double>& sums) {
+  const double batch = static_cast<double>(config_.train.batch_size);
+  const double steps = static_cast<double>(std::max<int64_t>(window_steps_, 1));
+  const double samples_per_s = window_wall_ > 0 ? window_steps_ * batch / window_wall_ : 0.0;
+  const int64_t steps_per_epoch = loader_.steps_per_epoch();
+  const int64_t remaining_steps =
+      (config_.train.epochs - epoch - 1) * steps_per_epoch + (steps_per_epoch - step - 1);
+  const double step_s = run_steps_ > 0 ? run_step_seconds_ / static_cast<double>(run_steps_) : 0.0;
+  const double eta = remaining_steps * step_s + (config_.train.epochs - epoch - 1) * last_refresh_s_;
+  const double seq_item = sums[kSeqItem] / (steps * batch);
+  const double seq_seq = sums[kSeqSeq] / (steps * batch);
+  const double reg = sums[kReg] / steps;
+  const double reg_aug = sums[kRegAug] / steps;
+  const double loss = seq_item + config_.loss.lambda * seq_seq + config_.loss.gamma * (reg + reg_aug);
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "epoch %lld/%lld step %lld/%lld | %.0f samples/s | ETA %s | loss %.4f (si %.4f ss %.4f "
+                "reg %.3g/%.3g) | ms/step data %.1f fwd %.1f bwd %.1f comm %.1f opt %.1f | refresh %.1f s",
+                static_cast<long long>(epoch + 1), static_cast<long long>(config_.train.epochs),
+                static_cast<long long>(step + 1), static_cast<long long>(steps_per_epoch), samples_per_s,
+                format_duration(eta).c_str(), loss, seq_item, seq_seq, reg, reg_aug,
+                1e3 * window_times_.data / steps, 1e3 * window_times_.forward / steps,
+                1e3 * window_times_.backward / steps, 1e3 * window_times_.comm / steps,
+                1e3 * window_times_.optimizer / steps, last_refresh_s_);
+  LOG(INFO) << line;
+}
+
+bool Pretrainer::train_epoch(int64_t epoch, int64_t first_step) {
+  const int64_t steps_per_epoch = loader_.steps_per_epoch();
+  const size_t domains = dataset_.domains().size();
+  auto tables = std::make_shared<data::InterestTables>();
+  tables->text_interest = interests_.text_interest;
+  tables->image_interest = interests_.image_interest;
+  loader_.start_epoch(epoch, first_step, tables);
+  const int64_t scalars = kFixedScalars + 2 * static_cast<int64_t>(domains);
+  std::vector<double> epoch_sums(static_cast<size_t>(scalars), 0.0);
+  window_sums_.assign(static_cast<size_t>(scalars), 0.0);
+  window_times_ = StepTimes{};
+  window_steps_ = 0;
+  window_wall_ = 0.0;
+  window_clock_.lap();
+  StepTimes epoch_times;
+  int64_t epoch_steps = 0;
+  Stopwatch epoch_clock;
+  const bool cuda = device_.is_cuda();
+  const auto sync_device = [&] {
+    if (cuda) torch::cuda::synchronize(device_.index());
+  };
+  const Negatives negatives = config_.contrastive.negatives == "local" ? Negatives::kLocal : Negatives::kGlobal;
+
+  for (int64_t step = first_step; step < steps_per_epoch; ++step) {
+    StepTimes times;
+    Stopwatch clock;
+    std::optional<data::Batch> batch = loader_.next();
+    CHECK(batch.has_value()) << "loader ended before step " << step << " of " << steps_per_epoch;
+    CHECK_EQ(batch->step, step);
+    data::pad_interests_globally(*batch, comm_);
+    times.data = clock.lap();
+
+    for (const auto& entry : parameters_.entries()) entry.tensor.mutable_grad() = torch::Tensor();
+    const model::SequenceInput view = to_input(batch->view, at::Tensor(), device_);
+    const model::SequenceInput aug = to_input(batch->aug, batch->text_aug_mask, device_);
+    const at::Tensor pos_items = batch->pos_item.to(device_);
+    const model::SequenceOutput view_out = model_->encode(view, features_, interests_.interest_embeddings);
+    const model::SequenceOutput aug_out = model_->encode(aug, features_, interests_.interest_embeddings);
+    const RankLoss loss = pretrain_rank_loss(*model_, view_out, aug_out, pos_items, features_,
+                                             config_.train.batch_size, negatives, comm_);
+    sync_device();
+    times.forward = clock.lap();
+    loss.total.backward();
+    sync_device();
+    times.backward = clock.lap();
+
+    std::vector<double> scalars_in(static_cast<size_t>(scalars), 0.0);
+    scalars_in[kSeqItem] = loss.seq_item_sum;
+    scalars_in[kSeqSeq] = loss.seq_seq_sum;
+    scalars_in[kReg] = loss.reg;
+    scalars_in[kRegAug] = loss.reg_aug;
+    scalars_in[kStopFlag] = runtime::stop_requested() ? 1.0 : 0.0;
+    {
+      const at::Tensor domain = batch->domain.to(at::kLong);
+      const at::Tensor rows = loss.seq_item_rows.to(at::kCPU, at::kDouble);
+      const int64_t* d = domain.data_ptr<int64_t>();
+      const double* r = rows.data_ptr<double>();
+      for (int64_t i = 0; i < domain.numel(); ++i) {
+        scalars_in[static_cast<size_t>(kFixedScalars + d[i])] += r[i];
+        scalars_in[kFixedScalars + domains + static_cast<size_t>(d[i])] += 1.0;
+      }
+    }
+    const std::vector<double> sums = sync_.allreduce(scalars_in);
+    times.comm = clock.lap();
+
+    const double batch_size = static_cast<double>(config_.train.batch_size);
+    const double total = sums[kSeqItem] / batch_size + config_.loss.lambda * sums[kSeqSeq] / batch_size +
+                         config_.loss.gamma * (sums[kReg] + sums[kRegAug]);
+    if (!std::isfinite(total)) {
+      const char* part = !std::isfinite(sums[kSeqItem]) ? "seq_item (L_si)"
+                         : !std::isfinite(sums[kSeqSeq]) ? "seq_seq (L_ss)"
+                                                          : "interest regulariser";
+      throw std::runtime_error("non-finite loss at epoch " + std::to_string(epoch + 1) + ", step " +
+                               std::to_string(step) + " (global step " + std::to_string(global_step_) +
+                               "), in " + part + "; parameters not updated, the last checkpoint is kept");
+    }
+    adam_.step();
+    sync_device();
+    times.optimizer = clock.lap();
+    ++global_step_;
+
+    for (size_t i = 0; i < sums.size(); ++i) {
+      epoch_sums[i] += sums[i];
+      window_sums_[i] += sums[i];
+    }
+    epoch_times += times;
+    window_times_ += times;
+    ++epoch_steps;
+    ++window_steps_;
+    run_step_seconds_ += times.total();
+    ++run_steps_;
+
+    if (comm_.rank() == 0) {
+      JsonLine domain_losses;
+      for (size_t d = 0; d < domains; ++d) {
+        const double count = sums[kFixedScalars + domains + d];
+        if (count > 0) domain_losses.add(dataset_.domains()[d].name, sums[kFixedScalars + d] / count);
+      }
+      metrics_.write(JsonLine()
+                         .add("kind", std::string("step"))
+                         .add("epoch", epoch + 1)
+                         .add("step", step + 1)
+                         .add("global_step", global_step_)
+                         .add("loss", total)
+                         .add("seq_item", sums[kSeqItem] / batch_size)
+                         .add("seq_seq", sums[kSeqSeq] / batch_size)
+                         .add("reg", sums[kReg])
+                         .add("reg_aug", sums[kRegAug])
+                         .add("domain_seq_item", domain_losses)
+                         .add("samples_per_s", batch_size / std::max(times.total(), 1e-9))
+                         .add("time_s", step_times_json(times, 1.0)));
+    }
+    const bool last_step = step + 1 == steps_per_epoch;
+    if ((step + 1) % config_.train.log_every == 0 || last_step) {
+      window_wall_ = window_clock_.lap();
+      if (comm_.rank() == 0) log_progress(epoch, step, window_sums_);
+      window_sums_.assign(window_sums_.size(), 0.0);
+      window_times_ = StepTimes{};
+      window_steps_ = 0;
+    }
+    const bool stop = sums[kStopFlag] > 0.0;
+    const bool max_steps = config_.train.max_steps > 0 && global_step_ >= config_.train.max_steps;
+    if (stop || max_steps) {
+      stopped_by_ = stop ? "signal" : "max_steps";
+      if (stop) {
+        LOG(INFO) << "stop requested (" << sums[kStopFlag] << " rank(s) got SIGTERM/SIGUSR1): "
+                  << "writing a checkpoint after global step " << global_step_;
+      } else {
+        LOG(INFO) << "train.max_steps=" << config_.train.max_steps << " reached";
+      }
+      save(epoch, step + 1, steps_per_epoch);
+      return false;
+    }
+  }
+
+  const double wall = epoch_clock.lap();
+  const double batch_size = static_cast<double>(config_.train.batch_size);
+  const double steps = static_cast<double>(std::max<int64_t>(epoch_steps, 1));
+  if (comm_.rank() == 0) {
+    JsonLine domain_losses;
+    for (size_t d = 0; d < domains; ++d) {
+      const double count = epoch_sums[kFixedScalars + domains + d];
+      if (count > 0) domain_losses.add(dataset_.domains()[d].name, epoch_sums[kFixedScalars + d] / count);
+    }
+    const double seq_item = epoch_sums[kSeqItem] / (steps * batch_size);
+    const double seq_seq = epoch_sums[kSeqSeq] / (steps * batch_size);
+    metrics_.write(JsonLine()
+                       .add("kind", std::string("epoch"))
+                       .add("epoch", epoch + 1)
+                       .add("steps", epoch_steps)
+                       .add("global_step", global_step_)
+                       .add("loss", seq_item + config_.loss.lambda * seq_seq +
+                                        config_.loss.gamma * (epoch_sums[kReg] + epoch_sums[kRegAug]) / steps)
+                       .add("seq_item", seq_item)
+                       .add("seq_seq", seq_seq)
+                       .add("reg", epoch_sums[kReg] / steps)
+                       .add("reg_aug", epoch_sums[kRegAug] / steps)
+                       .add("domain_seq_item", domain_losses)
+                       .add("samples_per_s", epoch_steps * batch_size / std::max(wall, 1e-9))
+                       .add("refresh_s", last_refresh_s_)
+                       .add("wall_s", wall)
+                       .add("time_s", step_times_json(epoch_times, steps)));
+    LOG(INFO) << "epoch " << epoch + 1 << " done: " << epoch_steps << " steps in " << format_duration(wall)
+              << ", " << static_cast<int64_t>(epoch_steps * batch_size / std::max(wall, 1e-9))
+              << " samples/s, mean L_si " << seq_item << ", refresh " << last_refresh_s_ << " s";
+  }
+  const bool last_epoch = epoch + 1 == config_.train.epochs;
+  if ((epoch + 1) % config_.checkpoint.every_epochs == 0 || last_epoch) {
+    save(epoch, steps_per_epoch, steps_per_epoch);
+  }
+  return true;
+}
+
+int Pretrainer::run(const PretrainRequest& request) {
+  initialise(request);
+  const int64_t steps_per_epoch = loader_.steps_per_epoch();
+  LOG(INFO) << "pretraining on " << dataset_.dir() << ": " << dataset_.domains().size() << " domains, "
+            << dataset_.total_items() << " items, " << loader_.samples_per_epoch() << " train samples; "
+            << steps_per_epoch << " steps of " << config_.train.batch_size << " per epoch ("
+            << loader_.dropped_per_epoch() << " samples dropped per epoch), " << comm_.size() << " ranks on "
+            << comm_.backend_name() << ", negatives " << config_.contrastive.negatives << ", gradient buffer "
+            << sync_.bytes() / 1e6 << " MB; run directory " << run_dir_;
+  if (start_epoch_ >= config_.train.epochs) {
+    LOG(INFO) << "the checkpoint is already at the end of the " << config_.train.epochs << " epochs";
+    return runtime::kExitOk;
+  }
+  for (int64_t epoch = start_epoch_; epoch < config_.train.epochs; ++epoch) {
+    const int64_t first_step = epoch == start_epoch_ ? start_step_ : 0;
+    if (first_step == 0 || !interests_.interest_embeddings.defined()) refresh(epoch);
+    if (!train_epoch(epoch, first_step)) break;
+  }
+  comm_.synchronize();
+  if (stopped_by_ == "signal") {
+    LOG(INFO) << "stopped by signal " << runtime::stop_signal() << " with a checkpoint; exit status "
+              << runtime::kExitStoppedForRequeue << " asks the batch script to requeue";
+    return runtime::kExitStoppedForRequeue;
+  }
+  LOG(INFO) << "pretraining finished after " << global_step_ << " steps; checkpoints in " << checkpoints_dir_;
+  return runtime::kExitOk;
+}
+
+}  // namespace
+
+int run_pretraining(const runtime::Config& config, const PretrainRequest& request,
+                    runtime::Communicator& comm) {
+  runtime::install_stop_handlers();
+  if (comm.rank() == 0) {
+    std::error_code error;
+    fs::create_directories(config.run_dir(), error);
+    if (error) runtime::throw_input_error(config.run_dir(), "cannot create the run directory: " + error.message());
+  }
+  Pretrainer trainer(config, comm);
+  return trainer.run(request);
+}
+
+}  // namespace missrec::train
