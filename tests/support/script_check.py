@@ -28,3 +28,45 @@ def run(args, mpi_np=None, timeout=300):
 def finish():
     print(f"{len(failures)} failures")
     sys.exit(1 if failures else 0)
+
+
+def synth_demo(out, scale, seed=2020, max_seq_len=50):
+    """A small demo dataset: out/pretrain (five domains) and out/downstream."""
+    code, stdout, stderr = run(["data", "synth", "--preset", "demo", "--out", out, "--scale", str(scale),
+                                "--seed", str(seed), "--max-seq-len", str(max_seq_len)])
+    if code != 0:
+        raise RuntimeError(f"data synth failed: {stdout}{stderr}")
+    return out
+
+
+def write_config(path, sections):
+    """Writes a YAML config from {section: {key: value}}."""
+    with open(path, "w") as f:
+        for section, values in sections.items():
+            f.write(f"{section}:\n")
+            for key, value in values.items():
+                f.write(f"  {key}: {value}\n")
+    return path
+
+
+# A model small enough for tests on two cores (SPEC §3 structure, smaller widths).
+SMALL_MODEL = {"hidden_size": 32, "n_heads": 2, "n_layers": 2, "inner_size": 64,
+               "dropout": 0.0, "attn_dropout": 0.0, "max_seq_len": 50}
+
+
+def read_checkpoint_tensors(ckpt_dir, group="model"):
+    """{name: numpy array} of one group of a checkpoint's state.h5."""
+    import h5py
+    with h5py.File(os.path.join(ckpt_dir, "state.h5"), "r") as f:
+        return {name: f[group][name][()] for name in f[group]}
+
+
+def read_metrics(run_dir, kind):
+    import json
+    lines = []
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        for line in f:
+            record = json.loads(line)
+            if record.get("kind") == kind:
+                lines.append(record)
+    return lines
