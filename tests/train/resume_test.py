@@ -23,6 +23,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 from script_check import (BIN, MPIEXEC, SMALL_MODEL, check, finish, read_checkpoint_tensors,
                           read_metrics, run, synth_demo, write_config)
 
+sys.path.insert(0, os.path.dirname(__file__))
+from rank_processes import rank_pids
+
 EPOCHS = 3
 
 
@@ -50,24 +53,6 @@ def final_params(tmp, name):
 
 def same_bits(a, b):
     return sorted(a) == sorted(b) and all(np.array_equal(a[n], b[n]) for n in a)
-
-
-def rank_pids(marker):
-    pids = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
-            if not cmdline or not cmdline[0].endswith(b"missrec") or marker.encode() not in b" ".join(cmdline):
-                continue
-            env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
-        except OSError:
-            continue
-        for item in env:
-            if item.startswith(b"OMPI_COMM_WORLD_RANK="):
-                pids[int(item.split(b"=")[1])] = int(pid)
-    return pids
 
 
 with tempfile.TemporaryDirectory() as tmp:
