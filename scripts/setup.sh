@@ -12,7 +12,7 @@ packages=(
   libyaml-cpp-dev
   libgoogle-glog-dev libgflags-dev
   libgtest-dev libgmock-dev googletest
-  python3 python3-torch python3-h5py python3-numpy python3-yaml
+  python3 python3-torch python3-h5py python3-numpy python3-yaml python3-matplotlib
 )
 
 missing=()
