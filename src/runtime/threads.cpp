@@ -1,6 +1,7 @@
 #include "runtime/threads.h"
 
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -21,6 +22,17 @@ int configure_threads(int64_t requested, int ranks_on_node) {
     threads = std::max(1, threads);
   }
   at::set_num_threads(threads);
+  // OpenBLAS keeps its own thread pool sized to the whole node; with several ranks per
+  // node its busy-waiting threads oversubscribe the cores (a 2-3x slower step measured
+  // with 2 ranks on 2 cores). It is reached through the symbol table because LibTorch
+  // may be linked against another BLAS.
+  using SetThreads = void (*)(int);
+  for (const char* name : {"openblas_set_num_threads", "goto_set_num_threads"}) {
+    if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, name))) {
+      set(threads);
+      break;
+    }
+  }
   return threads;
 }
 
