@@ -32,7 +32,7 @@ if [ "$skip_setup" -eq 0 ]; then
 fi
 
 step "building $build_dir/missrec"
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DMISSREC_BUILD_TESTS=OFF >/dev/null
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build_dir" --target missrec -j "$(nproc)" | grep -E "error|Built target missrec$" || true
 missrec="$build_dir/missrec"
 [ -x "$missrec" ] || { echo "demo.sh: error: the build failed" >&2; exit 1; }
