@@ -66,18 +66,18 @@ JsonLine step_times_json(const StepTimes& times, double divisor) {
   return line;
 }
 
-MetricsFile::MetricsFile(const std::string& path) {
-  if (path.empty()) return;
-  file_ = std::fopen(path.c_str(), "a");
-  if (file_ == nullptr) runtime::throw_input_error(path, "cannot open for appending");
-}
+MetricsFile::MetricsFile(const std::string& path) : path_(path) {}
 
 MetricsFile::~MetricsFile() {
   if (file_ != nullptr) std::fclose(file_);
 }
 
 void MetricsFile::write(const JsonLine& line) {
-  if (file_ == nullptr) return;
+  if (path_.empty()) return;
+  if (file_ == nullptr) {
+    file_ = std::fopen(path_.c_str(), "a");
+    if (file_ == nullptr) runtime::throw_input_error(path_, "cannot open for appending");
+  }
   const std::string text = line.str() + "\n";
   std::fwrite(text.data(), 1, text.size(), file_);
   std::fflush(file_);

@@ -52,7 +52,8 @@ class JsonLine {
 JsonLine step_times_json(const StepTimes& times, double divisor);
 
 // Appends lines to <run.dir>/metrics.jsonl, flushed per line so a killed run keeps
-// what it logged. Rank 0 only (others pass an empty path and write nothing).
+// what it logged; opened at the first line. Rank 0 only (others pass an empty path and
+// write nothing).
 class MetricsFile {
  public:
   explicit MetricsFile(const std::string& path);
@@ -62,6 +63,7 @@ class MetricsFile {
   void write(const JsonLine& line);
 
  private:
+  std::string path_;
   std::FILE* file_ = nullptr;
 };
 

@@ -142,7 +142,12 @@ void Pretrainer::initialise(const PretrainRequest& request) {
                                       static_cast<uint64_t>(comm_.rank())) >> 1);
 
   const std::string config_yaml = runtime::to_yaml(config_);
-  if (comm_.rank() == 0) runtime::write_file_atomically(run_dir_ + "/config.yaml", config_yaml);
+  if (comm_.rank() == 0) {
+    std::error_code error;
+    fs::create_directories(run_dir_, error);
+    if (error) runtime::throw_input_error(run_dir_, "cannot create the run directory: " + error.message());
+    runtime::write_file_atomically(run_dir_ + "/config.yaml", config_yaml);
+  }
 
   // Header broadcast from rank 0: resumed?, epoch, step, global step, optimizer steps,
   // saved world size, interest rows (0: none), rng bytes.
@@ -527,10 +532,8 @@ int Pretrainer::run(const PretrainRequest& request) {
 int run_pretraining(const runtime::Config& config, const PretrainRequest& request,
                     runtime::Communicator& comm) {
   runtime::install_stop_handlers();
-  if (comm.rank() == 0) {
-    std::error_code error;
-    fs::create_directories(config.run_dir(), error);
-    if (error) runtime::throw_input_error(config.run_dir(), "cannot create the run directory: " + error.message());
+  if (request.resume == "latest" && !fs::exists(config.run_dir() + "/checkpoints")) {
+    runtime::throw_input_error("--resume latest", "no checkpoint under " + config.run_dir() + "/checkpoints");
   }
   Pretrainer trainer(config, comm);
   return trainer.run(request);
