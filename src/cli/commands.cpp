@@ -19,6 +19,8 @@ const std::vector<CommandSpec>& all_commands() {
       pretrain_command(),
       export_command(),
       encode_command(),
+      finetune_command(),
+      evaluate_command(),
       bench_data_command(),
       bench_cluster_command(),
   };

@@ -25,6 +25,8 @@ CommandSpec cluster_command();
 CommandSpec pretrain_command();
 CommandSpec export_command();
 CommandSpec encode_command();
+CommandSpec finetune_command();
+CommandSpec evaluate_command();
 
 // Options shared by every command that reads the configuration (uses_config).
 std::vector<OptionSpec> config_options();

@@ -1,0 +1,73 @@
+#include <iostream>
+
+#include "cli/commands.h"
+#include "data/dataset.h"
+#include "data/feature_table.h"
+#include "model/missrec_model.h"
+#include "runtime/comm.h"
+#include "runtime/error.h"
+#include "train/evaluation.h"
+#include "train/export.h"
+#include "train/model_setup.h"
+#include "train/parameter_set.h"
+
+namespace missrec::cli {
+
+CommandSpec evaluate_command() {
+  CommandSpec command;
+  command.name = "evaluate";
+  command.summary =
+      "Full-ranking evaluation (SPEC 7) of a native export (e.g. a fine-tuning run's "
+      "best.h5) on a split: Recall@10/50 and NDCG@10/50 over all items of the dataset, "
+      "users sharded over the ranks (np=1 and np=2 give identical numbers). Prints one "
+      "JSON line.";
+  command.options = config_options();
+  command.options.push_back({"checkpoint", "FILE", "native export with interest tables (required)", false});
+  command.options.push_back({"data", "DIR", "dataset (required)", false});
+  command.options.push_back({"split", "valid|test", "which split (default test)", false});
+  command.uses_config = true;
+  command.needs_mpi = true;
+  command.check_args = [](const ParsedArgs& args) {
+    for (const char* name : {"checkpoint", "data"}) {
+      if (!args.has(name)) runtime::throw_input_error("missrec evaluate", std::string("--") + name + " is required");
+    }
+    const std::string split = args.value("split", "test");
+    if (split != "valid" && split != "test" && split != "train") {
+      runtime::throw_input_error("--split", "expected valid or test, got '" + split + "'");
+    }
+  };
+  command.run = [](const ParsedArgs& args, CommandContext& context) {
+    const std::string path = args.value("checkpoint");
+    const train::ModelExport exported = train::read_native_export(path);
+    const data::Dataset dataset = data::Dataset::open(args.value("data"));
+    const std::string split = args.value("split", "test");
+    if (dataset.samples(split) == 0) runtime::throw_input_error(args.value("data"), "has no " + split + " samples");
+    if (!exported.interest_embeddings.defined() || exported.text_interest.numel() != dataset.total_items() + 1) {
+      runtime::throw_input_error(path, "has no interest tables for the " + std::to_string(dataset.total_items()) +
+                                           " items of " + args.value("data") +
+                                           " (evaluate a model fine-tuned on this dataset)");
+    }
+    const auto found = exported.parameters.find("item_embedding.weight");
+    const int64_t id_items = found == exported.parameters.end() ? 0 : found->second.size(0) - 1;
+    if (id_items != 0 && id_items != dataset.total_items()) {
+      runtime::throw_input_error(path, "has item ID embeddings for " + std::to_string(id_items) + " items, the data has " +
+                                           std::to_string(dataset.total_items()));
+    }
+    auto comm = make_comm(context);
+    const at::Device device = comm->device();
+    model::MissRec model(train::model_config_of(exported.config, dataset.text_dim(), dataset.image_dim(), id_items));
+    train::load_parameters(*model, exported.parameters, path);
+    model->to(device);
+    const data::FeatureTables tables = data::load_feature_tables(dataset, device, at::kFloat);
+    const model::ItemFeatures features{tables.text, tables.image, tables.text_aug};
+    const data::InterestTables interest_tables{exported.text_interest, exported.image_interest};
+    const train::RankingMetrics metrics =
+        train::evaluate_split(*model, features, exported.interest_embeddings.to(device), interest_tables, dataset,
+                              split, exported.config.model.max_seq_len, *comm);
+    if (comm->rank() == 0) std::cout << metrics.json() << std::endl;
+    return runtime::kExitOk;
+  };
+  return command;
+}
+
+}  // namespace missrec::cli

@@ -1,0 +1,133 @@
+#include "train/evaluation.h"
+
+#include <glog/logging.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "data/sample_reader.h"
+#include "runtime/comm.h"
+
+namespace missrec::train {
+
+std::string RankingMetrics::json() const {
+  char text[256];
+  std::snprintf(text, sizeof text,
+                "{\"recall@10\": %.6f, \"ndcg@10\": %.6f, \"recall@50\": %.6f, \"ndcg@50\": %.6f, "
+                "\"users\": %lld}",
+                recall10, ndcg10, recall50, ndcg50, static_cast<long long>(users));
+  return text;
+}
+
+torch::Tensor target_ranks(const torch::Tensor& scores, const torch::Tensor& target_columns) {
+  const torch::Tensor target_scores = scores.gather(1, target_columns.view({-1, 1}));
+  return scores.ge(target_scores).sum(1);  // the target itself counts once: rank >= 1
+}
+
+torch::Tensor per_user_metrics(const torch::Tensor& ranks) {
+  const torch::Tensor r = ranks.to(torch::kDouble);
+  const torch::Tensor gain = 1.0 / torch::log2(r + 1.0);
+  const torch::Tensor in10 = r.le(10).to(torch::kDouble);
+  const torch::Tensor in50 = r.le(50).to(torch::kDouble);
+  return torch::stack({in10, gain * in10, in50, gain * in50}, 1);
+}
+
+torch::Tensor score_all_items(model::MissRecImpl& model, const torch::Tensor& z,
+                              const model::ItemFeatures& features) {
+  const int64_t items = features.text.size(0) - 1;
+  const torch::Tensor ids = torch::arange(1, items + 1, torch::TensorOptions().dtype(torch::kLong).device(z.device()));
+  const auto [text, image] = model.item_vectors(ids, features);
+  return model.logits(z, text, image, model.item_embedding.is_empty() ? torch::Tensor() : ids);
+}
+
+RankingMetrics evaluate_split(model::MissRecImpl& model, const model::ItemFeatures& features,
+                              const torch::Tensor& interest_embeddings,
+                              const data::InterestTables& tables, const data::Dataset& dataset,
+                              const std::string& split, int64_t max_seq_len,
+                              runtime::Communicator& comm, int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  const at::Device device = comm.device();
+  const int64_t items = features.text.size(0) - 1;
+  const torch::Tensor ids = torch::arange(1, items + 1, torch::TensorOptions().dtype(torch::kLong).device(device));
+  const auto [item_text, item_image] = model.item_vectors(ids, features);
+  const torch::Tensor item_ids = model.item_embedding.is_empty() ? torch::Tensor() : ids;
+
+  // Samples of the split in file order: (segment, row).
+  struct Ref {
+    const data::DomainInfo* domain;
+    const data::SampleSegment* segment;
+    int64_t row;
+  };
+  std::vector<Ref> order;
+  for (const data::DomainInfo& domain : dataset.domains()) {
+    const auto found = domain.splits.find(split);
+    if (found == domain.splits.end()) continue;
+    for (const data::SampleSegment& segment : found->second) {
+      for (int64_t row = 0; row < segment.size(); ++row) order.push_back({&domain, &segment, row});
+    }
+  }
+  const int64_t total = static_cast<int64_t>(order.size());
+  const int64_t batches = (total + batch_size - 1) / batch_size;
+  data::SampleReader reader;
+  data::BatchOptions options;
+  options.max_seq_len = max_seq_len;
+  std::vector<torch::Tensor> rows;
+  for (int64_t b = comm.rank(); b < batches; b += comm.size()) {
+    const int64_t first = b * batch_size;
+    const int64_t count = std::min(batch_size, total - first);
+    std::vector<data::RawSample> samples(static_cast<size_t>(count));
+    std::vector<int64_t> targets(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) {
+      const Ref& ref = order[static_cast<size_t>(first + i)];
+      const std::vector<int32_t> history = reader.read(*ref.segment, ref.row, 1);
+      data::RawSample& sample = samples[static_cast<size_t>(i)];
+      sample.domain = ref.domain->index;
+      sample.position = first + i;
+      sample.target = ref.domain->first_global_id + ref.segment->target[static_cast<size_t>(ref.row)];
+      sample.history.resize(history.size());
+      for (size_t k = 0; k < history.size(); ++k) sample.history[k] = ref.domain->first_global_id + history[k];
+      targets[static_cast<size_t>(i)] = sample.target;
+    }
+    const data::Batch batch = data::build_batch(samples, 0, b, tables, options);
+    model::SequenceInput input;
+    input.item_seq = batch.view.item_seq.to(device);
+    input.item_length = batch.view.item_length.to(device);
+    input.interest_seq = batch.view.interest_seq.to(device);
+    const model::SequenceOutput output = model.encode(input, features, interest_embeddings);
+    const torch::Tensor scores = model.logits(output.z, item_text, item_image, item_ids);
+    const torch::Tensor columns = torch::tensor(targets, torch::kLong).to(device) - 1;
+    rows.push_back(per_user_metrics(target_ranks(scores, columns)).to(torch::kCPU));
+  }
+  torch::Tensor mine = rows.empty() ? torch::zeros({0, 4}, torch::kDouble) : torch::cat(rows);
+  // Rows come back in rank order; put them in batch order before summing.
+  std::vector<int64_t> counts;
+  const torch::Tensor gathered = comm.allgather_variable(mine.to(device), &counts).to(torch::kCPU);
+  std::vector<int64_t> offsets(counts.size() + 1, 0);
+  for (size_t r = 0; r < counts.size(); ++r) offsets[r + 1] = offsets[r] + counts[r];
+  std::vector<int64_t> taken(counts.size(), 0);
+  double sums[4] = {0, 0, 0, 0};
+  for (int64_t b = 0; b < batches; ++b) {
+    const size_t owner = static_cast<size_t>(b % comm.size());
+    const int64_t count = std::min(batch_size, total - b * batch_size);
+    const torch::Tensor block = gathered.narrow(0, offsets[owner] + taken[owner], count);
+    taken[owner] += count;
+    const double* values = block.data_ptr<double>();
+    for (int64_t i = 0; i < count; ++i) {
+      for (int m = 0; m < 4; ++m) sums[m] += values[i * 4 + m];
+    }
+  }
+  CHECK_EQ(offsets.back(), total) << "evaluation rows lost between ranks";
+  if (was_training) model.train();
+  RankingMetrics metrics;
+  metrics.users = total;
+  const double n = std::max<double>(1.0, static_cast<double>(total));
+  metrics.recall10 = sums[0] / n;
+  metrics.ndcg10 = sums[1] / n;
+  metrics.recall50 = sums[2] / n;
+  metrics.ndcg50 = sums[3] / n;
+  return metrics;
+}
+
+}  // namespace missrec::train

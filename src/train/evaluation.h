@@ -1,0 +1,51 @@
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+#include "data/batch.h"
+#include "data/dataset.h"
+#include "model/missrec_model.h"
+
+namespace missrec::runtime {
+class Communicator;
+}
+
+namespace missrec::train {
+
+// Full-ranking metrics of SPEC §7, averaged over users (one sample per user in the
+// valid and test splits).
+struct RankingMetrics {
+  double recall10 = 0.0;
+  double ndcg10 = 0.0;
+  double recall50 = 0.0;
+  double ndcg50 = 0.0;
+  int64_t users = 0;
+  std::string json() const;  // the test_metrics.json object of SPEC §10
+};
+
+// Rank of each target among all candidates: 1 + the number of other candidates scoring
+// at least as high (ties count against the target). scores [b, M], target_columns [b].
+torch::Tensor target_ranks(const torch::Tensor& scores, const torch::Tensor& target_columns);
+
+// Per-user [recall@10, ndcg@10, recall@50, ndcg@50] rows from ranks (float64 [b, 4]).
+torch::Tensor per_user_metrics(const torch::Tensor& ranks);
+
+// Evaluates every sample of a split exactly once whatever the number of ranks. The
+// split is cut into fixed batches of `batch_size` samples in file order; batch j runs
+// on rank j mod P, so each sample is scored in the same batch (same padding, same
+// arithmetic) at any P, and the per-user rows are gathered and summed in sample order:
+// np=1 and np=2 give identical numbers.
+RankingMetrics evaluate_split(model::MissRecImpl& model, const model::ItemFeatures& features,
+                              const torch::Tensor& interest_embeddings,
+                              const data::InterestTables& tables, const data::Dataset& dataset,
+                              const std::string& split, int64_t max_seq_len,
+                              runtime::Communicator& comm, int64_t batch_size = 256);
+
+// Scores of sequences z against every item 1..N of the feature tables (SPEC §3.4), with
+// ID embeddings when the model has them: [b, N], column j = item j+1.
+torch::Tensor score_all_items(model::MissRecImpl& model, const torch::Tensor& z,
+                              const model::ItemFeatures& features);
+
+}  // namespace missrec::train
