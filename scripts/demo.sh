@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's main command: installs the dependencies, builds, synthesizes the demo
 # dataset, pretrains on 2 MPI ranks (an interest refresh every epoch), exports the
-# model for PyTorch and for fine-tuning, plots the metrics and says where everything is.
+# model for PyTorch and for fine-tuning, fine-tunes the downstream domain from the
+# pretrained export and from scratch, prints both metric rows, plots the metrics and
+# says where everything is.
 #
 #   scripts/demo.sh [--skip-setup] [--ranks N] [--epochs E] [--run-dir DIR]
 set -euo pipefail
@@ -67,6 +69,16 @@ print(f"{sys.argv[1]}: epoch {model['epoch']}, {len(model['state_dict'])} tensor
       f"{model['interests']['interest_embeddings'].shape[0] - 1} interests")
 PY
 fi
+step "fine-tuning data/demo/downstream from the pretrained export and from scratch (configs/tiny_finetune.yaml)"
+for init in pretrained scratch; do
+  extra=()
+  [ "$init" = pretrained ] && extra=(--pretrained "$run_dir/missrec.h5")
+  MISSREC_BIN="$missrec" launch/mpirun.sh -n "$ranks" finetune --config configs/tiny_finetune.yaml \
+    --data data/demo/downstream --set "run.dir=$run_dir/finetune-$init" "${extra[@]}" 2>&1 |
+    grep -E "fine-tuning on|epoch [0-9]+/|early stop|test \(" || true
+  [ -f "$run_dir/finetune-$init/test_metrics.json" ] || { echo "demo.sh: error: fine-tuning ($init) failed" >&2; exit 1; }
+done
+
 if "$python" -c "import matplotlib" 2>/dev/null; then
   step "plotting metrics"
   "$python" scripts/plot_metrics.py "$run_dir"
@@ -81,6 +93,18 @@ for line in open(sys.argv[1]):
         print(f"epoch {r['epoch']}: loss {r['loss']:.4f} (L_si {r['seq_item']:.4f}), "
               f"{r['samples_per_s']:.0f} samples/s, refresh {r['refresh_s']:.1f} s")
 PY
+echo
+"$python" - "$run_dir" <<'PY'
+import json, os, sys
+rows = {init: json.load(open(os.path.join(sys.argv[1], f"finetune-{init}", "test_metrics.json")))
+        for init in ("pretrained", "scratch")}
+print("downstream test (data/demo/downstream, full ranking)")
+print(f"{'':12}{'Recall@10':>11}{'NDCG@10':>10}{'Recall@50':>11}{'NDCG@50':>10}{'users':>7}")
+for init, m in rows.items():
+    print(f"{init:12}{m['recall@10']:11.4f}{m['ndcg@10']:10.4f}{m['recall@50']:11.4f}{m['ndcg@50']:10.4f}{m['users']:7d}")
+gain = rows["pretrained"]["recall@10"] - rows["scratch"]["recall@10"]
+print(f"pretraining {'helps' if gain > 0 else 'does not help'} at Recall@10 ({gain:+.4f})")
+PY
 cat <<EOF2
 run directory     $run_dir
   config          $run_dir/config.yaml
@@ -88,5 +112,6 @@ run directory     $run_dir
   checkpoints     $run_dir/checkpoints/latest -> $(readlink "$run_dir/checkpoints/latest")
   PyTorch export  $run_dir/missrec.pth     (torch.load; state_dict with the SPEC §3 names)
   native export   $run_dir/missrec.h5      (for fine-tuning)
+  fine-tuning     $run_dir/finetune-{pretrained,scratch}/{best.h5,test_metrics.json,metrics.jsonl}
 resume            launch/mpirun.sh -n $ranks pretrain --config configs/tiny.yaml --set run.dir=$run_dir --set train.epochs=$((epochs + 1)) --resume latest
 EOF2
