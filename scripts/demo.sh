@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 skip_setup=0
 ranks=2
-epochs=2
+epochs=3
 run_dir=runs/demo
 build_dir=build
 while [ $# -gt 0 ]; do

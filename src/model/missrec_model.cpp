@@ -91,6 +91,132 @@ SequenceOutput MissRecImpl::encode(const SequenceInput& input, const ItemFeature
   return output;
 }
 
+namespace {
+
+// Rows of `rows` (one per id of the sorted `ids`) for every entry of `items`, shaped like
+// items + [H].
+torch::Tensor rows_for(const torch::Tensor& ids, const torch::Tensor& rows, const torch::Tensor& items) {
+  const torch::Tensor index = torch::searchsorted(ids, items.reshape({-1}));
+  std::vector<int64_t> shape = items.sizes().vec();
+  shape.push_back(rows.size(1));
+  return rows.index_select(0, index).view(shape);
+}
+
+}  // namespace
+
+AdaptedItems MissRecImpl::adapt_items(const std::vector<torch::Tensor>& id_tensors,
+                                      const ItemFeatures& features, const torch::Tensor& aug_items,
+                                      const torch::Tensor& aug_mask) {
+  std::vector<torch::Tensor> flat;
+  for (const torch::Tensor& ids : id_tensors) flat.push_back(ids.reshape({-1}));
+  AdaptedItems adapted;
+  adapted.ids = std::get<0>(torch::_unique(torch::cat(flat), /*sorted=*/true));
+  adapted.text = text_adaptor(gather_features(features.text, adapted.ids));
+  adapted.image = img_adaptor(gather_features(features.image, adapted.ids));
+  if (aug_mask.defined() && features.text_aug.defined()) {
+    adapted.aug_ids = std::get<0>(torch::_unique(aug_items.masked_select(aug_mask), /*sorted=*/true));
+    adapted.text_aug = text_adaptor(gather_features(features.text_aug, adapted.aug_ids));
+  }
+  return adapted;
+}
+
+std::pair<torch::Tensor, torch::Tensor> MissRecImpl::item_vectors(const torch::Tensor& items,
+                                                                  const AdaptedItems& adapted) {
+  const auto options = F::NormalizeFuncOptions().dim(-1).eps(1e-12);
+  return {F::normalize(rows_for(adapted.ids, adapted.text, items), options),
+          F::normalize(rows_for(adapted.ids, adapted.image, items), options)};
+}
+
+SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const AdaptedItems& adapted,
+                                             const torch::Tensor& interest_embeddings) {
+  const int64_t batch = input.item_seq.size(0);
+  const int64_t interest_width = input.interest_seq.size(1);
+  const int64_t hidden = config_.hidden_size;
+  // Per-sample sizes on the CPU: history length, used interest prefix (through the last
+  // non-zero id), non-zero interest count.
+  const torch::Tensor lengths = input.item_length.to(torch::kCPU);
+  const torch::Tensor interests_cpu = input.interest_seq.to(torch::kCPU);
+  const torch::Tensor nonzero = interests_cpu.ne(0);
+  const torch::Tensor positions = torch::arange(1, interest_width + 1, torch::kLong).unsqueeze(0);
+  const torch::Tensor used = (nonzero.to(torch::kLong) * positions).amax(1);  // last non-zero + 1
+  const torch::Tensor order = std::get<1>(lengths.sort(/*stable=*/true, 0, false));
+  const int64_t* order_ptr = order.data_ptr<int64_t>();
+  const int64_t* length_ptr = lengths.data_ptr<int64_t>();
+  const int64_t* used_ptr = used.data_ptr<int64_t>();
+
+  // Groups of consecutive samples (by length) whose width stays within a bucket; the
+  // buckets grow geometrically so a group never pads more than ~25% of its width.
+  const auto bucket_of = [](int64_t length) {
+    int64_t bucket = 0;
+    for (int64_t limit = 4; length > limit; limit += std::max<int64_t>(1, limit / 4)) ++bucket;
+    return bucket;
+  };
+  std::vector<torch::Tensor> z_parts;
+  std::vector<torch::Tensor> p_parts;
+  std::vector<torch::Tensor> index_parts;
+  for (int64_t start = 0; start < batch;) {
+    const int64_t bucket = bucket_of(length_ptr[order_ptr[start]]);
+    int64_t end = start;
+    int64_t width = 0;
+    int64_t interest_used = 0;
+    while (end < batch && bucket_of(length_ptr[order_ptr[end]]) == bucket) {
+      width = std::max(width, length_ptr[order_ptr[end]]);
+      interest_used = std::max(interest_used, used_ptr[order_ptr[end]]);
+      ++end;
+    }
+    const torch::Tensor index = order.narrow(0, start, end - start).to(input.item_seq.device());
+    const int64_t rows = end - start;
+    const int64_t group_interest_width = std::min(interest_width, interest_used + 1);
+    const torch::Tensor items = input.item_seq.index_select(0, index).narrow(1, 0, width);
+    const torch::Tensor interest_seq = input.interest_seq.index_select(0, index).narrow(1, 0, group_interest_width);
+
+    torch::Tensor text = rows_for(adapted.ids, adapted.text, items);
+    if (input.text_aug_mask.defined() && adapted.text_aug.defined() && adapted.aug_ids.numel() > 0) {
+      const torch::Tensor mask = input.text_aug_mask.index_select(0, index).narrow(1, 0, width);
+      const torch::Tensor aug_items = items.masked_fill(mask.logical_not(), adapted.aug_ids[0].item<int64_t>());
+      text = torch::where(mask.unsqueeze(-1), rows_for(adapted.aug_ids, adapted.text_aug, aug_items), text);
+    }
+    const torch::Tensor e = text + rows_for(adapted.ids, adapted.image, items);
+
+    const torch::Tensor interest_padding = interest_seq.eq(0);
+    const torch::Tensor interests = interest_embeddings.index_select(0, interest_seq.reshape({-1}))
+                                        .view({rows, group_interest_width, -1});
+    const torch::Tensor memory = trm_model->encode(interests, interest_padding);
+    const torch::Tensor item_positions = torch::arange(width, items.options());
+    torch::Tensor x = LayerNorm(e + position_embedding(item_positions).unsqueeze(0));
+    if (config_.dropout > 0.0 && is_training()) x = torch::dropout(x, config_.dropout, true);
+    const torch::Tensor decoded = trm_model->decode(x, items.eq(0), memory, interest_padding);
+    const torch::Tensor group_lengths = input.item_length.index_select(0, index);
+    const torch::Tensor last = (group_lengths - 1).view({rows, 1, 1}).expand({rows, 1, hidden});
+    z_parts.push_back(decoded.gather(1, last).squeeze(1));
+
+    // SPEC §3.3 over all `interest_width` positions: the positions beyond this group's
+    // width are padding whose output equals the output at the sample's first unused
+    // position (inside the group's width whenever any exist).
+    torch::Tensor total = memory.sum(1);
+    const int64_t beyond = interest_width - group_interest_width;
+    if (beyond > 0) {
+      const torch::Tensor first_unused = used.index_select(0, order.narrow(0, start, rows)).to(index.device());
+      const torch::Tensor pad_output =
+          memory.gather(1, first_unused.view({rows, 1, 1}).expand({rows, 1, hidden})).squeeze(1);
+      total = total + static_cast<double>(beyond) * pad_output;
+    }
+    const torch::Tensor weight = interest_seq.ne(0).sum(1).to(torch::kFloat) / static_cast<double>(interest_width);
+    p_parts.push_back(weight.unsqueeze(1) * total);
+    index_parts.push_back(index);
+    start = end;
+  }
+  // Back to the batch's sample order.
+  const torch::Tensor grouped_index = torch::cat(index_parts);
+  const torch::Tensor inverse = torch::empty_like(grouped_index).scatter_(
+      0, grouped_index, torch::arange(batch, grouped_index.options()));
+  SequenceOutput output;
+  const torch::Tensor h = torch::cat(z_parts).index_select(0, inverse);
+  output.z = F::normalize(h, F::NormalizeFuncOptions().dim(-1).eps(1e-12));
+  output.reg = torch::cat(p_parts).pow(2).sum() / static_cast<double>(hidden);
+  return output;
+}
+
 std::pair<torch::Tensor, torch::Tensor> MissRecImpl::item_vectors(const torch::Tensor& items,
                                                                   const ItemFeatures& features) {
   const auto options = F::NormalizeFuncOptions().dim(-1).eps(1e-12);

@@ -31,6 +31,17 @@ struct SequenceOutput {
   torch::Tensor reg;     // scalar interest diversity regulariser (SPEC §3.3)
 };
 
+// Adaptor outputs computed once per distinct item row of a step (both views and the
+// targets share them): text_adaptor/img_adaptor rows for `ids`, and text_adaptor rows of
+// text_aug for `aug_ids` (the word-dropped positions).
+struct AdaptedItems {
+  torch::Tensor ids;         // [M] sorted distinct global ids
+  torch::Tensor text;        // [M, H]
+  torch::Tensor image;       // [M, H]
+  torch::Tensor aug_ids;     // [M'] or undefined
+  torch::Tensor text_aug;    // [M', H]
+};
+
 struct PretrainLosses {
   torch::Tensor seq_item;  // L_si
   torch::Tensor seq_seq;   // L_ss
@@ -52,6 +63,24 @@ class MissRecImpl : public torch::nn::Module {
   // Sequence vectors z and the regulariser of one view.
   SequenceOutput encode(const SequenceInput& input, const ItemFeatures& features,
                         const torch::Tensor& interest_embeddings);
+
+  // SPEC §3.2 computed at the cost the data needs (the exact same function as encode(),
+  // up to float rounding): item embeddings are gathered from adaptor rows computed once
+  // per distinct item, and the samples run in groups of similar length, each at its own
+  // history width and interest width. The regulariser still counts every one of the
+  // batch's `interest_width` interest positions: padded interest positions of a sample
+  // all have the same encoder output, so their sum is that output times their number.
+  SequenceOutput encode_by_length(const SequenceInput& input, const AdaptedItems& adapted,
+                                  const torch::Tensor& interest_embeddings);
+
+  // Adaptor rows for every item in `id_tensors` (any shapes; 0 = padding included), and
+  // text_aug rows for the items at the `aug_mask` positions of `aug_items`.
+  AdaptedItems adapt_items(const std::vector<torch::Tensor>& id_tensors, const ItemFeatures& features,
+                           const torch::Tensor& aug_items = {}, const torch::Tensor& aug_mask = {});
+
+  // Normalised text and image vectors of `items` from adapted rows.
+  std::pair<torch::Tensor, torch::Tensor> item_vectors(const torch::Tensor& items,
+                                                       const AdaptedItems& adapted);
 
   // Normalised text and image item vectors [M, H] each.
   std::pair<torch::Tensor, torch::Tensor> item_vectors(const torch::Tensor& items,

@@ -34,12 +34,12 @@ torch::Tensor all_gather_rows(const torch::Tensor& local, runtime::Communicator&
 }
 
 RankLoss pretrain_rank_loss(model::MissRecImpl& model, const model::SequenceOutput& view,
-                            const model::SequenceOutput& aug, const torch::Tensor& pos_items,
-                            const model::ItemFeatures& features, int64_t global_batch,
-                            Negatives negatives, runtime::Communicator& comm) {
+                            const model::SequenceOutput& aug,
+                            const std::pair<torch::Tensor, torch::Tensor>& targets,
+                            int64_t global_batch, Negatives negatives, runtime::Communicator& comm) {
   const int64_t rows = view.z.size(0);
   const int64_t hidden = view.z.size(1);
-  const auto [item_text, item_image] = model.item_vectors(pos_items, features);
+  const auto& [item_text, item_image] = targets;
   // One gather for the three candidate blocks.
   torch::Tensor candidates = torch::cat({item_text, item_image, aug.z}, 1);
   int64_t first_label = 0;
@@ -50,7 +50,8 @@ RankLoss pretrain_rank_loss(model::MissRecImpl& model, const model::SequenceOutp
   const torch::Tensor all_text = candidates.narrow(1, 0, hidden);
   const torch::Tensor all_image = candidates.narrow(1, hidden, hidden);
   const torch::Tensor all_aug = candidates.narrow(1, 2 * hidden, hidden);
-  const torch::Tensor labels = torch::arange(first_label, first_label + rows, pos_items.options());
+  const torch::Tensor labels =
+      torch::arange(first_label, first_label + rows, torch::TensorOptions().dtype(torch::kLong).device(view.z.device()));
   const double tau = model.config().temperature;
   const auto none = F::CrossEntropyFuncOptions().reduction(torch::kNone);
   const torch::Tensor seq_item = F::cross_entropy(model.logits(view.z, all_text, all_image) / tau, labels, none);

@@ -32,9 +32,11 @@ struct RankLoss {
   double reg_aug = 0.0;
 };
 
+// `targets` are the normalised text and image vectors of this rank's targets
+// (MissRecImpl::item_vectors).
 RankLoss pretrain_rank_loss(model::MissRecImpl& model, const model::SequenceOutput& view,
-                            const model::SequenceOutput& aug, const torch::Tensor& pos_items,
-                            const model::ItemFeatures& features, int64_t global_batch,
-                            Negatives negatives, runtime::Communicator& comm);
+                            const model::SequenceOutput& aug,
+                            const std::pair<torch::Tensor, torch::Tensor>& targets,
+                            int64_t global_batch, Negatives negatives, runtime::Communicator& comm);
 
 }  // namespace missrec::train

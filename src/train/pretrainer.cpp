@@ -362,9 +362,12 @@ bool Pretrainer::train_epoch(int64_t epoch, int64_t first_step) {
     const model::SequenceInput view = to_input(batch->view, at::Tensor(), device_);
     const model::SequenceInput aug = to_input(batch->aug, batch->text_aug_mask, device_);
     const at::Tensor pos_items = batch->pos_item.to(device_);
-    const model::SequenceOutput view_out = model_->encode(view, features_, interests_.interest_embeddings);
-    const model::SequenceOutput aug_out = model_->encode(aug, features_, interests_.interest_embeddings);
-    const RankLoss loss = pretrain_rank_loss(*model_, view_out, aug_out, pos_items, features_,
+    // Adaptors once per distinct item of the step, samples in length groups (exact).
+    const model::AdaptedItems adapted = model_->adapt_items({view.item_seq, aug.item_seq, pos_items}, features_,
+                                                            aug.item_seq, aug.text_aug_mask);
+    const model::SequenceOutput view_out = model_->encode_by_length(view, adapted, interests_.interest_embeddings);
+    const model::SequenceOutput aug_out = model_->encode_by_length(aug, adapted, interests_.interest_embeddings);
+    const RankLoss loss = pretrain_rank_loss(*model_, view_out, aug_out, model_->item_vectors(pos_items, adapted),
                                              config_.train.batch_size, negatives, comm_);
     sync_device();
     times.forward = clock.lap();

@@ -104,8 +104,9 @@ TEST(PretrainRankLoss, SumOverRanksIsTheGlobalBatchLossWithItsGradients) {
   const int64_t first = comm().rank() * per_rank;
   const model::SequenceOutput my_view = model->encode(block(global.view, first, per_rank), features, interests);
   const model::SequenceOutput my_aug = model->encode(block(global.aug, first, per_rank), features, interests);
-  const RankLoss loss = pretrain_rank_loss(*model, my_view, my_aug, global.pos_items.narrow(0, first, per_rank),
-                                           features, batch, Negatives::kGlobal, comm());
+  const RankLoss loss =
+      pretrain_rank_loss(*model, my_view, my_aug, model->item_vectors(global.pos_items.narrow(0, first, per_rank), features),
+                         batch, Negatives::kGlobal, comm());
   loss.total.backward();
   ParameterSet parameters(*model);
   GradientSync sync(parameters, comm(), 2);
