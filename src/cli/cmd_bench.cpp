@@ -10,6 +10,8 @@
 #include "data/dataset_writer.h"
 #include "data/synth.h"
 #include "runtime/error.h"
+#include "runtime/threads.h"
+#include "train/train_bench.h"
 
 namespace missrec::cli {
 
@@ -91,6 +93,52 @@ CommandSpec bench_cluster_command() {
     options.with_full_matrix = !args.has("no-baseline");
     auto comm = make_comm(context);
     const std::string json = cluster::run_cluster_bench(options, *comm);
+    if (comm->rank() == 0) std::cout << json << std::endl;
+    return runtime::kExitOk;
+  };
+  return command;
+}
+
+CommandSpec bench_train_command() {
+  CommandSpec command;
+  command.name = "bench train";
+  command.summary =
+      "Times the pretraining step of the full SPEC 3 model (defaults, 20,000 items) on "
+      "synthetic batches: samples/s, the step-time split, peak RSS, the model FLOP rate "
+      "against the machine's single large-GEMM rate. --lengths demo draws the demo "
+      "preset's history lengths, full makes every history 50 long. Runs under mpirun "
+      "(the global batch is split over the ranks). One JSON line.";
+  command.options = config_options();
+  command.options.push_back({"batch", "B", "global batch (default 256)", false});
+  command.options.push_back({"lengths", "demo|full", "history lengths (default demo)", false});
+  command.options.push_back({"steps", "N", "timed steps after 2 warm-up steps (default 10)", false});
+  command.options.push_back({"threads", "T", "CPU threads per rank (default: run.threads)", false});
+  command.options.push_back({"padded", "", "time the padded computation instead of the length-aware one", false});
+  command.uses_config = true;
+  command.needs_mpi = true;
+  command.check_args = [](const ParsedArgs& args) {
+    if (args.integer("batch", 256) < 1) runtime::throw_input_error("--batch", "expected >= 1");
+    if (args.integer("steps", 10) < 1) runtime::throw_input_error("--steps", "expected >= 1");
+    if (args.integer("threads", 1) < 1) runtime::throw_input_error("--threads", "expected >= 1");
+    const std::string lengths = args.value("lengths", "demo");
+    if (lengths != "demo" && lengths != "full") {
+      runtime::throw_input_error("--lengths", "expected demo or full, got '" + lengths + "'");
+    }
+  };
+  command.run = [](const ParsedArgs& args, CommandContext& context) {
+    auto comm = make_comm(context);
+    if (args.has("threads")) runtime::configure_threads(args.integer("threads", 1), context.world->local_size());
+    train::TrainBenchOptions options;
+    options.batch = args.integer("batch", 256);
+    options.lengths = args.value("lengths", "demo");
+    options.steps = args.integer("steps", 10);
+    options.padded = args.has("padded");
+    options.seed = static_cast<uint64_t>(context.config.run.seed);
+    if (options.batch % comm->size() != 0) {
+      runtime::throw_input_error("--batch", std::to_string(options.batch) + " does not split evenly over " +
+                                                std::to_string(comm->size()) + " ranks");
+    }
+    const std::string json = train::run_train_bench(options, *comm);
     if (comm->rank() == 0) std::cout << json << std::endl;
     return runtime::kExitOk;
   };

@@ -23,6 +23,7 @@ const std::vector<CommandSpec>& all_commands() {
       evaluate_command(),
       bench_data_command(),
       bench_cluster_command(),
+      bench_train_command(),
   };
   return commands;
 }

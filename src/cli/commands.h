@@ -20,6 +20,7 @@ CommandSpec data_inspect_command();
 CommandSpec data_convert_command();
 CommandSpec bench_data_command();
 CommandSpec bench_cluster_command();
+CommandSpec bench_train_command();
 CommandSpec check_model_command();
 CommandSpec cluster_command();
 CommandSpec pretrain_command();

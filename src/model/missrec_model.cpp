@@ -144,11 +144,14 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
   const int64_t* length_ptr = lengths.data_ptr<int64_t>();
   const int64_t* used_ptr = used.data_ptr<int64_t>();
 
-  // Groups of consecutive samples (by length) whose width stays within a bucket; the
-  // buckets grow geometrically so a group never pads more than ~25% of its width.
+  // Groups of consecutive samples (by length) within one bucket: 1-8, 9-12, 13-18, 19-27,
+  // 28-40, 41-60. Each group pads to its longest history, at most a third of its width;
+  // finer buckets cost more in small matrices than they save in padding (measured with
+  // `missrec bench train`: 77 samples/s with buckets growing by a quarter from 4, 104 by
+  // half from 8, 102 doubling from 8).
   const auto bucket_of = [](int64_t length) {
     int64_t bucket = 0;
-    for (int64_t limit = 4; length > limit; limit += std::max<int64_t>(1, limit / 4)) ++bucket;
+    for (int64_t limit = 8; length > limit; limit += limit / 2) ++bucket;
     return bucket;
   };
   std::vector<torch::Tensor> z_parts;

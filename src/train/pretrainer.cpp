@@ -25,16 +25,13 @@
 #include "train/metrics_log.h"
 #include "train/model_setup.h"
 #include "train/parameter_set.h"
+#include "train/pretrain_step.h"
 
 namespace missrec::train {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-// Scalars summed with the gradients each step: loss parts, the stop flag, and the
-// per-domain sums of L_si and sample counts.
-enum Scalar : int64_t { kSeqItem, kSeqSeq, kReg, kRegAug, kStopFlag, kFixedScalars };
 
 at::Tensor generator_state_as_longs() {
   at::Generator generator = at::detail::getDefaultCPUGenerator();
@@ -46,16 +43,6 @@ void set_generator_state(const at::Tensor& longs) {
   at::Generator generator = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(generator.mutex());
   generator.set_state(longs.to(at::kByte).contiguous());
-}
-
-model::SequenceInput to_input(const data::BatchView& view, const at::Tensor& text_aug_mask,
-                              const at::Device& device) {
-  model::SequenceInput input;
-  input.item_seq = view.item_seq.to(device);
-  input.item_length = view.item_length.to(device);
-  input.interest_seq = view.interest_seq.to(device);
-  if (text_aug_mask.defined()) input.text_aug_mask = text_aug_mask.to(device);
-  return input;
 }
 
 class Pretrainer {
@@ -72,6 +59,7 @@ class Pretrainer {
         adam_(parameters_, AdamOptions{config.train.lr, 0.9, 0.999, 1e-8, config.train.weight_decay}),
         sync_(parameters_, comm, kFixedScalars + 2 * static_cast<int64_t>(dataset_.domains().size())),
         loader_(dataset_, loader_options()),
+        step_(*model_, features_, parameters_, adam_, sync_, comm, step_settings()),
         metrics_(comm.rank() == 0 ? run_dir_ + "/metrics.jsonl" : "") {}
 
   int run(const PretrainRequest& request);
@@ -89,6 +77,16 @@ class Pretrainer {
     options.batch.item_drop_ratio = config_.augment.item_drop_ratio;
     options.batch.seed = static_cast<uint64_t>(config_.run.seed);
     return options;
+  }
+
+  StepSettings step_settings() const {
+    StepSettings settings;
+    settings.global_batch = config_.train.batch_size;
+    settings.domains = static_cast<int64_t>(dataset_.domains().size());
+    settings.negatives = config_.contrastive.negatives == "local" ? Negatives::kLocal : Negatives::kGlobal;
+    settings.lambda = config_.loss.lambda;
+    settings.gamma = config_.loss.gamma;
+    return settings;
   }
 
   void initialise(const PretrainRequest& request);
@@ -110,6 +108,7 @@ class Pretrainer {
   Adam adam_;
   GradientSync sync_;
   data::Loader loader_;
+  PretrainStep step_;
   MetricsFile metrics_;
   cluster::InterestState interests_;
   int64_t global_step_ = 0;
@@ -343,11 +342,6 @@ bool Pretrainer::train_epoch(int64_t epoch, int64_t first_step) {
   StepTimes epoch_times;
   int64_t epoch_steps = 0;
   Stopwatch epoch_clock;
-  const bool cuda = device_.is_cuda();
-  const auto sync_device = [&] {
-    if (cuda) torch::cuda::synchronize(device_.index());
-  };
-  const Negatives negatives = config_.contrastive.negatives == "local" ? Negatives::kLocal : Negatives::kGlobal;
 
   for (int64_t step = first_step; step < steps_per_epoch; ++step) {
     StepTimes times;
@@ -358,56 +352,14 @@ bool Pretrainer::train_epoch(int64_t epoch, int64_t first_step) {
     data::pad_interests_globally(*batch, comm_);
     times.data = clock.lap();
 
-    for (const auto& entry : parameters_.entries()) entry.tensor.mutable_grad() = torch::Tensor();
-    const model::SequenceInput view = to_input(batch->view, at::Tensor(), device_);
-    const model::SequenceInput aug = to_input(batch->aug, batch->text_aug_mask, device_);
-    const at::Tensor pos_items = batch->pos_item.to(device_);
-    // Adaptors once per distinct item of the step, samples in length groups (exact).
-    const model::AdaptedItems adapted = model_->adapt_items({view.item_seq, aug.item_seq, pos_items}, features_,
-                                                            aug.item_seq, aug.text_aug_mask);
-    const model::SequenceOutput view_out = model_->encode_by_length(view, adapted, interests_.interest_embeddings);
-    const model::SequenceOutput aug_out = model_->encode_by_length(aug, adapted, interests_.interest_embeddings);
-    const RankLoss loss = pretrain_rank_loss(*model_, view_out, aug_out, model_->item_vectors(pos_items, adapted),
-                                             config_.train.batch_size, negatives, comm_);
-    sync_device();
-    times.forward = clock.lap();
-    loss.total.backward();
-    sync_device();
-    times.backward = clock.lap();
-
-    std::vector<double> scalars_in(static_cast<size_t>(scalars), 0.0);
-    scalars_in[kSeqItem] = loss.seq_item_sum;
-    scalars_in[kSeqSeq] = loss.seq_seq_sum;
-    scalars_in[kReg] = loss.reg;
-    scalars_in[kRegAug] = loss.reg_aug;
-    scalars_in[kStopFlag] = runtime::stop_requested() ? 1.0 : 0.0;
-    {
-      const at::Tensor domain = batch->domain.to(at::kLong);
-      const at::Tensor rows = loss.seq_item_rows.to(at::kCPU, at::kDouble);
-      const int64_t* d = domain.data_ptr<int64_t>();
-      const double* r = rows.data_ptr<double>();
-      for (int64_t i = 0; i < domain.numel(); ++i) {
-        scalars_in[static_cast<size_t>(kFixedScalars + d[i])] += r[i];
-        scalars_in[kFixedScalars + domains + static_cast<size_t>(d[i])] += 1.0;
-      }
-    }
-    const std::vector<double> sums = sync_.allreduce(scalars_in);
-    times.comm = clock.lap();
-
+    const StepResult result = step_.run(*batch, interests_.interest_embeddings, runtime::stop_requested());
+    times.forward = result.times.forward;
+    times.backward = result.times.backward;
+    times.comm = result.times.comm;
+    times.optimizer = result.times.optimizer;
+    const std::vector<double>& sums = result.sums;
     const double batch_size = static_cast<double>(config_.train.batch_size);
-    const double total = sums[kSeqItem] / batch_size + config_.loss.lambda * sums[kSeqSeq] / batch_size +
-                         config_.loss.gamma * (sums[kReg] + sums[kRegAug]);
-    if (!std::isfinite(total)) {
-      const char* part = !std::isfinite(sums[kSeqItem]) ? "seq_item (L_si)"
-                         : !std::isfinite(sums[kSeqSeq]) ? "seq_seq (L_ss)"
-                                                          : "interest regulariser";
-      throw std::runtime_error("non-finite loss at epoch " + std::to_string(epoch + 1) + ", step " +
-                               std::to_string(step) + " (global step " + std::to_string(global_step_) +
-                               "), in " + part + "; parameters not updated, the last checkpoint is kept");
-    }
-    adam_.step();
-    sync_device();
-    times.optimizer = clock.lap();
+    const double total = result.loss;
     ++global_step_;
 
     for (size_t i = 0; i < sums.size(); ++i) {

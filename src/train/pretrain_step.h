@@ -1,0 +1,60 @@
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "data/batch.h"
+#include "model/missrec_model.h"
+#include "train/adam.h"
+#include "train/contrastive_loss.h"
+#include "train/gradient_sync.h"
+#include "train/metrics_log.h"
+
+namespace missrec::runtime {
+class Communicator;
+}
+
+namespace missrec::train {
+
+// Scalars summed with the gradients each step: loss parts, the stop flag, then the
+// per-domain sums of L_si and sample counts (2 x domains).
+enum StepScalar : int64_t { kSeqItem, kSeqSeq, kReg, kRegAug, kStopFlag, kFixedScalars };
+
+struct StepSettings {
+  int64_t global_batch = 0;
+  int64_t domains = 1;
+  Negatives negatives = Negatives::kGlobal;
+  double lambda = 1e-3;
+  double gamma = 1e-4;
+  bool length_aware = true;  // false: the padded computation (benchmarks compare)
+};
+
+struct StepResult {
+  std::vector<double> sums;  // StepScalar layout, summed over the ranks
+  double loss = 0.0;         // the global-batch loss
+  StepTimes times;           // forward, backward, comm, optimizer (data is the caller's)
+};
+
+// One pretraining step on a rank's slice of a global batch (SPEC §6.1): both views'
+// forward (length-aware), the rank's share of the SPEC §3.5 loss, backward, one fused
+// allreduce of gradients and scalars, and Adam. Throws (before the update) when the
+// summed loss is not finite, naming the loss part.
+class PretrainStep {
+ public:
+  PretrainStep(model::MissRecImpl& model, const model::ItemFeatures& features, ParameterSet& parameters,
+               Adam& adam, GradientSync& sync, runtime::Communicator& comm, StepSettings settings);
+
+  StepResult run(const data::Batch& batch, const torch::Tensor& interest_embeddings, bool stop_requested);
+
+ private:
+  model::MissRecImpl& model_;
+  const model::ItemFeatures& features_;
+  ParameterSet& parameters_;
+  Adam& adam_;
+  GradientSync& sync_;
+  runtime::Communicator& comm_;
+  StepSettings settings_;
+};
+
+}  // namespace missrec::train

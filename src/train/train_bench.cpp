@@ -1,0 +1,183 @@
+#include "train/train_bench.h"
+
+#include <ATen/Parallel.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "data/batch.h"
+#include "data/keyed_random.h"
+#include "model/missrec_model.h"
+#include "runtime/comm.h"
+#include "train/adam.h"
+#include "train/gradient_sync.h"
+#include "train/metrics_log.h"
+#include "train/parameter_set.h"
+#include "train/pretrain_step.h"
+
+namespace missrec::train {
+
+namespace {
+
+constexpr int64_t kFeatureDim = 512;
+constexpr int64_t kMaxSeqLen = 50;
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+// History length of one training sample: a prefix of a user sequence whose length is
+// drawn as the demo generator draws it (log-normal around 8.5, 4..80), capped at 50.
+int64_t demo_length(data::Rng& rng) {
+  const double log_length = std::log(8.5) + 0.7 * rng.normal();
+  const int64_t user_length = std::clamp<int64_t>(std::lround(std::exp(log_length)), 4, 80);
+  return std::min<int64_t>(1 + static_cast<int64_t>(rng.below(static_cast<uint64_t>(user_length - 1))), kMaxSeqLen);
+}
+
+// GEMM multiply-adds x2 of one forward+backward (x3 of forward) for the batch as the
+// data needs it: per-sample history and interest lengths, adaptors on distinct rows.
+double step_flops(const data::Batch& batch, int64_t hidden, int64_t inner, int64_t layers, int64_t global_batch,
+                  int64_t distinct_items) {
+  const double h = static_cast<double>(hidden);
+  const double f = static_cast<double>(inner);
+  double forward = 2.0 * 3.0 * static_cast<double>(distinct_items) * kFeatureDim * h;  // text, image, text_aug
+  for (const data::BatchView* view : {&batch.view, &batch.aug}) {
+    const at::Tensor lengths = view->item_length;
+    const at::Tensor interests = view->interest_seq.ne(0).sum(1) + 1;
+    for (int64_t b = 0; b < lengths.numel(); ++b) {
+      const double n = static_cast<double>(lengths[b].item<int64_t>());
+      const double u = static_cast<double>(interests[b].item<int64_t>());
+      const double encoder = u * (4 * h * h + 2 * h * f) + 2 * u * u * h;
+      const double decoder = n * (6 * h * h + 2 * h * f) + 2 * n * n * h + u * 2 * h * h + 2 * n * u * h;
+      forward += 2.0 * (layers / 2) * (encoder + decoder);
+    }
+  }
+  const double rows = static_cast<double>(batch.pos_item.numel());
+  forward += 2.0 * 3.0 * rows * static_cast<double>(global_batch) * h;  // logits and L_ss
+  return 3.0 * forward;
+}
+
+double large_gemm_gflops() {
+  const at::Tensor a = at::randn({2048, 2048});
+  const at::Tensor b = at::randn({2048, 2048});
+  at::Tensor c = at::mm(a, b);
+  Stopwatch clock;
+  const int repeats = 5;
+  for (int i = 0; i < repeats; ++i) c = at::mm(a, b);
+  return repeats * 2.0 * 2048.0 * 2048.0 * 2048.0 / clock.lap() / 1e9;
+}
+
+}  // namespace
+
+std::string run_train_bench(const TrainBenchOptions& options, runtime::Communicator& comm) {
+  const at::Device device = comm.device();
+  model::ModelConfig config;  // SPEC §3 defaults
+  config.text_dim = kFeatureDim;
+  config.image_dim = kFeatureDim;
+  model::MissRec model(config);
+  model->reset_parameters(options.seed);
+  model->to(device);
+  model->train();
+
+  auto generator = at::detail::createCPUGenerator(options.seed);
+  const int64_t items = options.items;
+  model::ItemFeatures features;
+  const auto table = [&] {
+    at::Tensor t = at::randn({items + 1, kFeatureDim}, generator);
+    t = t / t.norm(2, 1, true);
+    t[0].zero_();
+    return t.to(device);
+  };
+  features.text = table();
+  features.image = table();
+  features.text_aug = table();
+  const int64_t clusters = static_cast<int64_t>(std::ceil(2.0 * items * 0.02));
+  const at::Tensor interest_embeddings = at::randn({clusters + 1, config.hidden_size}, generator).to(device);
+  auto tables = std::make_shared<data::InterestTables>();
+  tables->text_interest = at::randint(1, clusters + 1, {items + 1}, generator);
+  tables->image_interest = at::randint(1, clusters + 1, {items + 1}, generator);
+  tables->text_interest[0] = 0;
+  tables->image_interest[0] = 0;
+
+  ParameterSet parameters(*model);
+  Adam adam(parameters, AdamOptions{});
+  GradientSync sync(parameters, comm, kFixedScalars + 2);
+  StepSettings settings;
+  settings.global_batch = options.batch;
+  settings.length_aware = !options.padded;
+  PretrainStep step(*model, features, parameters, adam, sync, comm, settings);
+
+  const int64_t local = options.batch / comm.size();
+  data::BatchOptions batch_options;
+  batch_options.max_seq_len = kMaxSeqLen;
+  batch_options.seed = options.seed;
+  const auto make_batch = [&](int64_t index) {
+    data::Rng rng(data::keyed_hash(options.seed, static_cast<uint64_t>(index), static_cast<uint64_t>(comm.rank())));
+    std::vector<data::RawSample> samples(static_cast<size_t>(local));
+    for (int64_t i = 0; i < local; ++i) {
+      data::RawSample& sample = samples[static_cast<size_t>(i)];
+      const int64_t length = options.lengths == "full" ? kMaxSeqLen : demo_length(rng);
+      sample.history.resize(static_cast<size_t>(length));
+      for (auto& item : sample.history) item = 1 + static_cast<int64_t>(rng.below(static_cast<uint64_t>(items)));
+      sample.target = 1 + static_cast<int64_t>(rng.below(static_cast<uint64_t>(items)));
+      sample.position = index * options.batch + comm.rank() * local + i;
+    }
+    data::Batch batch = data::build_batch(samples, 0, index, *tables, batch_options);
+    data::pad_interests_globally(batch, comm);
+    return batch;
+  };
+
+  StepTimes total;
+  double flops = 0.0;
+  double wall = 0.0;
+  double history = 0.0;
+  for (int64_t index = 0; index < options.steps + 2; ++index) {
+    Stopwatch clock;
+    const data::Batch batch = make_batch(index);
+    const double data_s = clock.lap();
+    const StepResult result = step.run(batch, interest_embeddings, false);
+    comm.synchronize();
+    const double step_s = clock.lap();
+    if (index < 2) continue;  // warm-up: allocator and thread pools
+    StepTimes times = result.times;
+    times.data = data_s;
+    total += times;
+    wall += step_s;
+    const at::Tensor distinct =
+        std::get<0>(at::_unique(at::cat({batch.view.item_seq.reshape({-1}), batch.aug.item_seq.reshape({-1}),
+                                         batch.pos_item})));
+    flops += step_flops(batch, config.hidden_size, config.inner_size, config.n_layers, options.batch, distinct.numel());
+    history += batch.view.item_length.to(at::kDouble).mean().item<double>();
+  }
+  // Whole-job rates: samples of every rank over the slowest rank's time.
+  at::Tensor reduced = at::tensor({wall, flops}, at::kDouble).to(device);
+  at::Tensor wall_max = reduced.narrow(0, 0, 1).clone();
+  comm.allreduce(wall_max, runtime::ReduceOp::kMax);
+  at::Tensor flops_sum = reduced.narrow(0, 1, 1).clone();
+  comm.allreduce(flops_sum, runtime::ReduceOp::kSum);
+  const double job_wall = wall_max.to(at::kCPU).item<double>();
+  const double job_flops = flops_sum.to(at::kCPU).item<double>();
+  const double gemm = comm.rank() == 0 ? large_gemm_gflops() : 0.0;
+  const double steps = static_cast<double>(options.steps);
+  const double samples_per_s = steps * static_cast<double>(options.batch) / job_wall;
+  const double model_gflops = job_flops / job_wall / 1e9;
+  char line[1024];
+  std::snprintf(line, sizeof line,
+                "{\"bench\": \"train\", \"batch\": %lld, \"lengths\": \"%s\", \"mean_history\": %.2f, "
+                "\"computation\": \"%s\", \"ranks\": %d, \"threads_per_rank\": %d, \"steps\": %lld, "
+                "\"samples_per_s\": %.1f, \"step_s\": %.4f, \"split_s\": %s, \"peak_rss_mb\": %.0f, "
+                "\"model_gflop_per_step\": %.2f, \"achieved_gflop_s\": %.2f, \"large_gemm_gflop_s\": %.2f, "
+                "\"gemm_fraction\": %.3f}",
+                static_cast<long long>(options.batch), options.lengths.c_str(), history / steps,
+                options.padded ? "padded" : "length-aware", comm.size(), at::get_num_threads(),
+                static_cast<long long>(options.steps), samples_per_s, job_wall / steps,
+                step_times_json(total, steps).str().c_str(), peak_rss_mb(), job_flops / steps / 1e9, model_gflops,
+                gemm, gemm > 0 ? model_gflops / (gemm * comm.size()) : 0.0);
+  return line;
+}
+
+}  // namespace missrec::train
