@@ -26,6 +26,15 @@ mpirun_flags=(--oversubscribe)
 [ "$(id -u)" -eq 0 ] && mpirun_flags+=(--allow-run-as-root)
 
 results=()
+threads=$(nproc)
+echo "bench: train, B=256, demo lengths, np=1 x $threads threads" >&2
+results+=("$("$bin" bench train --batch 256 --lengths demo --threads "$threads" 2>/dev/null | tail -n 1)")
+echo "bench: train, B=256, every history 50, np=1 x $threads threads" >&2
+results+=("$("$bin" bench train --batch 256 --lengths full --steps 4 --threads "$threads" 2>/dev/null | tail -n 1)")
+echo "bench: train, B=256, demo lengths, padded computation (reference)" >&2
+results+=("$("$bin" bench train --batch 256 --lengths demo --steps 4 --padded --threads "$threads" 2>/dev/null | tail -n 1)")
+echo "bench: train, B=256, demo lengths, np=$threads x 1 thread" >&2
+results+=("$(mpirun "${mpirun_flags[@]}" -np "$threads" "$bin" bench train --batch 256 --lengths demo --threads 1 2>/dev/null | tail -n 1)")
 echo "bench: comm-check at np=$np" >&2
 results+=("$(mpirun "${mpirun_flags[@]}" -np "$np" "$bin" comm-check --json 2>/dev/null | tail -n 1)")
 echo "bench: data" >&2

@@ -36,4 +36,12 @@ int configure_threads(int64_t requested, int ranks_on_node) {
   return threads;
 }
 
+ScopedIntraOpThreads::ScopedIntraOpThreads(int threads) : previous_(at::get_num_threads()) {
+  if (threads != previous_) at::set_num_threads(threads);
+}
+
+ScopedIntraOpThreads::~ScopedIntraOpThreads() {
+  if (at::get_num_threads() != previous_) at::set_num_threads(previous_);
+}
+
 }  // namespace missrec::runtime

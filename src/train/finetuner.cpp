@@ -1,5 +1,6 @@
 #include "train/finetuner.h"
 
+#include <ATen/Parallel.h>
 #include <glog/logging.h>
 
 #include <cmath>
@@ -15,6 +16,7 @@
 #include "runtime/comm.h"
 #include "runtime/error.h"
 #include "runtime/file_io.h"
+#include "runtime/threads.h"
 #include "train/adam.h"
 #include "train/evaluation.h"
 #include "train/export.h"
@@ -157,6 +159,8 @@ int run_finetuning(const runtime::Config& run_config, const FinetuneRequest& req
     double loss_sum = 0.0;
     double reg_sum = 0.0;
     int64_t steps = 0;
+    // The step's GEMMs use every BLAS thread; its small ops run best on one (see threads.h).
+    const runtime::ScopedIntraOpThreads one_intra_op_thread(device.is_cpu() ? 1 : at::get_num_threads());
     while (std::optional<data::Batch> batch = loader.next()) {
       data::pad_interests_globally(*batch, comm);
       for (const auto& entry : parameters.entries()) entry.tensor.mutable_grad() = torch::Tensor();

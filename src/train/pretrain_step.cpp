@@ -1,11 +1,13 @@
 #include "train/pretrain_step.h"
 
+#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
 #include <cmath>
 #include <stdexcept>
 
 #include "runtime/comm.h"
+#include "runtime/threads.h"
 
 namespace missrec::train {
 
@@ -35,6 +37,7 @@ StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
   const auto sync_device = [&] {
     if (device.is_cuda()) torch::cuda::synchronize(device.index());
   };
+  const runtime::ScopedIntraOpThreads one_intra_op_thread(device.is_cpu() ? 1 : at::get_num_threads());
   StepResult result;
   Stopwatch clock;
   for (const auto& entry : parameters_.entries()) entry.tensor.mutable_grad() = torch::Tensor();
