@@ -11,6 +11,7 @@
 #include "data/h5_file.h"
 #include "runtime/comm.h"
 #include "runtime/error.h"
+#include "runtime/file_io.h"
 #include "runtime/mpi_world.h"
 
 namespace missrec::cli {
@@ -35,8 +36,7 @@ std::vector<int64_t> to_longs(const at::Tensor& tensor) {
 
 void write_result(const std::string& path, const cluster::DpcResult& result, int64_t clusters,
                   int64_t k) {
-  const std::string staging = path + ".partial";
-  {
+  runtime::write_staged(path, [&](const std::string& staging) {
     data::H5File file = data::H5File::create(staging);
     file.set_int_attribute("/", "cluster_num", clusters);
     file.set_int_attribute("/", "local_size", k);
@@ -49,10 +49,7 @@ void write_result(const std::string& path, const cluster::DpcResult& result, int
     file.write_float_matrix("/expected/centroids", centroids.data(), result.centroids.size(0),
                             result.centroids.size(1));
     file.flush();
-  }
-  if (std::rename(staging.c_str(), path.c_str()) != 0) {
-    runtime::throw_input_error(path, "cannot move the result into place");
-  }
+  });
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "data/loader.h"
 #include "model/missrec_model.h"
 #include "runtime/error.h"
+#include "runtime/file_io.h"
 #include "train/export.h"
 #include "train/model_setup.h"
 
@@ -71,8 +72,8 @@ CommandSpec encode_command() {
     const model::SequenceOutput output = model->encode(input, features, exported.interest_embeddings);
 
     const std::string out = args.value("out");
-    {
-      data::H5File file = data::H5File::create(out + ".partial");
+    runtime::write_staged(out, [&](const std::string& staging) {
+      data::H5File file = data::H5File::create(staging);
       file.write_tensor("/item_seq", input.item_seq);
       file.write_tensor("/item_length", input.item_length);
       file.write_tensor("/interest_seq", input.interest_seq);
@@ -81,10 +82,7 @@ CommandSpec encode_command() {
       file.write_tensor("/z", output.z.contiguous());
       file.write_tensor("/reg", output.reg);
       file.flush();
-    }
-    if (std::rename((out + ".partial").c_str(), out.c_str()) != 0) {
-      runtime::throw_input_error(out, "cannot move the output into place");
-    }
+    });
     std::cout << "encoded " << input.item_seq.size(0) << " samples of " << options.split << " to " << out
               << std::endl;
     return runtime::kExitOk;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "runtime/comm.h"
+#include "runtime/error.h"
 
 namespace missrec::cluster {
 
@@ -69,6 +70,30 @@ InterestState refresh_interests(model::MissRecImpl& model, const model::ItemFeat
       << "interest tables differ between ranks after the refresh (checksum on rank "
       << comm.rank() << ": " << checksum << ")";
   return state;
+}
+
+void broadcast_interests(InterestState& state, int64_t items, int64_t hidden, runtime::Communicator& comm,
+                         int root) {
+  const at::Device device = comm.device();
+  const bool is_root = comm.rank() == root;
+  if (is_root && (state.text_interest.numel() != items || state.image_interest.numel() != items)) {
+    runtime::throw_input_error("interest tables", "cover " + std::to_string(state.text_interest.numel() - 1) +
+                                                      " items, the dataset has " + std::to_string(items - 1));
+  }
+  at::Tensor rows = at::full({1}, is_root ? state.interest_embeddings.size(0) : 0, at::kLong).to(device);
+  comm.broadcast(rows, root);
+  const int64_t interest_rows = rows.to(at::kCPU).item<int64_t>();
+  at::Tensor embeddings = is_root ? state.interest_embeddings.to(device, at::kFloat).contiguous()
+                                  : at::zeros({interest_rows, hidden}, at::TensorOptions().device(device));
+  at::Tensor maps = is_root ? at::cat({state.text_interest, state.image_interest}).to(device, at::kLong)
+                            : at::zeros({2 * items}, at::TensorOptions().dtype(at::kLong).device(device));
+  comm.broadcast(embeddings, root);
+  comm.broadcast(maps, root);
+  maps = maps.to(at::kCPU);
+  state.interest_embeddings = embeddings;
+  state.text_interest = maps.narrow(0, 0, items).clone();
+  state.image_interest = maps.narrow(0, items, items).clone();
+  state.clusters = interest_rows - 1;
 }
 
 }  // namespace missrec::cluster

@@ -35,6 +35,13 @@ InterestState refresh_interests(model::MissRecImpl& model, const model::ItemFeat
                                 const RefreshOptions& options, runtime::Communicator& comm,
                                 DpcStats* stats = nullptr);
 
+// Rank `root`'s tables on every rank (a resumed run, a fine-tuning run's best model):
+// root passes them in `state`, the others receive them there, on the communicator's
+// device (the item maps on the CPU). `items` counts rows of the maps (N+1). Throws
+// InputError on root when its maps are not `items` long.
+void broadcast_interests(InterestState& state, int64_t items, int64_t hidden, runtime::Communicator& comm,
+                         int root = 0);
+
 // Order-sensitive digest of the tables, equal on ranks that hold equal tables.
 double interest_checksum(const InterestState& state);
 

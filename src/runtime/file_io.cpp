@@ -96,6 +96,22 @@ void write_file_atomically(const std::string& path, const std::string& content) 
   }
 }
 
+void write_staged(const std::string& path, const std::function<void(const std::string& staging)>& write) {
+  const std::string staging = path + ".partial";
+  try {
+    write(staging);
+    sync_path(staging);
+  } catch (...) {
+    std::remove(staging.c_str());
+    throw;
+  }
+  if (std::rename(staging.c_str(), path.c_str()) != 0) {
+    const std::string why = errno_text();
+    std::remove(staging.c_str());
+    throw_input_error(path, "cannot move the output into place: " + why);
+  }
+}
+
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw_input_error(path, "cannot read");

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace missrec::runtime {
@@ -14,6 +15,11 @@ std::string checksum_hex(uint64_t checksum);
 // disk and renamed, so a reader sees the old file or the new one, never a part.
 // Throws InputError naming the path on failure (the old file is then untouched).
 void write_file_atomically(const std::string& path, const std::string& content);
+
+// Calls write(staging) for `path + ".partial"`, flushes it to disk and renames it to
+// `path`; on any failure the staging file is removed and the error rethrown, so a
+// reader never finds a partial output.
+void write_staged(const std::string& path, const std::function<void(const std::string& staging)>& write);
 
 // fsync of a file or a directory (its entries); throws InputError naming the path.
 void sync_path(const std::string& path);

@@ -32,14 +32,6 @@ torch::Tensor per_user_metrics(const torch::Tensor& ranks) {
   return torch::stack({in10, gain * in10, in50, gain * in50}, 1);
 }
 
-torch::Tensor score_all_items(model::MissRecImpl& model, const torch::Tensor& z,
-                              const model::ItemFeatures& features) {
-  const int64_t items = features.text.size(0) - 1;
-  const torch::Tensor ids = torch::arange(1, items + 1, torch::TensorOptions().dtype(torch::kLong).device(z.device()));
-  const auto [text, image] = model.item_vectors(ids, features);
-  return model.logits(z, text, image, model.item_embedding.is_empty() ? torch::Tensor() : ids);
-}
-
 RankingMetrics evaluate_split(model::MissRecImpl& model, const model::ItemFeatures& features,
                               const torch::Tensor& interest_embeddings,
                               const data::InterestTables& tables, const data::Dataset& dataset,
@@ -51,7 +43,8 @@ RankingMetrics evaluate_split(model::MissRecImpl& model, const model::ItemFeatur
   const at::Device device = comm.device();
   const int64_t items = features.text.size(0) - 1;
   const torch::Tensor ids = torch::arange(1, items + 1, torch::TensorOptions().dtype(torch::kLong).device(device));
-  const auto [item_text, item_image] = model.item_vectors(ids, features);
+  const model::AdaptedItems adapted = model.adapt_items({torch::arange(0, items + 1, ids.options())}, features);
+  const auto [item_text, item_image] = model.item_vectors(ids, adapted);
   const torch::Tensor item_ids = model.item_embedding.is_empty() ? torch::Tensor() : ids;
 
   // Samples of the split in file order: (segment, row).
@@ -95,7 +88,7 @@ RankingMetrics evaluate_split(model::MissRecImpl& model, const model::ItemFeatur
     input.item_seq = batch.view.item_seq.to(device);
     input.item_length = batch.view.item_length.to(device);
     input.interest_seq = batch.view.interest_seq.to(device);
-    const model::SequenceOutput output = model.encode(input, features, interest_embeddings);
+    const model::SequenceOutput output = model.encode_by_length(input, adapted, interest_embeddings);
     const torch::Tensor scores = model.logits(output.z, item_text, item_image, item_ids);
     const torch::Tensor columns = torch::tensor(targets, torch::kLong).to(device) - 1;
     rows.push_back(per_user_metrics(target_ranks(scores, columns)).to(torch::kCPU));

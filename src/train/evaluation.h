@@ -43,9 +43,4 @@ RankingMetrics evaluate_split(model::MissRecImpl& model, const model::ItemFeatur
                               const std::string& split, int64_t max_seq_len,
                               runtime::Communicator& comm, int64_t batch_size = 256);
 
-// Scores of sequences z against every item 1..N of the feature tables (SPEC §3.4), with
-// ID embeddings when the model has them: [b, N], column j = item j+1.
-torch::Tensor score_all_items(model::MissRecImpl& model, const torch::Tensor& z,
-                              const model::ItemFeatures& features);
-
 }  // namespace missrec::train

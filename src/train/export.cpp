@@ -26,23 +26,6 @@ runtime::Config config_from_text(const std::string& yaml_text, const std::string
   return config;
 }
 
-// Writes through `path + ".partial"` and renames, so a failure leaves nothing behind.
-template <class Writer>
-void write_staged(const std::string& path, Writer&& write) {
-  const std::string staging = path + ".partial";
-  try {
-    write(staging);
-    runtime::sync_path(staging);
-  } catch (...) {
-    std::remove(staging.c_str());
-    throw;
-  }
-  if (std::rename(staging.c_str(), path.c_str()) != 0) {
-    std::remove(staging.c_str());
-    runtime::throw_input_error(path, "cannot move the export into place");
-  }
-}
-
 }  // namespace
 
 ModelExport export_from_checkpoint(const std::string& checkpoint_dir) {
@@ -94,7 +77,7 @@ void write_pytorch_export(const ModelExport& model, const std::string& path) {
   root.insert("config", config);
   root.insert("interests", interests);
   const std::vector<char> bytes = torch::pickle_save(c10::IValue(root));
-  write_staged(path, [&](const std::string& staging) {
+  runtime::write_staged(path, [&](const std::string& staging) {
     std::ofstream out(staging, std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.flush();
@@ -103,7 +86,7 @@ void write_pytorch_export(const ModelExport& model, const std::string& path) {
 }
 
 void write_native_export(const ModelExport& model, const std::string& path) {
-  write_staged(path, [&](const std::string& staging) {
+  runtime::write_staged(path, [&](const std::string& staging) {
     data::H5File file = data::H5File::create(staging);
     for (const auto& [name, tensor] : model.parameters) file.write_tensor("/model/" + name, tensor);
     if (model.interest_embeddings.defined()) {

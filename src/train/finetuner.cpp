@@ -108,14 +108,9 @@ int run_finetuning(const runtime::Config& run_config, const FinetuneRequest& req
   ParameterSet parameters(*model);
   Adam adam(parameters, AdamOptions{config.train.lr, 0.9, 0.999, 1e-8, config.train.weight_decay});
   GradientSync sync(parameters, comm, kScalars);
-  data::LoaderOptions loader_options;
-  loader_options.split = "train";
-  loader_options.global_batch = std::min<int64_t>(config.train.batch_size, dataset.samples("train") / comm.size() * comm.size());
-  loader_options.rank = comm.rank();
-  loader_options.world_size = comm.size();
-  loader_options.prefetch = config.data.prefetch_batches;
-  loader_options.batch.max_seq_len = config.model.max_seq_len;
-  loader_options.batch.seed = static_cast<uint64_t>(config.run.seed);
+  const data::LoaderOptions loader_options = loader_options_of(
+      config, "train", std::min<int64_t>(config.train.batch_size, dataset.samples("train") / comm.size() * comm.size()),
+      comm);
   data::Loader loader(dataset, loader_options);
   const double batch_size = static_cast<double>(loader_options.global_batch);
 
@@ -134,17 +129,14 @@ int run_finetuning(const runtime::Config& run_config, const FinetuneRequest& req
                                                                               " (trm_model and position_embedding frozen)")
             << ", " << parameters.numel() << " trainable values, " << comm.size() << " ranks";
 
-  cluster::RefreshOptions refresh_options;
-  refresh_options.interest_ratio = config.cluster.interest_ratio;
-  refresh_options.knn_local_ratio = config.cluster.knn_local_ratio;
-  refresh_options.knn_k = config.cluster.knn_k;
-  refresh_options.memory_mb = config.cluster.memory_mb;
+  const cluster::RefreshOptions refresh_options = refresh_options_of(config);
 
   double best_ndcg = -1.0;
   int64_t best_epoch = 0;
   int64_t epochs_without_gain = 0;
   int64_t global_step = 0;
   const torch::Tensor all_ids = torch::arange(1, items + 1, torch::TensorOptions().dtype(torch::kLong).device(device));
+  const torch::Tensor all_ids_and_padding = torch::arange(0, items + 1, all_ids.options());
   for (int64_t epoch = 0; epoch < config.train.epochs; ++epoch) {
     Stopwatch epoch_clock;
     model->eval();
@@ -168,8 +160,10 @@ int run_finetuning(const runtime::Config& run_config, const FinetuneRequest& req
       input.item_seq = batch->view.item_seq.to(device);
       input.item_length = batch->view.item_length.to(device);
       input.interest_seq = batch->view.interest_seq.to(device);
-      const model::SequenceOutput output = model->encode(input, features, interest_embeddings);
-      const auto [item_text, item_image] = model->item_vectors(all_ids, features);
+      // Every item is a candidate: adaptors once over all items (row 0 for padding).
+      const model::AdaptedItems adapted = model->adapt_items({all_ids_and_padding}, features);
+      const model::SequenceOutput output = model->encode_by_length(input, adapted, interest_embeddings);
+      const auto [item_text, item_image] = model->item_vectors(all_ids, adapted);
       const torch::Tensor scores =
           model->logits(output.z, item_text, item_image, transductive ? all_ids : torch::Tensor()) /
           config.model.temperature;
@@ -243,22 +237,18 @@ int run_finetuning(const runtime::Config& run_config, const FinetuneRequest& req
   comm.barrier();
   ModelExport best;
   if (comm.rank() == 0) best = read_native_export(best_path);
-  torch::Tensor sizes = torch::zeros({1}, torch::kLong);
-  if (comm.rank() == 0) sizes[0] = best.interest_embeddings.size(0);
-  sizes = sizes.to(device);
-  comm.broadcast(sizes, 0);
-  const int64_t interest_rows = sizes.to(at::kCPU).item<int64_t>();
-  if (comm.rank() == 0) load_parameters(*model, best.parameters, best_path);
+  cluster::InterestState best_interests;
+  if (comm.rank() == 0) {
+    load_parameters(*model, best.parameters, best_path);
+    best_interests.interest_embeddings = best.interest_embeddings;
+    best_interests.text_interest = best.text_interest;
+    best_interests.image_interest = best.image_interest;
+  }
   broadcast_module(*model, comm, 0);
-  torch::Tensor embeddings = comm.rank() == 0 ? best.interest_embeddings.to(device)
-                                              : torch::zeros({interest_rows, config.model.hidden_size}, torch::TensorOptions().device(device));
-  torch::Tensor maps = comm.rank() == 0 ? torch::cat({best.text_interest, best.image_interest}).to(device)
-                                        : torch::zeros({2 * (items + 1)}, torch::TensorOptions().dtype(torch::kLong).device(device));
-  comm.broadcast(embeddings, 0);
-  comm.broadcast(maps, 0);
-  maps = maps.to(at::kCPU);
-  data::InterestTables best_tables{maps.narrow(0, 0, items + 1).clone(), maps.narrow(0, items + 1, items + 1).clone()};
-  const RankingMetrics test = evaluate_split(*model, features, embeddings, best_tables, dataset, "test",
+  cluster::broadcast_interests(best_interests, items + 1, config.model.hidden_size, comm);
+  const data::InterestTables best_tables{best_interests.text_interest, best_interests.image_interest};
+  const RankingMetrics test = evaluate_split(*model, features, best_interests.interest_embeddings, best_tables,
+                                             dataset, "test",
                                              config.model.max_seq_len, comm);
   if (comm.rank() == 0) {
     runtime::write_file_atomically(run_dir + "/test_metrics.json", test.json() + "\n");

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "runtime/comm.h"
 #include "runtime/error.h"
 
 namespace missrec::train {
@@ -35,6 +36,30 @@ model::ModelConfig model_config_of(const runtime::Config& config, int64_t text_d
   model.image_dim = image_dim;
   model.n_items = n_items;
   return model;
+}
+
+cluster::RefreshOptions refresh_options_of(const runtime::Config& config) {
+  cluster::RefreshOptions options;
+  options.interest_ratio = config.cluster.interest_ratio;
+  options.knn_local_ratio = config.cluster.knn_local_ratio;
+  options.knn_k = config.cluster.knn_k;
+  options.memory_mb = config.cluster.memory_mb;
+  return options;
+}
+
+data::LoaderOptions loader_options_of(const runtime::Config& config, const std::string& split,
+                                      int64_t global_batch, const runtime::Communicator& comm) {
+  data::LoaderOptions options;
+  options.split = split;
+  options.global_batch = global_batch;
+  options.rank = comm.rank();
+  options.world_size = comm.size();
+  options.prefetch = config.data.prefetch_batches;
+  options.batch.max_seq_len = config.model.max_seq_len;
+  options.batch.item_drop_prob = config.augment.item_drop_prob;
+  options.batch.item_drop_ratio = config.augment.item_drop_ratio;
+  options.batch.seed = static_cast<uint64_t>(config.run.seed);
+  return options;
 }
 
 void load_parameters(torch::nn::Module& model, const std::map<std::string, torch::Tensor>& tensors,

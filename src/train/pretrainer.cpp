@@ -58,27 +58,13 @@ class Pretrainer {
         parameters_(*model_),
         adam_(parameters_, AdamOptions{config.train.lr, 0.9, 0.999, 1e-8, config.train.weight_decay}),
         sync_(parameters_, comm, kFixedScalars + 2 * static_cast<int64_t>(dataset_.domains().size())),
-        loader_(dataset_, loader_options()),
+        loader_(dataset_, loader_options_of(config, "train", config.train.batch_size, comm)),
         step_(*model_, features_, parameters_, adam_, sync_, comm, step_settings()),
         metrics_(comm.rank() == 0 ? run_dir_ + "/metrics.jsonl" : "") {}
 
   int run(const PretrainRequest& request);
 
  private:
-  data::LoaderOptions loader_options() const {
-    data::LoaderOptions options;
-    options.split = "train";
-    options.global_batch = config_.train.batch_size;
-    options.rank = comm_.rank();
-    options.world_size = comm_.size();
-    options.prefetch = config_.data.prefetch_batches;
-    options.batch.max_seq_len = config_.model.max_seq_len;
-    options.batch.item_drop_prob = config_.augment.item_drop_prob;
-    options.batch.item_drop_ratio = config_.augment.item_drop_ratio;
-    options.batch.seed = static_cast<uint64_t>(config_.run.seed);
-    return options;
-  }
-
   StepSettings step_settings() const {
     StepSettings settings;
     settings.global_batch = config_.train.batch_size;
@@ -213,26 +199,11 @@ void Pretrainer::initialise(const PretrainRequest& request) {
     }
     adam_.load_state(h[4], restored, "checkpoint");
   }
-  const int64_t interest_rows = h[6];
-  if (interest_rows > 0) {
-    const int64_t items = dataset_.total_items() + 1;
-    at::Tensor embeddings = comm_.rank() == 0 ? state.interest_embeddings.to(device_)
-                                              : at::zeros({interest_rows, config_.model.hidden_size},
-                                                          at::TensorOptions().device(device_));
-    at::Tensor maps = comm_.rank() == 0 ? at::cat({state.text_interest, state.image_interest}).to(device_)
-                                        : at::zeros({2 * items}, at::TensorOptions().dtype(at::kLong).device(device_));
-    if (comm_.rank() == 0 && (state.text_interest.numel() != items || state.image_interest.numel() != items)) {
-      runtime::throw_input_error("checkpoint", "interest tables are for another dataset (" +
-                                                   std::to_string(state.text_interest.numel() - 1) +
-                                                   " items, this one has " + std::to_string(items - 1) + ")");
-    }
-    comm_.broadcast(embeddings, 0);
-    comm_.broadcast(maps, 0);
-    maps = maps.to(at::kCPU);
-    interests_.interest_embeddings = embeddings;
-    interests_.text_interest = maps.narrow(0, 0, items).clone();
-    interests_.image_interest = maps.narrow(0, items, items).clone();
-    interests_.clusters = interest_rows - 1;
+  if (h[6] > 0) {
+    interests_.interest_embeddings = state.interest_embeddings;
+    interests_.text_interest = state.text_interest;
+    interests_.image_interest = state.image_interest;
+    cluster::broadcast_interests(interests_, dataset_.total_items() + 1, config_.model.hidden_size, comm_);
   }
   const int64_t rng_bytes = h[7];
   if (h[5] == comm_.size() && rng_bytes > 0) {
@@ -250,12 +221,7 @@ void Pretrainer::initialise(const PretrainRequest& request) {
 void Pretrainer::refresh(int64_t epoch) {
   Stopwatch clock;
   model_->eval();
-  cluster::RefreshOptions options;
-  options.interest_ratio = config_.cluster.interest_ratio;
-  options.knn_local_ratio = config_.cluster.knn_local_ratio;
-  options.knn_k = config_.cluster.knn_k;
-  options.memory_mb = config_.cluster.memory_mb;
-  interests_ = cluster::refresh_interests(*model_, features_, options, comm_);
+  interests_ = cluster::refresh_interests(*model_, features_, refresh_options_of(config_), comm_);
   interests_.interest_embeddings = interests_.interest_embeddings.to(device_);
   interests_.text_interest = interests_.text_interest.to(at::kCPU);
   interests_.image_interest = interests_.image_interest.to(at::kCPU);
