@@ -522,7 +522,7 @@ void H5File::IntRangeReader::read_ranges(const std::vector<std::pair<int64_t, in
 
 void H5File::flush() {
   Lock lock(h5_mutex());
-  if (H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) < 0) fail("/", "flush failed");
+  if (H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) < 0) fail("/", "flush failed (disk full or I/O error)");
 }
 
 }  // namespace missrec::data

@@ -3,10 +3,12 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include "runtime/comm.h"
+#include "runtime/fault_injection.h"
 #include "runtime/threads.h"
 
 namespace missrec::train {
@@ -69,6 +71,11 @@ StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
   const size_t domains = static_cast<size_t>(settings_.domains);
   std::vector<double> scalars(kFixedScalars + 2 * domains, 0.0);
   scalars[kSeqItem] = loss.seq_item_sum;
+  int64_t poisoned_step = -1;
+  if (runtime::fault_armed("nan-loss", &poisoned_step) && poisoned_step == adam_.steps() &&
+      comm_.rank() == std::min(1, comm_.size() - 1)) {
+    scalars[kSeqItem] = std::nan("");
+  }
   scalars[kSeqSeq] = loss.seq_seq_sum;
   scalars[kReg] = loss.reg;
   scalars[kRegAug] = loss.reg_aug;
@@ -93,7 +100,9 @@ StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
                        : !std::isfinite(sums[kSeqSeq]) ? "seq_seq (L_ss)"
                                                         : "interest regulariser";
     throw std::runtime_error("non-finite loss at epoch " + std::to_string(batch.epoch + 1) + ", step " +
-                             std::to_string(batch.step) + ", in " + part +
+                             std::to_string(batch.step) + " (global step " + std::to_string(adam_.steps()) +
+                             ", samples at epoch positions " + std::to_string(batch.step * settings_.global_batch) +
+                             ".." + std::to_string((batch.step + 1) * settings_.global_batch - 1) + "), in " + part +
                              "; parameters not updated, the last checkpoint is kept");
   }
   adam_.step();

@@ -220,6 +220,7 @@ void Pretrainer::initialise(const PretrainRequest& request) {
 
 void Pretrainer::refresh(int64_t epoch) {
   Stopwatch clock;
+  LOG(INFO) << "epoch " << epoch + 1 << ": interest refresh started";
   model_->eval();
   interests_ = cluster::refresh_interests(*model_, features_, refresh_options_of(config_), comm_);
   interests_.interest_embeddings = interests_.interest_embeddings.to(device_);
