@@ -72,30 +72,6 @@ void sync_path(const std::string& path) {
   if (status != 0 && errno != EINVAL) throw_input_error(path, "flush to disk failed: " + why);
 }
 
-void write_file_atomically(const std::string& path, const std::string& content) {
-  const std::string staging = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(staging, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) {
-      std::remove(staging.c_str());
-      throw_input_error(path, "write failed (disk full or not writable)");
-    }
-  }
-  try {
-    sync_path(staging);
-  } catch (...) {
-    std::remove(staging.c_str());
-    throw;
-  }
-  if (std::rename(staging.c_str(), path.c_str()) != 0) {
-    const std::string why = errno_text();
-    std::remove(staging.c_str());
-    throw_input_error(path, "cannot move into place: " + why);
-  }
-}
-
 void write_staged(const std::string& path, const std::function<void(const std::string& staging)>& write) {
   const std::string staging = path + ".partial";
   try {
@@ -110,6 +86,15 @@ void write_staged(const std::string& path, const std::function<void(const std::s
     std::remove(staging.c_str());
     throw_input_error(path, "cannot move the output into place: " + why);
   }
+}
+
+void write_file_atomically(const std::string& path, const std::string& content) {
+  write_staged(path, [&](const std::string& staging) {
+    std::ofstream out(staging, std::ios::binary | std::ios::trunc);
+    out << content;
+    out.flush();
+    if (!out) throw_input_error(path, "write failed (disk full or not writable)");
+  });
 }
 
 std::string read_text_file(const std::string& path) {
