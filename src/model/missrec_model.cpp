@@ -154,6 +154,10 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
     for (int64_t limit = 8; length > limit; limit += limit / 2) ++bucket;
     return bucket;
   };
+  // Word-dropped positions look up text_aug rows; the others are masked out afterwards
+  // but must still name a row that exists (read once, not per group: it syncs a GPU).
+  const bool word_drop = input.text_aug_mask.defined() && adapted.text_aug.defined() && adapted.aug_ids.numel() > 0;
+  const int64_t any_aug_id = word_drop ? adapted.aug_ids[0].item<int64_t>() : 0;
   std::vector<torch::Tensor> z_parts;
   std::vector<torch::Tensor> p_parts;
   std::vector<torch::Tensor> index_parts;
@@ -174,9 +178,9 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
     const torch::Tensor interest_seq = input.interest_seq.index_select(0, index).narrow(1, 0, group_interest_width);
 
     torch::Tensor text = rows_for(adapted.ids, adapted.text, items);
-    if (input.text_aug_mask.defined() && adapted.text_aug.defined() && adapted.aug_ids.numel() > 0) {
+    if (word_drop) {
       const torch::Tensor mask = input.text_aug_mask.index_select(0, index).narrow(1, 0, width);
-      const torch::Tensor aug_items = items.masked_fill(mask.logical_not(), adapted.aug_ids[0].item<int64_t>());
+      const torch::Tensor aug_items = items.masked_fill(mask.logical_not(), any_aug_id);
       text = torch::where(mask.unsqueeze(-1), rows_for(adapted.aug_ids, adapted.text_aug, aug_items), text);
     }
     const torch::Tensor e = text + rows_for(adapted.ids, adapted.image, items);
