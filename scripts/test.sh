@@ -2,12 +2,14 @@
 # The project's one test command (also what CI runs): install dependencies, configure,
 # build, run CTest.
 #
-#   scripts/test.sh [--skip-setup] [--build-dir DIR] [--label L] [--build-type T]
+#   scripts/test.sh [--skip-setup] [--build-dir DIR] [--label L] [--build-type T] [--sanitize]
 #
 #   --skip-setup     do not run scripts/setup.sh (dependencies already installed)
 #   --build-dir DIR  build tree (default: build)
 #   --label L        run only tests with CTest label L (unit, mpi, e2e)
 #   --build-type T   CMake build type (default: Release)
+#   --sanitize       AddressSanitizer + UndefinedBehaviorSanitizer build (build-sanitize,
+#                    RelWithDebInfo) running the unit and mpi tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,13 +17,24 @@ skip_setup=0
 build_dir=build
 build_type=Release
 ctest_args=()
+cmake_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --skip-setup) skip_setup=1 ;;
     --build-dir) build_dir="$2"; shift ;;
     --label) ctest_args+=(-L "$2"); shift ;;
     --build-type) build_type="$2"; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --sanitize)
+      build_dir=build-sanitize
+      build_type=RelWithDebInfo
+      cmake_args+=(-DMISSREC_SANITIZE=ON)
+      # cluster_memory_test measures peak RSS, which ASan's shadow memory inflates.
+      ctest_args+=(-L "unit|mpi" -E cluster_memory_test)
+      # MPI and LibTorch keep allocations until exit: leaks are not reported.
+      export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:${ASAN_OPTIONS:-}"
+      export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
+      ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "scripts/test.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -32,7 +45,7 @@ start=$(date +%s)
 if [ "$skip_setup" -eq 0 ]; then
   scripts/setup.sh
 fi
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type"
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" "${cmake_args[@]}"
 cmake --build "$build_dir" -j "$jobs"
 built=$(date +%s)
 # MPI tests declare PROCESSORS, so -j never oversubscribes the cores more than mpirun does.
