@@ -1,7 +1,22 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency from Debian packages.
 # Non-interactive and idempotent: packages already present are skipped.
+#
+#   scripts/setup.sh [--with-slurm]
+#
+#   --with-slurm   also Debian's slurm-wlm and munge, for the slurm-labelled test
+#                  (which starts its own private daemons: launch/slurm/local_cluster.sh)
 set -euo pipefail
+
+with_slurm=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --with-slurm) with_slurm=1 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "scripts/setup.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
 
 packages=(
   build-essential cmake pkg-config ccache git
@@ -14,6 +29,9 @@ packages=(
   libgtest-dev libgmock-dev googletest
   python3 python3-torch python3-h5py python3-numpy python3-yaml python3-matplotlib
 )
+if [ "$with_slurm" -eq 1 ]; then
+  packages+=(slurm-wlm munge)
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do

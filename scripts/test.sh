@@ -4,9 +4,10 @@
 #
 #   scripts/test.sh [--skip-setup] [--build-dir DIR] [--label L] [--build-type T] [--sanitize]
 #
-#   --skip-setup     do not run scripts/setup.sh (dependencies already installed)
+#   --skip-setup     do not run scripts/setup.sh --with-slurm (dependencies installed)
 #   --build-dir DIR  build tree (default: build)
-#   --label L        run only tests with CTest label L (unit, mpi, e2e)
+#   --label L        run only tests with CTest label L (unit, mpi, e2e, fault, slurm;
+#                    slurm starts a private Slurm cluster and needs root)
 #   --build-type T   CMake build type (default: Release)
 #   --sanitize       AddressSanitizer + UndefinedBehaviorSanitizer build (build-sanitize,
 #                    RelWithDebInfo) running the unit and mpi tests
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
       export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:${ASAN_OPTIONS:-}"
       export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
       ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "scripts/test.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -43,7 +44,7 @@ done
 jobs=$(nproc)
 start=$(date +%s)
 if [ "$skip_setup" -eq 0 ]; then
-  scripts/setup.sh
+  scripts/setup.sh --with-slurm
 fi
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" "${cmake_args[@]}"
 cmake --build "$build_dir" -j "$jobs"

@@ -1,4 +1,4 @@
-"""Finding the rank processes of a running mpirun job (signal and kill tests)."""
+"""Finding the rank processes of a running mpirun or srun job (signal and kill tests)."""
 import os
 
 
@@ -14,7 +14,9 @@ def rank_pids(marker):
             env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
         except OSError:
             continue
-        for item in env:
-            if item.startswith(b"OMPI_COMM_WORLD_RANK="):
-                pids[int(item.split(b"=")[1])] = int(pid)
+        # mpirun sets OMPI_COMM_WORLD_RANK; srun sets only SLURM_PROCID.
+        ranks = dict(item.split(b"=", 1) for item in env if b"=" in item)
+        rank = ranks.get(b"OMPI_COMM_WORLD_RANK", ranks.get(b"SLURM_PROCID"))
+        if rank is not None:
+            pids[int(rank)] = int(pid)
     return pids

@@ -1,0 +1,210 @@
+"""launch/slurm/pretrain.sbatch on a real Slurm: a private one-node cluster (munged,
+slurmctld and slurmd from Debian's slurm-wlm, started by launch/slurm/local_cluster.sh)
+runs the batch script with 2 srun tasks on the demo data.
+
+1. `sbatch --wait` finishes and leaves the checkpoint of every epoch.
+2. `scancel --signal=TERM` mid-epoch: the ranks checkpoint and exit 75, the script
+   requeues the job, Slurm restarts it, it resumes from checkpoints/latest and ends
+   with the same parameters as the uninterrupted run (bit for bit).
+3. SIGKILL to one task: srun --kill-on-bad-exit ends the job, non-zero, not requeued.
+4. A bad config key: the job fails with status 2 and the one-line error, not requeued.
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+from script_check import BIN, SMALL_MODEL, check, finish, read_metrics, synth_demo, write_config
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "train"))
+from rank_processes import rank_pids
+
+SOURCE_DIR = os.environ.get("MISSREC_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+LOCAL_CLUSTER = os.path.join(SOURCE_DIR, "launch", "slurm", "local_cluster.sh")
+PRETRAIN_SBATCH = os.path.join(SOURCE_DIR, "launch", "slurm", "pretrain.sbatch")
+TIMEOUT_S = 30
+
+
+def slurm(args, env, timeout=60):
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def job_fields(job_id, env):
+    _, text = slurm(["scontrol", "show", "job", str(job_id)], env)
+    return dict(re.findall(r"(\w+)=(\S+)", text))
+
+
+def submit(env, config, run_dir, log, extra_args=(), wait=True):
+    """sbatch of the pretraining script with 2 tasks of 1 CPU and no GPU."""
+    job_env = dict(env, MISSREC=BIN, CONFIG=config, RUN_DIR=run_dir)
+    cmd = ["sbatch", "--parsable", "--ntasks=2", "--ntasks-per-node=2", "--cpus-per-task=1",
+           "--gpus-per-task=0", f"--output={log}", PRETRAIN_SBATCH, *extra_args]
+    if wait:
+        cmd.insert(1, "--wait")
+    return subprocess.Popen(cmd, env=job_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for_steps(run_dir, count, proc, seconds=120):
+    metrics = os.path.join(run_dir, "metrics.jsonl")
+    deadline = time.time() + seconds
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(metrics) and open(metrics).read().count('"kind": "step"') >= count:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def finish_job(proc, seconds):
+    try:
+        output, _ = proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output, _ = proc.communicate()
+        output += "\n(sbatch --wait did not return: killed by the test)"
+    return proc.returncode, output
+
+
+def read(path):
+    return open(path).read() if os.path.exists(path) else f"({path} missing)"
+
+
+def checkpoint_datasets(ckpt_dir):
+    """{path: array} of every dataset in a checkpoint's state.h5."""
+    import h5py
+    arrays = {}
+    with h5py.File(os.path.join(ckpt_dir, "state.h5"), "r") as f:
+        f.visititems(lambda name, item: arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None)
+    return arrays
+
+
+def latest_checkpoint(run_dir):
+    link = os.path.join(run_dir, "checkpoints", "latest")
+    return os.path.realpath(link) if os.path.exists(link) else None
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    cluster_dir = os.path.join(tmp, "slurm")
+    code, started = slurm([LOCAL_CLUSTER, "start", cluster_dir], dict(os.environ))
+    check("the local Slurm cluster starts (munged, slurmctld, slurmd)", code == 0, started)
+    if code != 0:
+        for log in ("log/slurmctld.log", "log/slurmd.log", "munge/munged.log"):
+            print(f"--- {log}\n{read(os.path.join(cluster_dir, log))[-2000:]}")
+        finish()
+    env = dict(os.environ, SLURM_CONF=os.path.join(cluster_dir, "slurm.conf"))
+    try:
+        synth_demo(os.path.join(tmp, "demo"), 0.1)
+        config = write_config(os.path.join(tmp, "pretrain.yaml"), {
+            "run": {"seed": 2020},
+            "data": {"dir": os.path.join(tmp, "demo", "pretrain")},
+            "model": SMALL_MODEL,
+            "train": {"epochs": 2, "batch_size": 64, "log_every": 5},
+            "checkpoint": {"every_epochs": 1, "keep": 3},
+            "dist": {"timeout_s": TIMEOUT_S},
+        })
+
+        # 1. A whole run.
+        whole_dir = os.path.join(tmp, "whole")
+        whole_log = os.path.join(tmp, "whole.out")
+        start = time.time()
+        code, output = finish_job(submit(env, config, whole_dir, whole_log), 300)
+        log = read(whole_log)
+        print(f"whole run: sbatch --wait returned {code} after {time.time() - start:.1f} s")
+        check("sbatch --wait returns 0 for the whole run", code == 0, output + log[-3000:])
+        check("the job ran 2 srun tasks as 2 MPI ranks", "2 ranks (2 on this node)" in log, log[:2000])
+        check("the run finished", "pretraining finished" in log, log[-2000:])
+        whole_latest = latest_checkpoint(whole_dir)
+        check("checkpoints/latest is the epoch-2 checkpoint",
+              whole_latest is not None and "ckpt-e0002-" in whole_latest, whole_latest)
+        checkpoints = sorted(os.listdir(os.path.join(whole_dir, "checkpoints"))) if whole_latest else []
+        check("one checkpoint per epoch", sum(name.startswith("ckpt-") for name in checkpoints) == 2, checkpoints)
+
+        # 2. Preempted with SIGTERM mid-epoch, requeued, resumed.
+        preempt_dir = os.path.join(tmp, "preempted")
+        preempt_log = os.path.join(tmp, "preempted.out")
+        proc = submit(env, config, preempt_dir, preempt_log)
+        running = wait_for_steps(preempt_dir, 2, proc)
+        job_id = None
+        _, queue = slurm(["squeue", "-h", "-o", "%i"], env)
+        if queue.split():
+            job_id = queue.split()[0]
+        check("the second job is training", running and job_id is not None, queue + read(preempt_log)[-2000:])
+        if job_id is not None:
+            code, text = slurm(["scancel", "--signal=TERM", job_id], env)
+            check("scancel --signal=TERM is accepted", code == 0, text)
+        code, output = finish_job(proc, 300)
+        log = read(preempt_log)
+        fields = job_fields(job_id, env) if job_id else {}
+        print(f"preempted run: job {job_id} {fields.get('JobState')} after {fields.get('Restarts')} restart(s)")
+        check("sbatch --wait returns 0 after the requeued job finishes", code == 0, output + log[-3000:])
+        check("the ranks wrote a checkpoint on the signal",
+              re.search(r"stop requested \(2 rank\(s\) got SIGTERM/SIGUSR1\): writing a checkpoint", log) is not None,
+              log[-3000:])
+        check("srun reports exit status 75", "Exited with exit code 75" in log, log[-3000:])
+        check("the batch script requeued the job", f"requeueing job {job_id}" in log, log[-3000:])
+        check("Slurm restarted it once", fields.get("Restarts") == "1" and fields.get("JobState") == "COMPLETED",
+              fields)
+        check("the restarted job resumed from the checkpoint",
+              re.search(r"resuming from \S+/ckpt-e0000-s\d+ at epoch 1, step [1-9]", log) is not None, log[-3000:])
+        check("the resumed run finished", "pretraining finished" in log, log[-2000:])
+        check("metrics.jsonl records the resume", len(read_metrics(preempt_dir, "resume")) == 1)
+        preempt_latest = latest_checkpoint(preempt_dir)
+        if whole_latest and preempt_latest:
+            check("both runs end at the same checkpoint",
+                  os.path.basename(whole_latest) == os.path.basename(preempt_latest), (whole_latest, preempt_latest))
+            whole = checkpoint_datasets(whole_latest)
+            resumed = checkpoint_datasets(preempt_latest)
+            different = [name for name in whole
+                         if name not in resumed or not np.array_equal(whole[name], resumed[name])]
+            check(f"the preempted + resumed state (model, Adam, interests, RNG: {len(whole)} datasets) "
+                  "equals the uninterrupted run's bit for bit",
+                  whole and not different and set(whole) == set(resumed), different[:5])
+
+        # 3. One task killed: the whole job ends, non-zero, and is not requeued.
+        killed_dir = os.path.join(tmp, "killed")
+        killed_log = os.path.join(tmp, "killed.out")
+        proc = submit(env, config, killed_dir, killed_log, ["--set", "train.epochs=50"])
+        killed_at = None
+        if wait_for_steps(killed_dir, 2, proc):
+            pids = rank_pids(killed_dir)
+            if 1 in pids:
+                os.kill(pids[1], signal.SIGKILL)
+                killed_at = time.time()
+        ended_at = None
+        while killed_at is not None and time.time() < killed_at + TIMEOUT_S + 60:
+            # sbatch --wait polls at growing intervals, so the job's end is watched here.
+            _, queue = slurm(["squeue", "-h", "-o", "%i"], env)
+            if not queue.split() and not rank_pids(killed_dir):
+                ended_at = time.time()
+                break
+            time.sleep(0.2)
+        code, output = finish_job(proc, TIMEOUT_S + 90)
+        log = read(killed_log)
+        check("task 1 was killed mid-epoch", killed_at is not None, log[-2000:])
+        if killed_at is not None:
+            took = (ended_at or time.time()) - killed_at
+            print(f"killed task: the job and its tasks were gone {took:.1f} s later")
+            check(f"the job ends within dist.timeout_s + 30 s ({took:.1f} s)",
+                  ended_at is not None and took <= TIMEOUT_S + 30, log[-2000:])
+        check(f"sbatch --wait returns non-zero ({code})", code not in (0, None), output)
+        check("srun names the killed task", re.search(r"task 1: Killed", log) is not None, log[-3000:])
+        check("the failed job is not requeued", "requeueing" not in log, log[-2000:])
+        check("no task is left running", not rank_pids(killed_dir), rank_pids(killed_dir))
+
+        # 4. Bad input: exit status 2 and the one-line error, no requeue.
+        bad_log = os.path.join(tmp, "bad.out")
+        code, output = finish_job(submit(env, config, os.path.join(tmp, "bad"), bad_log,
+                                         ["--set", "train.no_such_key=1"]), 120)
+        log = read(bad_log)
+        check(f"a bad config key fails the job with status 2 ({code})", code == 2, output + log[-2000:])
+        check("the error names the key", "train.no_such_key" in log, log[-2000:])
+        check("the bad job is not requeued", "requeueing" not in log, log[-2000:])
+    finally:
+        slurm([LOCAL_CLUSTER, "stop", cluster_dir], env)
+finish()
