@@ -117,7 +117,8 @@ SchedulerParameters=sched_interval=2
 ReturnToService=2
 JobRequeue=1
 MinJobAge=600
-KillWait=30
+# Seconds between the SIGTERM and the SIGKILL when a step or job is ended (default 30).
+KillWait=10
 NodeName=$node NodeAddr=127.0.0.1 CPUs=$(nproc) State=UNKNOWN
 PartitionName=local Nodes=$node Default=YES MaxTime=INFINITE State=UP
 EOF

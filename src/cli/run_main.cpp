@@ -2,9 +2,11 @@
 
 #include <glog/logging.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "cli/commands.h"
 #include "runtime/abort.h"
@@ -12,6 +14,7 @@
 #include "runtime/error.h"
 #include "runtime/logging.h"
 #include "runtime/mpi_world.h"
+#include "runtime/stop_request.h"
 #include "runtime/suggest.h"
 #include "runtime/threads.h"
 
@@ -83,6 +86,27 @@ int launcher_rank() {
     if (const char* value = std::getenv(name)) return std::atoi(value);
   }
   return -1;
+}
+
+// Bad input found before MPI starts: every rank finds the same problem and rank 0
+// reports it. The other ranks leave after rank 0, because under srun --kill-on-bad-exit
+// the first rank to exit gets the others a SIGTERM, and a rank ended by a signal turns
+// the job's status into 143 instead of 2 (and, were it rank 0, loses the message). So
+// they catch SIGTERM and wait for it; one not torn down within 2 s has a problem of its
+// own and reports it.
+void report_input_error_before_mpi(const std::string& message) {
+  const int rank = launcher_rank();
+  if (rank <= 0) {
+    std::cerr << "missrec: error: " << message << std::endl;
+    return;
+  }
+  runtime::install_stop_handlers();
+  for (int waited_ms = 0; waited_ms < 2000 && !runtime::stop_requested(); waited_ms += 10) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!runtime::stop_requested()) {
+    std::cerr << "missrec: error (rank " << rank << "): " << message << std::endl;
+  }
 }
 
 int run_without_mpi(const CommandSpec& command, const ParsedArgs& args, CommandContext& context) {
@@ -162,7 +186,7 @@ int run_main(int argc, char** argv) {
     }
     if (command->check_args) command->check_args(parsed);
   } catch (const runtime::InputError& e) {
-    if (launcher_rank() <= 0) std::cerr << "missrec: error: " << e.what() << std::endl;
+    report_input_error_before_mpi(e.what());
     return runtime::kExitBadInput;
   }
   if (!command->needs_mpi) return run_without_mpi(*command, parsed, context);

@@ -7,7 +7,9 @@ runs the batch script with 2 srun tasks on the demo data.
    requeues the job, Slurm restarts it, it resumes from checkpoints/latest and ends
    with the same parameters as the uninterrupted run (bit for bit).
 3. SIGKILL to one task: srun --kill-on-bad-exit ends the job, non-zero, not requeued.
-4. A bad config key: the job fails with status 2 and the one-line error, not requeued.
+4. A one-minute time limit with --signal=USR1@58: the ranks checkpoint on USR1, the job
+   is requeued (as often as the limit comes) and finishes every epoch.
+5. A bad config key: the job fails with status 2 and the one-line error, not requeued.
 """
 import os
 import re
@@ -41,11 +43,11 @@ def job_fields(job_id, env):
     return dict(re.findall(r"(\w+)=(\S+)", text))
 
 
-def sbatch(env, config, run_dir, log, extra_args=(), wait=True):
+def sbatch(env, config, run_dir, log, extra_args=(), wait=True, options=()):
     """sbatch of the pretraining script with 2 tasks of 1 CPU and no GPU: the command
-    and its environment."""
+    and its environment. extra_args go to missrec, options to sbatch."""
     cmd = ["sbatch", "--parsable", "--ntasks=2", "--ntasks-per-node=2", "--cpus-per-task=1",
-           "--gpus-per-task=0", f"--output={log}", PRETRAIN_SBATCH, *extra_args]
+           "--gpus-per-task=0", f"--output={log}", *options, PRETRAIN_SBATCH, *extra_args]
     if wait:
         cmd.insert(1, "--wait")
     return cmd, dict(env, MISSREC=BIN, CONFIG=config, RUN_DIR=run_dir)
@@ -57,9 +59,9 @@ def submit(env, config, run_dir, log, extra_args=()):
     return subprocess.Popen(cmd, env=job_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def submit_detached(env, config, run_dir, log, extra_args=()):
+def submit_detached(env, config, run_dir, log, extra_args=(), options=()):
     """sbatch without --wait (which polls at 2, 8, then 32 s): the job id."""
-    cmd, job_env = sbatch(env, config, run_dir, log, extra_args, wait=False)
+    cmd, job_env = sbatch(env, config, run_dir, log, extra_args, wait=False, options=options)
     code, output = slurm(cmd, job_env)
     check("sbatch accepts the job", code == 0 and output.strip().split(";")[0].isdigit(), output)
     return output.strip().split(";")[0]
@@ -225,14 +227,44 @@ with tempfile.TemporaryDirectory() as tmp:
         check("the failed job is not requeued", "requeueing" not in log, log[-2000:])
         check("no task is left running", not rank_pids(killed_dir), rank_pids(killed_dir))
 
-        # 4. Bad input: exit status 2 and the one-line error, no requeue.
-        bad_log = os.path.join(tmp, "bad.out")
-        code, output = finish_job(submit(env, config, os.path.join(tmp, "bad"), bad_log,
-                                         ["--set", "train.no_such_key=1"]), 120)
-        log = read(bad_log)
-        check(f"a bad config key fails the job with status 2 ({code})", code == 2, output + log[-2000:])
-        check("the error names the key", "train.no_such_key" in log, log[-2000:])
-        check("the bad job is not requeued", "requeueing" not in log, log[-2000:])
+        # 4. The time limit: `--time=1 --signal=USR1@58` (the script's USR1@180, scaled
+        # down). slurmctld checks time limits every 30 s, so the signal comes 2-32 s in.
+        limited_dir = os.path.join(tmp, "time-limited")
+        limited_log = os.path.join(tmp, "time-limited.out")
+        job_id = submit_detached(env, config, limited_dir, limited_log,
+                                 ["--set", "train.epochs=12", "--set", "train.log_every=50"],
+                                 options=["--time=1", "--signal=USR1@58"])
+        submitted_at = time.time()
+        # After the first requeue the limit is lifted, so the test takes one restart.
+        deadline = time.time() + 120
+        while time.time() < deadline and job_fields(job_id, env).get("Restarts", "0") == "0":
+            time.sleep(0.2)
+        slurm(["scontrol", "update", f"JobId={job_id}", "TimeLimit=UNLIMITED"], env)
+        fields = wait_for_job_end(job_id, env, 300)
+        log = read(limited_log)
+        print(f"time-limited run: job {job_id} {fields.get('JobState')} after {fields.get('Restarts')} restart(s), "
+              f"{time.time() - submitted_at:.1f} s")
+        check("the time-limit signal (USR1) stopped the run with a checkpoint",
+              "stopped by signal 10 with a checkpoint" in log, log[-3000:])
+        check("the job was requeued and resumed",
+              "requeueing job" in log and "resuming from" in log and fields.get("Restarts", "0") != "0", fields)
+        check("the time-limited job finished all 12 epochs",
+              fields.get("JobState") == "COMPLETED" and fields.get("ExitCode") == "0:0"
+              and "ckpt-e0012-" in (latest_checkpoint(limited_dir) or ""), (fields, latest_checkpoint(limited_dir)))
+
+        # 5. Bad input, found before MPI starts (a config key) and after (the dataset):
+        # exit status 2 and the one-line error, no requeue, no run directory.
+        for what, setting, expected in [("a bad config key", "train.no_such_key=1", "train.no_such_key"),
+                                        ("a missing dataset", "data.dir=/nonexistent/pretrain",
+                                         "/nonexistent/pretrain/dataset.yaml: cannot read")]:
+            bad_dir = os.path.join(tmp, "bad")
+            bad_log = os.path.join(tmp, f"bad-{len(expected)}.out")
+            code, output = finish_job(submit(env, config, bad_dir, bad_log, ["--set", setting]), 120)
+            log = read(bad_log)
+            check(f"{what} fails the job with status 2 ({code})", code == 2, output + log[-2000:])
+            check(f"the error names it ({expected})", expected in log, log[-2000:])
+            check(f"{what}: not requeued, no run directory", "requeueing" not in log and not os.path.exists(bad_dir),
+                  log[-2000:])
     finally:
         slurm([LOCAL_CLUSTER, "stop", cluster_dir], env)
 finish()
