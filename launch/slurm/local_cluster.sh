@@ -91,7 +91,7 @@ AuthType=auth/munge
 CredType=cred/munge
 # cred_expire also sets how long a requeued job waits before it may start again
 # (default 120 s).
-AuthInfo=socket=$dir/munge/munge.sock,cred_expire=10
+AuthInfo=socket=$dir/munge/munge.sock,cred_expire=5
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation=$dir/state
@@ -116,7 +116,9 @@ SchedulerType=sched/builtin
 SchedulerParameters=sched_interval=2
 ReturnToService=2
 JobRequeue=1
-MinJobAge=600
+# Finished jobs are kept 10 s (default 300). sbatch --wait's poll interval grows
+# 2, 8, 32 s only while it is under MinJobAge/2, so here it stays at 8 s.
+MinJobAge=10
 # Seconds between the SIGTERM and the SIGKILL when a step or job is ended (default 30).
 KillWait=10
 NodeName=$node NodeAddr=127.0.0.1 CPUs=$(nproc) State=UNKNOWN
