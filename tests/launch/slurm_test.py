@@ -8,8 +8,11 @@ runs the batch script with 2 srun tasks on the demo data.
    with the same parameters as the uninterrupted run (bit for bit).
 3. SIGKILL to one task: srun --kill-on-bad-exit ends the job, non-zero, not requeued.
 4. A one-minute time limit with --signal=USR1@58: the ranks checkpoint on USR1, the job
-   is requeued (as often as the limit comes) and finishes every epoch.
-5. A bad config key: the job fails with status 2 and the one-line error, not requeued.
+   is requeued, resumes and finishes every epoch.
+5. A bad config key (found before MPI starts) and a missing dataset (after): the job
+   fails with status 2 and the one-line error, is not requeued, leaves no run directory.
+Where the cluster cannot start (no root, no slurm-wlm), the test fails with the
+daemons' logs: scripts/test.sh installs the packages, and CI runs as root.
 """
 import os
 import re
