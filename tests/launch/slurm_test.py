@@ -25,7 +25,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from script_check import BIN, SMALL_MODEL, check, finish, read_metrics, synth_demo, write_config
+from script_check import (BIN, SMALL_MODEL, check, communicate_or_kill, finish, read_metrics, synth_demo,
+                          write_config)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "train"))
 from rank_processes import rank_pids
@@ -104,12 +105,7 @@ def wait_for_steps(run_dir, count, still_running, seconds=120):
 
 
 def finish_job(proc, seconds):
-    try:
-        output, _ = proc.communicate(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output, _ = proc.communicate()
-        output += "\n(sbatch --wait did not return: killed by the test)"
+    output = communicate_or_kill(proc, seconds)
     return proc.returncode, output
 
 

@@ -25,6 +25,18 @@ def run(args, mpi_np=None, timeout=300):
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def communicate_or_kill(proc, seconds):
+    """The output of a Popen'd job (stdout piped, stderr merged), killing it when it has
+    not ended within seconds, which the output then says."""
+    try:
+        output, _ = proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output, _ = proc.communicate()
+        output += f"\n(hung: killed by the test after {seconds} s)"
+    return output
+
+
 def finish():
     print(f"{len(failures)} failures")
     sys.exit(1 if failures else 0)

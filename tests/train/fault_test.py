@@ -21,8 +21,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from script_check import (BIN, MPIEXEC, SMALL_MODEL, check, finish, read_checkpoint_tensors, run, synth_demo,
-                          write_config)
+from script_check import (BIN, MPIEXEC, SMALL_MODEL, check, communicate_or_kill, finish, read_checkpoint_tensors, run,
+                          synth_demo, write_config)
 
 sys.path.insert(0, os.path.dirname(__file__))
 from rank_processes import rank_pids
@@ -64,13 +64,7 @@ def wait_for(proc, predicate, limit=120):
 
 
 def finish_job(proc, lines, limit):
-    try:
-        rest, _ = proc.communicate(timeout=limit)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rest, _ = proc.communicate()
-        rest += "\n(hung: killed by the test)"
-    return "".join(lines) + rest
+    return "".join(lines) + communicate_or_kill(proc, limit)
 
 
 with tempfile.TemporaryDirectory() as tmp:

@@ -10,7 +10,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from script_check import BIN, MPIEXEC, SMALL_MODEL, check, finish, synth_demo, write_config
+from script_check import BIN, MPIEXEC, SMALL_MODEL, check, communicate_or_kill, finish, synth_demo, write_config
 
 sys.path.insert(0, os.path.dirname(__file__))
 from rank_processes import rank_pids
@@ -40,12 +40,7 @@ with tempfile.TemporaryDirectory() as tmp:
                 killed_at = time.time()
                 break
         time.sleep(0.02)
-    try:
-        output, _ = proc.communicate(timeout=TIMEOUT_S + 60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output, _ = proc.communicate()
-        output += "\n(hung: killed by the test)"
+    output = communicate_or_kill(proc, TIMEOUT_S + 60)
     ended = time.time()
     check("rank 1 killed mid-epoch", killed_at is not None, output[-2000:])
     if killed_at is not None:
