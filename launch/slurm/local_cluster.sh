@@ -5,13 +5,20 @@
 # free ports, so a system Slurm, if any, is left alone.
 #
 #   launch/slurm/local_cluster.sh start DIR    # prints: export SLURM_CONF=DIR/slurm.conf
-#   SLURM_CONF=DIR/slurm.conf sbatch --ntasks=2 --gpus-per-task=0 launch/slurm/pretrain.sbatch
+#   SLURM_CONF=DIR/slurm.conf sbatch --ntasks=2 --ntasks-per-node=2 --cpus-per-task=1 \
+#       --gpus-per-task=0 launch/slurm/pretrain.sbatch
 #   launch/slurm/local_cluster.sh stop DIR
 #
 # Needs Debian's slurm-wlm and munge (scripts/setup.sh --with-slurm) and root.
 set -euo pipefail
 
-die() { echo "local_cluster.sh: error: $*" >&2; exit 2; }
+started=0
+die() {
+  echo "local_cluster.sh: error: $*" >&2
+  # A failed start leaves no daemon behind.
+  if [ "$started" -eq 1 ]; then stop_cluster; fi
+  exit 2
+}
 [ $# -eq 2 ] || die "usage: local_cluster.sh start|stop DIR"
 action=$1
 dir=$(realpath -m "$2")
@@ -30,7 +37,7 @@ stop_pid_file() {
   rm -f "$pid_file"
 }
 
-if [ "$action" = stop ]; then
+stop_cluster() {
   if [ -f "$dir/slurm.conf" ] && [ -f "$dir/slurmctld.pid" ]; then
     # Jobs still running are cancelled first, so no task outlives the cluster.
     export SLURM_CONF="$dir/slurm.conf"
@@ -46,6 +53,10 @@ if [ "$action" = stop ]; then
   stop_pid_file "$dir/slurmd.pid"
   stop_pid_file "$dir/slurmctld.pid"
   stop_pid_file "$dir/munge/munged.pid"
+}
+
+if [ "$action" = stop ]; then
+  stop_cluster
   exit 0
 fi
 [ "$action" = start ] || die "unknown action '$action' (expected start or stop)"
@@ -67,8 +78,14 @@ free_port() {
   die "no free TCP port found"
 }
 
+for pid_file in "$dir/munge/munged.pid" "$dir/slurmctld.pid" "$dir/slurmd.pid"; do
+  if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+    die "a cluster already runs in $dir ($pid_file); stop it first"
+  fi
+done
 mkdir -p "$dir/munge" "$dir/state" "$dir/spool" "$dir/log"
 chmod 711 "$dir/munge"
+started=1
 if [ ! -f "$dir/munge/munge.key" ]; then
   head -c 1024 /dev/urandom > "$dir/munge/munge.key"
   chmod 400 "$dir/munge/munge.key"
