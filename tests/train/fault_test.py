@@ -67,22 +67,31 @@ def finish_job(proc, lines, limit):
     return "".join(lines) + communicate_or_kill(proc, limit)
 
 
+def signal_rank_1_when(config, predicate, signal_number):
+    """Launches the run, sends rank 1 the signal at the first log line matching
+    predicate and waits for the job: (proc, output, signalled, seconds from the signal
+    to the end)."""
+    proc = launch(config)
+    lines, seen = wait_for(proc, predicate)
+    pids = rank_pids(config)
+    signalled_at = time.time()
+    signalled = seen and 1 in pids
+    if signalled:
+        os.kill(pids[1], signal_number)
+    output = finish_job(proc, lines, TIMEOUT_S + 60)
+    return proc, output, signalled, time.time() - signalled_at
+
+
 with tempfile.TemporaryDirectory() as tmp:
     synth_demo(os.path.join(tmp, "demo"), 0.1)
 
     # SIGSTOP rank 1 mid-epoch.
     config = config_for(tmp, "stopped")
-    proc = launch(config)
-    lines, seen = wait_for(proc, lambda line: re.search(r"step 3/", line) is not None)
-    pids = rank_pids(config)
-    stopped_at = time.time()
-    if seen and 1 in pids:
-        os.kill(pids[1], signal.SIGSTOP)
-    output = finish_job(proc, lines, TIMEOUT_S + 60)
-    took = time.time() - stopped_at
+    proc, output, stopped, took = signal_rank_1_when(
+        config, lambda line: re.search(r"step 3/", line) is not None, signal.SIGSTOP)
     for pid in rank_pids(config).values():  # leave nothing stopped behind
         os.kill(pid, signal.SIGKILL)
-    check("SIGSTOP: rank 1 stopped mid-epoch", seen and 1 in pids, output[-1500:])
+    check("SIGSTOP: rank 1 stopped mid-epoch", stopped, output[-1500:])
     check(f"SIGSTOP: the job ends within dist.timeout_s + 30 s ({took:.1f} s)", took <= TIMEOUT_S + 30)
     check(f"SIGSTOP: non-zero exit ({proc.returncode})", proc.returncode not in (0, None))
     check("SIGSTOP: the timeout message names the collective",
@@ -90,15 +99,9 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # SIGKILL rank 1 during the second epoch's refresh.
     config = config_for(tmp, "killed")
-    proc = launch(config)
-    lines, seen = wait_for(proc, lambda line: "epoch 2: interest refresh started" in line)
-    pids = rank_pids(config)
-    killed_at = time.time()
-    if seen and 1 in pids:
-        os.kill(pids[1], signal.SIGKILL)
-    output = finish_job(proc, lines, TIMEOUT_S + 60)
-    took = time.time() - killed_at
-    check("refresh kill: rank 1 killed during the refresh", seen and 1 in pids, output[-1500:])
+    proc, output, killed, took = signal_rank_1_when(
+        config, lambda line: "epoch 2: interest refresh started" in line, signal.SIGKILL)
+    check("refresh kill: rank 1 killed during the refresh", killed, output[-1500:])
     check(f"refresh kill: the job ends within dist.timeout_s + 30 s ({took:.1f} s)", took <= TIMEOUT_S + 30)
     check(f"refresh kill: non-zero exit ({proc.returncode})", proc.returncode not in (0, None))
     check("refresh kill: the message names rank 1", re.search(r"rank 1\b", output) is not None, output[-2500:])
