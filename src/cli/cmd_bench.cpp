@@ -19,25 +19,30 @@ CommandSpec bench_data_command() {
   CommandSpec command;
   command.name = "bench data";
   command.summary =
-      "Measures the loader: batches/s assembled (both views, interest ids) at a per-rank "
-      "batch, and its chunked HDF5 read rate against a plain sequential read of the same "
-      "data. Prints one JSON line. Without --data it synthesises a pretraining dataset.";
+      "Measures the loader as one rank of many: samples/s it assembles (uniform epoch "
+      "order, the rank's share gathered from HDF5, both views, interest ids), the "
+      "share's gather time against a plain sequential read of the same data, and peak "
+      "memory. Prints one JSON line. Without --data it synthesises a pretraining dataset.";
   command.options = {
       {"data", "DIR", "dataset to read (default: a synthetic pretrain preset, scale 0.3)", false},
-      {"batch", "B", "samples per batch (default 4096)", false},
+      {"batch", "B", "global batch: samples per step over all ranks (default 4096)", false},
+      {"ranks", "P", "ranks sharing each global batch; rank 0 is measured (default 8)", false},
       {"batches", "N", "stop after N batches (default: one epoch)", false},
-      {"chunk", "C", "samples per shuffle chunk (default 256)", false},
   };
   command.check_args = [](const ParsedArgs& args) {
-    if (args.integer("batch", 4096) < 1) runtime::throw_input_error("--batch", "expected >= 1");
+    const int64_t batch = args.integer("batch", 4096);
+    const int64_t ranks = args.integer("ranks", 8);
+    if (batch < 1) runtime::throw_input_error("--batch", "expected >= 1");
+    if (ranks < 1 || batch % ranks != 0) {
+      runtime::throw_input_error("--ranks", "expected >= 1 and a divisor of --batch " + std::to_string(batch));
+    }
     if (args.integer("batches", 0) < 0) runtime::throw_input_error("--batches", "expected >= 0");
-    if (args.integer("chunk", 256) < 1) runtime::throw_input_error("--chunk", "expected >= 1");
   };
   command.run = [](const ParsedArgs& args, CommandContext&) {
     data::DataBenchOptions options;
-    options.batch_size = args.integer("batch", 4096);
+    options.global_batch = args.integer("batch", 4096);
+    options.world_size = static_cast<int>(args.integer("ranks", 8));
     options.max_batches = args.integer("batches", 0);
-    options.chunk_size = args.integer("chunk", 256);
     std::string scratch;
     if (args.has("data")) {
       options.dataset_dir = args.value("data");

@@ -1,5 +1,4 @@
 #include <glog/logging.h>
-#include <sys/resource.h>
 
 #include <cmath>
 #include <cstdio>
@@ -13,16 +12,11 @@
 #include "runtime/error.h"
 #include "runtime/file_io.h"
 #include "runtime/mpi_world.h"
+#include "runtime/process_memory.h"
 
 namespace missrec::cli {
 
 namespace {
-
-double peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
-}
 
 std::vector<float> to_vector(const at::Tensor& tensor) {
   const at::Tensor flat = tensor.to(at::kCPU, at::kFloat).contiguous().reshape({-1});
@@ -98,7 +92,7 @@ CommandSpec cluster_command() {
     auto comm = make_comm(context);
     cluster::DpcStats stats;
     const cluster::DpcResult result = cluster::dpc_knn(tokens.to(comm->device()), options, *comm, &stats);
-    const double rss = peak_rss_mb();
+    const double rss = runtime::peak_rss_mb();
     at::Tensor all_rss = comm->allgather(at::full({1}, rss, at::TensorOptions().dtype(at::kDouble).device(comm->device())));
     if (comm->rank() == 0) {
       std::printf("dpc-knn: N=%lld D=%lld K=%lld k=%lld ranks=%d blocks %lldx%lld, %lld rows "

@@ -9,7 +9,9 @@
 #include "data/epoch_order.h"
 #include "data/h5_file.h"
 #include "data/loader.h"
-#include "data/chunk_cache.h"
+#include "data/epoch_share.h"
+#include "data/sample_reader.h"
+#include "runtime/process_memory.h"
 
 namespace missrec::data {
 
@@ -41,10 +43,11 @@ std::string run_data_bench(const DataBenchOptions& options) {
   tables->text_interest[0] = 0;
   tables->image_interest[0] = 0;
 
-  // 1. Loader end to end: reads, assembly of both views, prefetch thread.
+  // 1. Loader end to end, as rank 0 of world_size: the epoch's order, the share's
+  // gather, assembly of both views, prefetch thread.
   LoaderOptions loader_options;
-  loader_options.global_batch = options.batch_size;
-  loader_options.chunk_size = options.chunk_size;
+  loader_options.global_batch = options.global_batch;
+  loader_options.world_size = options.world_size;
   loader_options.batch.max_seq_len = options.max_seq_len;
   Loader loader(dataset, loader_options);
   int64_t batches = 0;
@@ -60,23 +63,25 @@ std::string run_data_bench(const DataBenchOptions& options) {
   }
   const double loader_seconds = seconds_since(start);
 
-  // 2. The loader's reads alone: the chunks of each batch in epoch order; and
-  // 3. a plain sequential read of the same datasets (one read per dataset). Best of a
-  // few passes each: the data is small and timings on a shared machine are noisy.
+  // 2. The order and the share's gather alone; and 3. a plain sequential read of the
+  // same datasets (one read per dataset). Best of a few passes each: the data is small
+  // and timings on a shared machine are noisy.
   const std::vector<SampleSegment> segments = train_segments(dataset);
-  const EpochOrder order(segments, options.chunk_size, 2020, 0);
-  double chunked_seconds = 1e30;
+  const RankSlice slice{options.global_batch, 0, options.world_size};
+  const int64_t steps = loader.steps_per_epoch();
+  double share_seconds = 1e30;
   double sequential_seconds = 1e30;
-  double chunked_mb = 0.0;
+  double share_read_mb = 0.0;
   double sequential_mb = 0.0;
   for (int pass = 0; pass < 5; ++pass) {
-    ChunkCache chunks(segments);
+    SampleReader reader;
     start = std::chrono::steady_clock::now();
-    for (int64_t begin = 0; begin + options.batch_size <= order.size(); begin += options.batch_size) {
-      chunks.load(order, begin, begin + options.batch_size);
+    {
+      const EpochOrder order(segments, 2020, pass);
+      const EpochShare share(segments, order, slice, 0, steps, reader);
     }
-    chunked_seconds = std::min(chunked_seconds, seconds_since(start));
-    chunked_mb = static_cast<double>(chunks.bytes_read()) / 1e6;
+    share_seconds = std::min(share_seconds, seconds_since(start));
+    share_read_mb = static_cast<double>(reader.bytes_read()) / 1e6;
 
     start = std::chrono::steady_clock::now();
     int64_t sequential_bytes = 0;
@@ -90,16 +95,18 @@ std::string run_data_bench(const DataBenchOptions& options) {
 
   std::ostringstream json;
   json.precision(4);
-  json << "{\"bench\":\"data\",\"dataset\":\"" << options.dataset_dir << "\",\"batch_size\":"
-       << options.batch_size << ",\"batches\":" << batches << ",\"samples\":" << samples
+  json << "{\"bench\":\"data\",\"dataset\":\"" << options.dataset_dir
+       << "\",\"order\":\"uniform\",\"global_batch\":" << options.global_batch
+       << ",\"ranks\":" << options.world_size << ",\"rank_batch\":" << slice.local()
+       << ",\"train_samples\":" << loader.samples_per_epoch() << ",\"batches\":" << batches
+       << ",\"samples\":" << samples
        << ",\"mean_history\":" << static_cast<double>(history_items) / std::max<int64_t>(samples, 1)
        << ",\"batches_per_s\":" << batches / loader_seconds
        << ",\"samples_per_s\":" << samples / loader_seconds
        << ",\"consumer_wait_s\":" << loader.stats().wait_seconds
-       << ",\"chunked_read_mb_per_s\":" << chunked_mb / chunked_seconds
-       << ",\"sequential_read_mb_per_s\":" << sequential_mb / sequential_seconds
-       << ",\"read_ratio\":" << (chunked_mb / chunked_seconds) / (sequential_mb / sequential_seconds)
-       << "}";
+       << ",\"share_gather_s\":" << share_seconds << ",\"share_read_mb\":" << share_read_mb
+       << ",\"sequential_read_s\":" << sequential_seconds << ",\"sequential_read_mb\":" << sequential_mb
+       << ",\"peak_rss_mb\":" << runtime::peak_rss_mb() << "}";
   return json.str();
 }
 

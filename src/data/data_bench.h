@@ -5,14 +5,15 @@
 
 namespace missrec::data {
 
-// `missrec bench data`: how fast the loader streams and assembles batches, and how its
-// hyperslab reads compare with a plain sequential read of the same data.
+// `missrec bench data`: how fast the loader streams and assembles one rank's batches,
+// how long gathering the rank's share of an epoch takes against a plain sequential
+// read of the same data, and the process's peak memory.
 struct DataBenchOptions {
   std::string dataset_dir;
-  int64_t batch_size = 4096;  // per rank
+  int64_t global_batch = 4096;
+  int world_size = 8;         // the rank measured is rank 0 of this many
   int64_t max_seq_len = 50;
   int64_t max_batches = 0;    // 0: a whole epoch
-  int64_t chunk_size = 256;
 };
 
 // One JSON line of measurements.

@@ -3,7 +3,6 @@
 #include <glog/logging.h>
 
 #include <algorithm>
-#include <numeric>
 
 #include "runtime/error.h"
 
@@ -467,56 +466,6 @@ void H5File::IntRangeReader::read(int64_t start, int64_t count, int32_t* out) {
   H5Sset_extent_simple(memory_.get(), 1, &extent, nullptr);
   if (H5Dread(dataset_.get(), H5T_NATIVE_INT32, memory_.get(), space_.get(), H5P_DEFAULT, out) < 0) {
     runtime::throw_input_error(where_, "read failed (corrupt file?)");
-  }
-}
-
-void H5File::IntRangeReader::read_ranges(const std::vector<std::pair<int64_t, int64_t>>& ranges,
-                                         int32_t* out) {
-  if (ranges.size() == 1) return read(ranges[0].first, ranges[0].second, out);
-  // HDF5 fills memory in file order, so read sorted and scatter back.
-  std::vector<size_t> order(ranges.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(),
-            [&](size_t a, size_t b) { return ranges[a].first < ranges[b].first; });
-  int64_t total = 0;
-  for (const auto& [start, count] : ranges) {
-    if (start < 0 || count < 0 || start + count > length_) {
-      runtime::throw_input_error(where_, "read outside its " + std::to_string(length_) + " elements");
-    }
-    total += count;
-  }
-  if (total == 0) return;
-  std::vector<int32_t> sorted(static_cast<size_t>(total));
-  {
-    Lock lock(h5_mutex());
-    H5Sselect_none(space_.get());
-    int64_t previous_end = -1;
-    for (size_t index : order) {
-      const auto [start, count] = ranges[index];
-      CHECK_GE(start, previous_end) << where_ << ": overlapping ranges";
-      previous_end = start + count;
-      if (count == 0) continue;
-      const hsize_t offset = static_cast<hsize_t>(start);
-      const hsize_t extent = static_cast<hsize_t>(count);
-      H5Sselect_hyperslab(space_.get(), H5S_SELECT_OR, &offset, nullptr, &extent, nullptr);
-    }
-    const hsize_t extent = static_cast<hsize_t>(total);
-    H5Sset_extent_simple(memory_.get(), 1, &extent, nullptr);
-    H5Sselect_all(memory_.get());
-    if (H5Dread(dataset_.get(), H5T_NATIVE_INT32, memory_.get(), space_.get(), H5P_DEFAULT,
-                sorted.data()) < 0) {
-      runtime::throw_input_error(where_, "read failed (corrupt file?)");
-    }
-  }
-  std::vector<int64_t> sorted_offset(ranges.size());
-  int64_t at = 0;
-  for (size_t index : order) {
-    sorted_offset[index] = at;
-    at += ranges[index].second;
-  }
-  for (size_t i = 0; i < ranges.size(); ++i) {
-    std::copy_n(sorted.data() + sorted_offset[i], ranges[i].second, out);
-    out += ranges[i].second;
   }
 }
 

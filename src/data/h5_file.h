@@ -70,9 +70,6 @@ class H5File {
    public:
     // Elements [start, start + count) as int32 into `out`.
     void read(int64_t start, int64_t count, int32_t* out);
-    // Several ranges {start, count} in one HDF5 read (the per-call cost dominates small
-    // reads); ranges must not overlap; `out` receives them in the order given.
-    void read_ranges(const std::vector<std::pair<int64_t, int64_t>>& ranges, int32_t* out);
     int64_t length() const { return length_; }
 
    private:

@@ -5,7 +5,7 @@
 #include <chrono>
 
 #include "data/epoch_order.h"
-#include "data/chunk_cache.h"
+#include "data/epoch_share.h"
 #include "runtime/error.h"
 
 namespace missrec::data {
@@ -75,25 +75,29 @@ void Loader::start_epoch(int64_t epoch, int64_t first_step,
 
 void Loader::read_epoch(int64_t epoch, int64_t first_step,
                         std::shared_ptr<const InterestTables> tables) {
-  const EpochOrder order(segments_, options_.chunk_size, options_.batch.seed, epoch);
-  ChunkCache chunks(segments_);
-  const int64_t local = options_.global_batch / options_.world_size;
-  std::vector<RawSample> samples(local);
+  const RankSlice slice{options_.global_batch, options_.rank, options_.world_size};
+  SampleReader reader;
+  // The order (8 bytes per sample of the split) lives only while the share is gathered.
+  const EpochShare share = [&] {
+    const EpochOrder order(segments_, options_.batch.seed, epoch);
+    return EpochShare(segments_, order, slice, first_step, steps_per_epoch(), reader);
+  }();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    reader_bytes_ = reader.bytes_read();
+  }
+  std::vector<RawSample> samples(static_cast<size_t>(slice.local()));
   for (int64_t step = first_step; step < steps_per_epoch(); ++step) {
-    const int64_t begin = step * options_.global_batch + options_.rank * local;
-    chunks.load(order, begin, begin + local);
-    for (int64_t i = 0; i < local; ++i) {
-      const int64_t position = begin + i;
-      const SampleRef ref = order.at(position);
-      const SampleSegment& segment = segments_[ref.segment];
-      const DomainInfo& domain = dataset_.domains()[segment.domain];
-      const auto [items, length] = chunks.history(order, position);
-      RawSample& sample = samples[i];
+    for (int64_t i = 0; i < slice.local(); ++i) {
+      const ShareSample taken = share.at(step, i);
+      const SampleSegment& segment = segments_[static_cast<size_t>(taken.segment)];
+      const DomainInfo& domain = dataset_.domains()[static_cast<size_t>(segment.domain)];
+      RawSample& sample = samples[static_cast<size_t>(i)];
       sample.domain = segment.domain;
-      sample.position = position;
-      sample.target = domain.first_global_id + segment.target[ref.row];
-      sample.history.resize(static_cast<size_t>(length));
-      for (int64_t k = 0; k < length; ++k) sample.history[k] = domain.first_global_id + items[k];
+      sample.position = taken.position;
+      sample.target = domain.first_global_id + segment.target[static_cast<size_t>(taken.row)];
+      sample.history.resize(static_cast<size_t>(taken.length));
+      for (int64_t k = 0; k < taken.length; ++k) sample.history[k] = domain.first_global_id + taken.items[k];
     }
     Batch batch = build_batch(samples, epoch, step, *tables, options_.batch);
     std::unique_lock<std::mutex> lock(mutex_);
@@ -102,7 +106,6 @@ void Loader::read_epoch(int64_t epoch, int64_t first_step,
     });
     if (stopping_) return;
     queue_.push_back(std::move(batch));
-    reader_bytes_ = chunks.bytes_read();
     changed_.notify_all();
   }
 }

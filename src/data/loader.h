@@ -19,7 +19,6 @@ struct LoaderOptions {
   int64_t global_batch = 4096;  // split evenly over the ranks
   int rank = 0;
   int world_size = 1;
-  int64_t chunk_size = 256;     // samples per shuffle chunk (one hyperslab read)
   int64_t prefetch = 4;         // batches read ahead
   BatchOptions batch;
 };
@@ -31,10 +30,11 @@ struct LoaderStats {
   double wait_seconds = 0.0;  // time next() waited for the reader thread
 };
 
-// Streams a rank's slice of every global batch of an epoch (SPEC §2.4): a background
-// thread reads the chunks it needs (HDF5 hyperslabs) and assembles batches ahead of the
-// consumer. Deterministic given (seed, epoch, rank, world size); every sample is seen
-// once per epoch across the ranks; the tail that does not fill a global batch is dropped.
+// Streams a rank's slice of every global batch of an epoch: a background thread draws
+// the epoch's uniform order, gathers the rank's share of it (EpochShare) and assembles
+// batches ahead of the consumer. Deterministic given (seed, epoch, rank, world size);
+// every sample is seen once per epoch across the ranks; the global batches do not
+// depend on the number of ranks; the tail that does not fill a global batch is dropped.
 class Loader {
  public:
   Loader(const Dataset& dataset, LoaderOptions options);

@@ -2,6 +2,8 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
+
 namespace missrec::data {
 
 std::vector<int32_t> SampleReader::read(const SampleSegment& segment, int64_t first,
@@ -27,27 +29,30 @@ H5File::IntRangeReader& SampleReader::items_of(const SampleSegment& segment) {
   return found->second.items;
 }
 
-std::vector<std::vector<int32_t>> SampleReader::read_ranges(
-    const SampleSegment& segment, const std::vector<std::pair<int64_t, int64_t>>& ranges) {
-  std::vector<std::pair<int64_t, int64_t>> item_ranges;
-  int64_t total = 0;
-  for (const auto& [first, count] : ranges) {
-    CHECK(first >= 0 && count >= 0 && first + count <= segment.size());
-    const int64_t begin = segment.offsets[first];
-    const int64_t end = segment.offsets[first + count];
-    item_ranges.emplace_back(begin, end - begin);
-    total += end - begin;
+void SampleReader::scan(const SampleSegment& segment, const std::vector<int64_t>& rows,
+                        const HistoryVisitor& visit) {
+  // 4 MiB of ids per read; a longer history gets a read of its own size.
+  constexpr int64_t kBlockItems = int64_t{1} << 20;
+  H5File::IntRangeReader& items = items_of(segment);
+  std::vector<int32_t> block;
+  int64_t block_begin = 0;
+  int64_t block_end = 0;  // items [block_begin, block_end) are in `block`
+  int64_t previous = -1;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int64_t row = rows[i];
+    CHECK(row > previous && row < segment.size()) << "rows must ascend within " << segment.path;
+    previous = row;
+    const int64_t begin = segment.offsets[row];
+    const int64_t end = segment.offsets[row + 1];
+    if (end > block_end) {
+      block_begin = begin;
+      block_end = std::min(items.length(), begin + std::max(kBlockItems, end - begin));
+      block.resize(static_cast<size_t>(block_end - block_begin));
+      items.read(block_begin, block_end - block_begin, block.data());
+      bytes_read_ += (block_end - block_begin) * static_cast<int64_t>(sizeof(int32_t));
+    }
+    visit(i, block.data() + (begin - block_begin), end - begin);
   }
-  std::vector<int32_t> flat(static_cast<size_t>(total));
-  items_of(segment).read_ranges(item_ranges, flat.data());
-  bytes_read_ += total * static_cast<int64_t>(sizeof(int32_t));
-  std::vector<std::vector<int32_t>> out;
-  int64_t at = 0;
-  for (const auto& [begin, count] : item_ranges) {
-    out.emplace_back(flat.begin() + at, flat.begin() + at + count);
-    at += count;
-  }
-  return out;
 }
 
 }  // namespace missrec::data

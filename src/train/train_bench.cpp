@@ -1,7 +1,6 @@
 #include "train/train_bench.h"
 
 #include <ATen/Parallel.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +10,7 @@
 #include "data/keyed_random.h"
 #include "model/missrec_model.h"
 #include "runtime/comm.h"
+#include "runtime/process_memory.h"
 #include "train/adam.h"
 #include "train/gradient_sync.h"
 #include "train/metrics_log.h"
@@ -23,12 +23,6 @@ namespace {
 
 constexpr int64_t kFeatureDim = 512;
 constexpr int64_t kMaxSeqLen = 50;
-
-double peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
-}
 
 // History length of one training sample: a prefix of a user sequence whose length is
 // drawn as the demo generator draws it (log-normal around 8.5, 4..80), capped at 50.
@@ -175,7 +169,7 @@ std::string run_train_bench(const TrainBenchOptions& options, runtime::Communica
                 static_cast<long long>(options.batch), options.lengths.c_str(), history / steps,
                 options.padded ? "padded" : "length-aware", comm.size(), at::get_num_threads(),
                 static_cast<long long>(options.steps), samples_per_s, job_wall / steps,
-                step_times_json(total, steps).str().c_str(), peak_rss_mb(), job_flops / steps / 1e9, model_gflops,
+                step_times_json(total, steps).str().c_str(), runtime::peak_rss_mb(), job_flops / steps / 1e9, model_gflops,
                 gemm, gemm > 0 ? model_gflops / (gemm * comm.size()) : 0.0);
   return line;
 }

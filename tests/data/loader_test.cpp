@@ -69,7 +69,6 @@ at::Tensor epoch_fingerprints(const Dataset& dataset, int rank, int world, int64
   options.global_batch = batch_size;
   options.rank = rank;
   options.world_size = world;
-  options.chunk_size = 16;
   options.prefetch = 2;
   Loader loader(dataset, options);
   loader.start_epoch(epoch, 0, tables_for(dataset));

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/epoch_order.h"
+#include "data/sample_reader.h"
+
+namespace missrec::data {
+
+// Which slice of every global batch a rank takes.
+struct RankSlice {
+  int64_t global_batch = 0;
+  int rank = 0;
+  int world_size = 1;
+  int64_t local() const { return global_batch / world_size; }
+  // Position in the epoch order of sample i of this rank's slice of global batch `step`.
+  int64_t position(int64_t step, int64_t i) const { return step * global_batch + rank * local() + i; }
+};
+
+// One sample of a rank's share: where it sits in the epoch order and in the files, and
+// its history (local item ids, oldest first).
+struct ShareSample {
+  int segment = 0;
+  int64_t row = 0;
+  int64_t position = 0;
+  const int32_t* items = nullptr;
+  int64_t length = 0;
+};
+
+// The samples a rank takes at steps [first_step, end_step) of an epoch, with their
+// histories held in memory: one sequential scan per segment file gathers them (a
+// uniform order scatters a batch over the whole file, so per-batch reads would be one
+// tiny read per sample). Holds 4 bytes per history item of the share (about 1/P of the
+// split's items) and 24 bytes per sample of the share.
+class EpochShare {
+ public:
+  EpochShare(const std::vector<SampleSegment>& segments, const EpochOrder& order, const RankSlice& slice,
+             int64_t first_step, int64_t end_step, SampleReader& reader);
+
+  // Sample i of this rank's slice of global batch `step`.
+  ShareSample at(int64_t step, int64_t i) const;
+
+ private:
+  RankSlice slice_;
+  int64_t first_step_;
+  std::vector<SampleRef> refs_;   // by share index: (step - first_step) * local + i
+  std::vector<int64_t> begin_;    // share index -> first item in items_, + end
+  std::vector<int32_t> items_;
+};
+
+}  // namespace missrec::data
