@@ -37,7 +37,7 @@ echo "bench: train, B=256, demo lengths, np=$threads x 1 thread" >&2
 results+=("$(mpirun "${mpirun_flags[@]}" -np "$threads" "$bin" bench train --batch 256 --lengths demo --threads 1 2>/dev/null | tail -n 1)")
 echo "bench: comm-check at np=$np" >&2
 results+=("$(mpirun "${mpirun_flags[@]}" -np "$np" "$bin" comm-check --json 2>/dev/null | tail -n 1)")
-echo "bench: data" >&2
+echo "bench: data (one rank of 8, global batch 4096, uniform order)" >&2
 results+=("$("$bin" bench data 2>/dev/null | tail -n 1)")
 echo "bench: cluster (N=16000, D=300, k=10%, K=2%, against the full matrix)" >&2
 results+=("$("$bin" bench cluster --set cluster.memory_mb=256 2>/dev/null | tail -n 1)")

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <numeric>
@@ -241,6 +242,7 @@ TEST(Shuffle, LoaderBatchesMatchAUniformPermutation) {
   ASSERT_EQ(static_cast<int64_t>(composition.domains.size()), kEpochs * (data.total / kBatch));
   std::string why;
   EXPECT_TRUE(looks_uniform(composition, data, &why)) << why;
+  std::printf("loader: %s\n", why.c_str());
 }
 
 TEST(Shuffle, TheMeasureRejectsAChunkedOrder) {
@@ -271,6 +273,7 @@ TEST(Shuffle, TheMeasureRejectsAChunkedOrder) {
   }
   std::string why;
   EXPECT_FALSE(looks_uniform(composition, data, &why)) << why;
+  std::printf("chunked order: %s\n", why.c_str());
 }
 
 TEST(Shuffle, CleanUp) { std::filesystem::remove_all(layout().dir); }
