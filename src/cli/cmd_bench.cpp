@@ -138,6 +138,7 @@ CommandSpec bench_train_command() {
     options.lengths = args.value("lengths", "demo");
     options.steps = args.integer("steps", 10);
     options.padded = args.has("padded");
+    options.precision = context.config.train.precision;
     options.seed = static_cast<uint64_t>(context.config.run.seed);
     if (options.batch % comm->size() != 0) {
       runtime::throw_input_error("--batch", std::to_string(options.batch) + " does not split evenly over " +

@@ -1,11 +1,13 @@
+#include <torch/cuda.h>
+
 #include <iostream>
 
 #include "cli/commands.h"
 #include "data/dataset.h"
-#include "data/feature_table.h"
 #include "data/h5_file.h"
 #include "data/loader.h"
 #include "model/missrec_model.h"
+#include "runtime/device.h"
 #include "runtime/error.h"
 #include "runtime/file_io.h"
 #include "train/export.h"
@@ -21,20 +23,22 @@ CommandSpec encode_command() {
       "split in the epoch-0 order, with the inputs that produced them: /item_seq, "
       "/item_length, /interest_seq, /text, /image (gathered features), /z. For checking "
       "an export against another implementation and for inspecting user vectors.";
-  command.options = {
+  command.options = config_options();
+  command.options.insert(command.options.end(), {
       {"model", "FILE", "native export (required)", false},
       {"data", "DIR", "dataset directory (required)", false},
       {"split", "NAME", "train, valid or test (default train)", false},
       {"samples", "N", "how many samples (default 64)", false},
       {"out", "FILE", "output HDF5 file (required)", false},
-  };
+  });
+  command.uses_config = true;
   command.check_args = [](const ParsedArgs& args) {
     for (const char* name : {"model", "data", "out"}) {
       if (!args.has(name)) runtime::throw_input_error("missrec encode", std::string("--") + name + " is required");
     }
     if (args.integer("samples", 64) < 1) runtime::throw_input_error("--samples", "expected at least 1");
   };
-  command.run = [](const ParsedArgs& args, CommandContext&) {
+  command.run = [](const ParsedArgs& args, CommandContext& context) {
     torch::NoGradGuard no_grad;
     const train::ModelExport exported = train::read_native_export(args.value("model"));
     if (!exported.interest_embeddings.defined()) {
@@ -46,11 +50,13 @@ CommandSpec encode_command() {
                                                          " items; the model's interest tables cover " +
                                                          std::to_string(exported.text_interest.numel() - 1));
     }
-    model::MissRec model(train::model_config_of(exported.config, dataset.text_dim(), dataset.image_dim()));
+    const at::Device device = runtime::select_device(context.config.run.device, 0,
+                                                     static_cast<int>(torch::cuda::device_count()));
+    model::MissRec model =
+        train::make_model(train::model_config_of(exported.config, dataset.text_dim(), dataset.image_dim()), 0, device);
     train::load_parameters(*model, exported.parameters, args.value("model"));
     model->eval();
-    const data::FeatureTables tables = data::load_feature_tables(dataset, at::kCPU, at::kFloat);
-    const model::ItemFeatures features{tables.text, tables.image, tables.text_aug};
+    const model::ItemFeatures features = train::load_features(dataset, context.config, device);
 
     data::LoaderOptions options;
     options.split = args.value("split", "train");
@@ -66,21 +72,22 @@ CommandSpec encode_command() {
     const data::Batch batch = *loader.next();
 
     model::SequenceInput input;
-    input.item_seq = batch.view.item_seq;
-    input.item_length = batch.view.item_length;
-    input.interest_seq = batch.view.interest_seq;
-    const model::SequenceOutput output = model->encode(input, features, exported.interest_embeddings);
+    input.item_seq = batch.view.item_seq.to(device);
+    input.item_length = batch.view.item_length.to(device);
+    input.interest_seq = batch.view.interest_seq.to(device);
+    const model::SequenceOutput output = model->encode(input, features, exported.interest_embeddings.to(device));
+    const auto host = [](const at::Tensor& tensor) { return tensor.to(at::kCPU, at::kFloat).contiguous(); };
 
     const std::string out = args.value("out");
     runtime::write_staged(out, [&](const std::string& staging) {
       data::H5File file = data::H5File::create(staging);
-      file.write_tensor("/item_seq", input.item_seq);
-      file.write_tensor("/item_length", input.item_length);
-      file.write_tensor("/interest_seq", input.interest_seq);
-      file.write_tensor("/text", model::gather_features(features.text, input.item_seq));
-      file.write_tensor("/image", model::gather_features(features.image, input.item_seq));
-      file.write_tensor("/z", output.z.contiguous());
-      file.write_tensor("/reg", output.reg);
+      file.write_tensor("/item_seq", batch.view.item_seq);
+      file.write_tensor("/item_length", batch.view.item_length);
+      file.write_tensor("/interest_seq", batch.view.interest_seq);
+      file.write_tensor("/text", host(model::gather_features(features.text, input.item_seq)));
+      file.write_tensor("/image", host(model::gather_features(features.image, input.item_seq)));
+      file.write_tensor("/z", host(output.z));
+      file.write_tensor("/reg", host(output.reg));
       file.flush();
     });
     std::cout << "encoded " << input.item_seq.size(0) << " samples of " << options.split << " to " << out

@@ -2,7 +2,6 @@
 
 #include "cli/commands.h"
 #include "data/dataset.h"
-#include "data/feature_table.h"
 #include "model/missrec_model.h"
 #include "runtime/comm.h"
 #include "runtime/error.h"
@@ -24,7 +23,7 @@ CommandSpec evaluate_command() {
   command.options = config_options();
   command.options.push_back({"checkpoint", "FILE", "native export with interest tables (required)", false});
   command.options.push_back({"data", "DIR", "dataset (required)", false});
-  command.options.push_back({"split", "valid|test", "which split (default test)", false});
+  command.options.push_back({"split", "train|valid|test", "which split (default test)", false});
   command.uses_config = true;
   command.needs_mpi = true;
   command.check_args = [](const ParsedArgs& args) {
@@ -33,7 +32,7 @@ CommandSpec evaluate_command() {
     }
     const std::string split = args.value("split", "test");
     if (split != "valid" && split != "test" && split != "train") {
-      runtime::throw_input_error("--split", "expected valid or test, got '" + split + "'");
+      runtime::throw_input_error("--split", "expected train, valid or test, got '" + split + "'");
     }
   };
   command.run = [](const ParsedArgs& args, CommandContext& context) {
@@ -55,11 +54,10 @@ CommandSpec evaluate_command() {
     }
     auto comm = make_comm(context);
     const at::Device device = comm->device();
-    model::MissRec model(train::model_config_of(exported.config, dataset.text_dim(), dataset.image_dim(), id_items));
+    model::MissRec model = train::make_model(
+        train::model_config_of(exported.config, dataset.text_dim(), dataset.image_dim(), id_items), 0, device);
     train::load_parameters(*model, exported.parameters, path);
-    model->to(device);
-    const data::FeatureTables tables = data::load_feature_tables(dataset, device, at::kFloat);
-    const model::ItemFeatures features{tables.text, tables.image, tables.text_aug};
+    const model::ItemFeatures features = train::load_features(dataset, context.config, device);
     const data::InterestTables interest_tables{exported.text_interest, exported.image_interest};
     const train::RankingMetrics metrics =
         train::evaluate_split(*model, features, exported.interest_embeddings.to(device), interest_tables, dataset,

@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include "runtime/device.h"
 #include "runtime/mpi_world.h"
 
 namespace missrec::cli {
@@ -37,8 +38,9 @@ std::vector<OptionSpec> config_options() {
 
 std::unique_ptr<runtime::Communicator> make_comm(const CommandContext& context) {
   CHECK(context.world != nullptr) << "make_comm needs a command with needs_mpi";
+  const at::Device device = runtime::select_device(context.config.run.device, *context.world);
   return runtime::make_communicator(context.config.dist.backend, *context.world,
-                                    context.config.dist.timeout_s);
+                                    context.config.dist.timeout_s, device);
 }
 
 }  // namespace missrec::cli

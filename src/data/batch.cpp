@@ -128,4 +128,12 @@ void pad_interests_globally(Batch& batch, runtime::Communicator& comm) {
   batch.aug.interest_seq = pad_columns(batch.aug.interest_seq, widths[1].item<int64_t>());
 }
 
+void pin_memory(Batch& batch) {
+  for (at::Tensor* tensor : {&batch.pos_item, &batch.domain, &batch.sample_position, &batch.view.item_seq,
+                             &batch.view.item_length, &batch.view.interest_seq, &batch.aug.item_seq,
+                             &batch.aug.item_length, &batch.aug.interest_seq, &batch.text_aug_mask}) {
+    if (tensor->defined()) *tensor = tensor->pin_memory();
+  }
+}
+
 }  // namespace missrec::data

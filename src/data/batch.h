@@ -66,6 +66,10 @@ std::vector<int64_t> interest_ids(const int64_t* items, int64_t n, int64_t max_s
 Batch build_batch(const std::vector<RawSample>& samples, int64_t epoch, int64_t step,
                   const InterestTables& tables, const BatchOptions& options);
 
+// Moves every tensor of `batch` into page-locked host memory, so that copies to a GPU
+// run asynchronously at full speed (needs a CUDA build; the loader does it when asked).
+void pin_memory(Batch& batch);
+
 // Pads both views' interest sequences to the widest in the global batch (one
 // max-allreduce over the ranks), as SPEC §2.5 requires for the regulariser.
 void pad_interests_globally(Batch& batch, runtime::Communicator& comm);

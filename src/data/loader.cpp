@@ -100,6 +100,7 @@ void Loader::read_epoch(int64_t epoch, int64_t first_step,
       for (int64_t k = 0; k < taken.length; ++k) sample.history[k] = domain.first_global_id + taken.items[k];
     }
     Batch batch = build_batch(samples, epoch, step, *tables, options_.batch);
+    if (options_.pin_memory) pin_memory(batch);
     std::unique_lock<std::mutex> lock(mutex_);
     changed_.wait(lock, [this] {
       return stopping_ || static_cast<int64_t>(queue_.size()) < options_.prefetch;

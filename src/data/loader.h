@@ -20,6 +20,7 @@ struct LoaderOptions {
   int rank = 0;
   int world_size = 1;
   int64_t prefetch = 4;         // batches read ahead
+  bool pin_memory = false;      // assemble batches in page-locked memory (for a GPU)
   BatchOptions batch;
 };
 

@@ -35,7 +35,8 @@ torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& query,
   torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));  // [B, heads, T, S]
   scores = scores.masked_fill(key_padding.view({batch, 1, 1, sources}),
                               -std::numeric_limits<float>::infinity());
-  torch::Tensor attention = torch::softmax(scores, -1);
+  // Softmax in float32 also when matrix products run in bf16 (train.precision).
+  torch::Tensor attention = torch::softmax(scores.to(torch::kFloat), -1);
   if (dropout_ > 0.0 && is_training()) attention = torch::dropout(attention, dropout_, true);
   const torch::Tensor context =
       torch::matmul(attention, v).transpose(1, 2).reshape({batch, targets, hidden_});

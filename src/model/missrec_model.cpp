@@ -81,7 +81,7 @@ SequenceOutput MissRecImpl::encode(const SequenceInput& input, const ItemFeature
   const torch::Tensor h = decoded.gather(1, last).squeeze(1);
 
   SequenceOutput output;
-  output.z = F::normalize(h, F::NormalizeFuncOptions().dim(-1).eps(1e-12));
+  output.z = F::normalize(h.to(torch::kFloat), F::NormalizeFuncOptions().dim(-1).eps(1e-12));
   output.memory = memory;
   // SPEC §3.3: w_b = (#non-padding interests)/U, p_b = w_b * sum over all U positions.
   const double width_u = static_cast<double>(input.interest_seq.size(1));
@@ -123,8 +123,8 @@ AdaptedItems MissRecImpl::adapt_items(const std::vector<torch::Tensor>& id_tenso
 std::pair<torch::Tensor, torch::Tensor> MissRecImpl::item_vectors(const torch::Tensor& items,
                                                                   const AdaptedItems& adapted) {
   const auto options = F::NormalizeFuncOptions().dim(-1).eps(1e-12);
-  return {F::normalize(rows_for(adapted.ids, adapted.text, items), options),
-          F::normalize(rows_for(adapted.ids, adapted.image, items), options)};
+  return {F::normalize(rows_for(adapted.ids, adapted.text, items).to(torch::kFloat), options),
+          F::normalize(rows_for(adapted.ids, adapted.image, items).to(torch::kFloat), options)};
 }
 
 SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const AdaptedItems& adapted,
@@ -219,7 +219,7 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
       0, grouped_index, torch::arange(batch, grouped_index.options()));
   SequenceOutput output;
   const torch::Tensor h = torch::cat(z_parts).index_select(0, inverse);
-  output.z = F::normalize(h, F::NormalizeFuncOptions().dim(-1).eps(1e-12));
+  output.z = F::normalize(h.to(torch::kFloat), F::NormalizeFuncOptions().dim(-1).eps(1e-12));
   output.reg = torch::cat(p_parts).pow(2).sum() / static_cast<double>(hidden);
   return output;
 }
@@ -227,20 +227,21 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
 std::pair<torch::Tensor, torch::Tensor> MissRecImpl::item_vectors(const torch::Tensor& items,
                                                                   const ItemFeatures& features) {
   const auto options = F::NormalizeFuncOptions().dim(-1).eps(1e-12);
-  return {F::normalize(text_adaptor(gather_features(features.text, items)), options),
-          F::normalize(img_adaptor(gather_features(features.image, items)), options)};
+  return {F::normalize(text_adaptor(gather_features(features.text, items)).to(torch::kFloat), options),
+          F::normalize(img_adaptor(gather_features(features.image, items)).to(torch::kFloat), options)};
 }
 
 torch::Tensor MissRecImpl::logits(const torch::Tensor& z, const torch::Tensor& item_text,
                                   const torch::Tensor& item_image, const torch::Tensor& items) {
   const torch::Tensor a = torch::matmul(z, item_text.t());
   const torch::Tensor c = torch::matmul(z, item_image.t());
-  const torch::Tensor both = torch::stack({a, c}, -1);  // [B, M, 2]
+  // Float32 from here on also when the products ran in bf16 (train.precision).
+  const torch::Tensor both = torch::stack({a, c}, -1).to(torch::kFloat);  // [B, M, 2]
   const torch::Tensor weights = torch::softmax(both * fusion_factor, -1);
   torch::Tensor fused = (weights * both).sum(-1);
   if (!item_embedding.is_empty() && items.defined()) {
     const torch::Tensor ids = F::normalize(item_embedding(items), F::NormalizeFuncOptions().dim(-1).eps(1e-12));
-    fused = (torch::matmul(z, ids.t()) + 2.0 * fused) / 3.0;
+    fused = (torch::matmul(z, ids.t()).to(torch::kFloat) + 2.0 * fused) / 3.0;
   }
   return fused;
 }

@@ -15,8 +15,9 @@ enum class ReduceOp { kSum, kMax, kMin };
 
 const char* reduce_op_name(ReduceOp op);
 
-// Collectives over the ranks of the job, on tensors of the backend's device (CPU for
-// MPI, the rank's GPU for NCCL). Every collective is numbered; one that has not
+// Collectives over the ranks of the job, on tensors of the run's device (device():
+// what select_device chose; MPI stages GPU tensors through pinned host memory, NCCL
+// takes them as they are). Every collective is numbered; one that has not
 // completed after the configured timeout aborts the whole job with a message naming
 // the operation, its number and the reporting rank. Tensors must be contiguous.
 // The backend is chosen by which .cpp CMake builds; callers see only this interface.
@@ -46,11 +47,11 @@ class Communicator {
   virtual void synchronize() = 0;
 };
 
-// Builds the communicator named by dist.backend: "mpi", "nccl" or "auto" (NCCL when it
-// is built and a GPU is visible, MPI otherwise). Throws InputError for a backend this
-// build or machine cannot provide.
-std::unique_ptr<Communicator> make_communicator(const std::string& backend,
-                                                const MpiWorld& world, double timeout_s);
+// Builds the communicator named by dist.backend for tensors on `device`: "mpi", "nccl"
+// (a GPU device only) or "auto" (NCCL when it is built and the device is a GPU, MPI
+// otherwise). Throws InputError for a backend this build or device cannot provide.
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, const MpiWorld& world,
+                                                double timeout_s, at::Device device);
 
 // Whether this build has the NCCL backend, and its library version ("" when not built).
 bool nccl_backend_built();

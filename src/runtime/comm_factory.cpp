@@ -1,5 +1,3 @@
-#include <torch/cuda.h>
-
 #include "runtime/comm.h"
 #include "runtime/error.h"
 #include "runtime/mpi_comm.h"
@@ -7,11 +5,10 @@
 
 namespace missrec::runtime {
 
-std::unique_ptr<Communicator> make_communicator(const std::string& backend,
-                                                const MpiWorld& world, double timeout_s) {
-  const bool gpu_visible = torch::cuda::is_available();
-  if (backend == "mpi" || (backend == "auto" && !(nccl_backend_built() && gpu_visible))) {
-    return std::make_unique<MpiCommunicator>(world, timeout_s);
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, const MpiWorld& world,
+                                                double timeout_s, at::Device device) {
+  if (backend == "mpi" || (backend == "auto" && !(nccl_backend_built() && device.is_cuda()))) {
+    return std::make_unique<MpiCommunicator>(world, timeout_s, device);
   }
   if (backend == "nccl" || backend == "auto") {
     if (!nccl_backend_built()) {
@@ -19,10 +16,11 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend,
                         "nccl requested but this build has no NCCL backend (rebuild with "
                         "-DMISSREC_WITH_NCCL=ON and a CUDA LibTorch)");
     }
-    if (!gpu_visible) {
-      throw_input_error("dist.backend", "nccl requested but LibTorch sees no CUDA device");
+    if (!device.is_cuda()) {
+      throw_input_error("dist.backend", "nccl needs a GPU, but this rank runs on " + device.str() +
+                                            " (run.device=cpu, or LibTorch sees no CUDA device)");
     }
-    return make_nccl_communicator(world, timeout_s);
+    return make_nccl_communicator(world, timeout_s, device);
   }
   throw_input_error("dist.backend", "expected one of auto, mpi, nccl; got '" + backend + "'");
 }

@@ -35,6 +35,8 @@ std::vector<FieldSpec> build_fields() {
       MISSREC_FIELD(run, seed, between(0, kIntMax), {}, "seed for everything"),
       MISSREC_FIELD(run, threads, between(0, 4096), {},
                     "CPU threads per rank (0: the node's CPUs shared among its ranks)"),
+      MISSREC_FIELD(run, device, any, MISSREC_LIST("auto", "cpu", "cuda"),
+                    "where a rank computes (auto: its GPU, local rank mod visible GPUs, when LibTorch sees one)"),
       MISSREC_FIELD(data, dir, any, {}, "dataset directory (SPEC 2.1)"),
       MISSREC_FIELD(data, feature_dtype, any, MISSREC_LIST("float32", "float16"),
                     "feature table dtype on the device"),
@@ -67,6 +69,9 @@ std::vector<FieldSpec> build_fields() {
       MISSREC_FIELD(train, log_every, between(1, 1e9), {}, "steps between progress lines"),
       MISSREC_FIELD(train, max_steps, at_least(0), {},
                     "stop after this many optimizer steps in all, with a checkpoint (0: no limit)"),
+      MISSREC_FIELD(train, precision, any, MISSREC_LIST("fp32", "bf16"),
+                    "matrix products in float32, or in bf16 with float32 weights, optimizer state, "
+                    "softmax, LayerNorm and losses"),
       MISSREC_FIELD(cluster, interest_ratio, unit_open_left(), {},
                     "K = ceil(2N * interest_ratio)"),
       MISSREC_FIELD(cluster, knn_local_ratio, unit_open_left(), {},

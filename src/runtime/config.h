@@ -16,6 +16,7 @@ struct RunConfig {
   std::string dir;  // empty: runs/<name>
   int64_t seed = 2020;
   int64_t threads = 0;  // 0: the CPUs available to each rank
+  std::string device = "auto";
 };
 
 struct DataConfig {
@@ -58,6 +59,7 @@ struct TrainConfig {
   double weight_decay = 0.0;
   int64_t log_every = 20;
   int64_t max_steps = 0;  // 0: run every epoch
+  std::string precision = "fp32";
 };
 
 struct ClusterConfig {

@@ -54,10 +54,11 @@ int checked_count(int64_t count, const char* operation) {
   return static_cast<int>(count);
 }
 
-void check_cpu_contiguous(const at::Tensor& tensor, const char* operation) {
-  CHECK(tensor.device().is_cpu()) << operation << ": MPI backend needs CPU tensors, got "
-                                  << tensor.device();
-  CHECK(tensor.is_contiguous()) << operation << ": tensor must be contiguous";
+// A pinned host copy of a GPU tensor, so the device-to-host copy runs at full speed.
+at::Tensor to_host(const at::Tensor& tensor) {
+  at::Tensor host = at::empty(tensor.sizes(), tensor.options().device(at::kCPU).pinned_memory(true));
+  host.copy_(tensor);
+  return host;
 }
 
 int64_t row_elements(const at::Tensor& tensor) {
@@ -68,8 +69,9 @@ int64_t row_elements(const at::Tensor& tensor) {
 
 }  // namespace
 
-MpiCommunicator::MpiCommunicator(const MpiWorld& world, double timeout_s)
-    : rank_(world.rank()),
+MpiCommunicator::MpiCommunicator(const MpiWorld& world, double timeout_s, at::Device device)
+    : device_(device),
+      rank_(world.rank()),
       size_(world.size()),
       watch_(world.rank(), world.size(), world.host(), timeout_s) {
   MPI_Comm dup = MPI_COMM_NULL;
@@ -78,11 +80,54 @@ MpiCommunicator::MpiCommunicator(const MpiWorld& world, double timeout_s)
   MISSREC_MPI_CHECK(MPI_Comm_set_errhandler(comm_.get(), MPI_ERRORS_RETURN));
 }
 
+void MpiCommunicator::check_placement(const at::Tensor& tensor, const char* operation) const {
+  CHECK(tensor.device() == device_) << operation << ": the tensor is on " << tensor.device()
+                                    << ", the run's device is " << device_;
+  CHECK(tensor.is_contiguous()) << operation << ": tensor must be contiguous";
+}
+
 void MpiCommunicator::allreduce(at::Tensor& tensor, ReduceOp op) {
-  check_cpu_contiguous(tensor, "allreduce");
+  check_placement(tensor, "allreduce");
+  if (tensor.is_cpu()) {
+    allreduce_host(tensor, op);
+    return;
+  }
+  at::Tensor host = to_host(tensor);
+  allreduce_host(host, op);
+  tensor.copy_(host);
+}
+
+at::Tensor MpiCommunicator::allgather(const at::Tensor& tensor) {
+  check_placement(tensor, "allgather");
+  return tensor.is_cpu() ? allgather_host(tensor) : allgather_host(to_host(tensor)).to(device_);
+}
+
+at::Tensor MpiCommunicator::allgather_variable(const at::Tensor& tensor, std::vector<int64_t>* row_counts) {
+  check_placement(tensor, "allgather_variable");
+  return tensor.is_cpu() ? allgather_variable_host(tensor, row_counts)
+                         : allgather_variable_host(to_host(tensor), row_counts).to(device_);
+}
+
+void MpiCommunicator::broadcast(at::Tensor& tensor, int root) {
+  check_placement(tensor, "broadcast");
+  if (tensor.is_cpu()) {
+    broadcast_host(tensor, root);
+    return;
+  }
+  at::Tensor host = to_host(tensor);
+  broadcast_host(host, root);
+  tensor.copy_(host);
+}
+
+at::Tensor MpiCommunicator::reduce_scatter(const at::Tensor& tensor, ReduceOp op) {
+  check_placement(tensor, "reduce_scatter");
+  return tensor.is_cpu() ? reduce_scatter_host(tensor, op) : reduce_scatter_host(to_host(tensor), op).to(device_);
+}
+
+void MpiCommunicator::allreduce_host(at::Tensor& tensor, ReduceOp op) {
   if (needs_widening(tensor.scalar_type())) {
     at::Tensor wide = tensor.to(at::kFloat);
-    allreduce(wide, op);
+    allreduce_host(wide, op);
     tensor.copy_(wide);
     return;
   }
@@ -92,8 +137,7 @@ void MpiCommunicator::allreduce(at::Tensor& tensor, ReduceOp op) {
                                   mpi_type(tensor.scalar_type()), mpi_op(op), comm_.get()));
 }
 
-at::Tensor MpiCommunicator::allgather(const at::Tensor& tensor) {
-  check_cpu_contiguous(tensor, "allgather");
+at::Tensor MpiCommunicator::allgather_host(const at::Tensor& tensor) {
   std::vector<int64_t> shape = tensor.sizes().vec();
   if (shape.empty()) shape.push_back(1);
   shape[0] *= size_;
@@ -113,9 +157,7 @@ std::vector<int64_t> MpiCommunicator::allgather_counts(int64_t count) {
   return counts;
 }
 
-at::Tensor MpiCommunicator::allgather_variable(const at::Tensor& tensor,
-                                               std::vector<int64_t>* row_counts) {
-  check_cpu_contiguous(tensor, "allgather_variable");
+at::Tensor MpiCommunicator::allgather_variable_host(const at::Tensor& tensor, std::vector<int64_t>* row_counts) {
   CHECK_GE(tensor.dim(), 1) << "allgather_variable needs a tensor with a row dimension";
   std::vector<int64_t> rows = allgather_counts(tensor.size(0));
   const int64_t row_bytes = row_elements(tensor) * tensor.element_size();
@@ -140,8 +182,7 @@ at::Tensor MpiCommunicator::allgather_variable(const at::Tensor& tensor,
   return out;
 }
 
-void MpiCommunicator::broadcast(at::Tensor& tensor, int root) {
-  check_cpu_contiguous(tensor, "broadcast");
+void MpiCommunicator::broadcast_host(at::Tensor& tensor, int root) {
   CHECK(root >= 0 && root < size_) << "broadcast root " << root << " outside [0, " << size_
                                    << ")";
   const auto in_flight = watch_.begin("broadcast", tensor.nbytes());
@@ -149,14 +190,13 @@ void MpiCommunicator::broadcast(at::Tensor& tensor, int root) {
                               MPI_BYTE, root, comm_.get()));
 }
 
-at::Tensor MpiCommunicator::reduce_scatter(const at::Tensor& tensor, ReduceOp op) {
-  check_cpu_contiguous(tensor, "reduce_scatter");
+at::Tensor MpiCommunicator::reduce_scatter_host(const at::Tensor& tensor, ReduceOp op) {
   CHECK_GE(tensor.dim(), 1);
   CHECK_EQ(tensor.size(0) % size_, 0)
       << "reduce_scatter: " << tensor.size(0) << " rows do not split over " << size_
       << " ranks";
   if (needs_widening(tensor.scalar_type())) {
-    return reduce_scatter(tensor.to(at::kFloat), op).to(tensor.scalar_type());
+    return reduce_scatter_host(tensor.to(at::kFloat), op).to(tensor.scalar_type());
   }
   std::vector<int64_t> shape = tensor.sizes().vec();
   shape[0] /= size_;

@@ -6,16 +6,17 @@
 
 namespace missrec::runtime {
 
-// Communicator over MPI for CPU tensors. Collectives are the library's blocking calls,
-// watched by CollectiveWatch, so a missing peer ends in a timeout abort, not a hang.
+// Communicator over MPI. Collectives are the library's blocking calls, watched by
+// CollectiveWatch, so a missing peer ends in a timeout abort, not a hang. On a GPU
+// device, tensors are staged through pinned host memory (no CUDA-aware MPI assumed).
 class MpiCommunicator final : public Communicator {
  public:
-  MpiCommunicator(const MpiWorld& world, double timeout_s);
+  MpiCommunicator(const MpiWorld& world, double timeout_s, at::Device device = at::kCPU);
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   const char* backend_name() const override { return "mpi"; }
-  at::Device device() const override { return at::kCPU; }
+  at::Device device() const override { return device_; }
 
   void allreduce(at::Tensor& tensor, ReduceOp op) override;
   at::Tensor allgather(const at::Tensor& tensor) override;
@@ -30,7 +31,17 @@ class MpiCommunicator final : public Communicator {
   std::vector<int64_t> allgather_counts(int64_t count);
 
  private:
+  // The collectives on host tensors.
+  void allreduce_host(at::Tensor& tensor, ReduceOp op);
+  at::Tensor allgather_host(const at::Tensor& tensor);
+  at::Tensor allgather_variable_host(const at::Tensor& tensor, std::vector<int64_t>* row_counts);
+  void broadcast_host(at::Tensor& tensor, int root);
+  at::Tensor reduce_scatter_host(const at::Tensor& tensor, ReduceOp op);
+  // Checks that `tensor` is contiguous and on the run's device.
+  void check_placement(const at::Tensor& tensor, const char* operation) const;
+
   MpiComm comm_;
+  at::Device device_;
   int rank_;
   int size_;
   CollectiveWatch watch_;

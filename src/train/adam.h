@@ -33,6 +33,7 @@ class Adam {
     torch::Tensor exp_avg_sq;
   };
   std::map<std::string, Moments>& moments() { return moments_; }
+  const std::map<std::string, Moments>& moments() const { return moments_; }
   // Restores the state; throws InputError naming `source` when a parameter is missing
   // or has another shape.
   void load_state(int64_t steps, const std::map<std::string, Moments>& moments,

@@ -43,6 +43,7 @@ void write_state_file(const std::string& path, const TrainingState& state) {
     file.write_tensor("/interests/image_interest", state.image_interest);
   }
   file.write_tensor("/rng/cpu", state.rng_cpu);
+  if (state.rng_device.defined()) file.write_tensor("/rng/device", state.rng_device);
   const std::pair<const char*, int64_t> counters[] = {
       {"format_version", kFormatVersion}, {"epoch", state.epoch},
       {"step", state.step},               {"global_step", state.global_step},
@@ -189,6 +190,7 @@ TrainingState read_checkpoint(const std::string& dir) {
     state.image_interest = file.read_tensor("/interests/image_interest");
   }
   state.rng_cpu = file.read_tensor("/rng/cpu");
+  if (file.exists("/rng/device")) state.rng_device = file.read_tensor("/rng/device");
   state.config_yaml = runtime::read_text_file(dir + "/" + kConfig);
   state.config_hash = manifest["config_hash"].as<std::string>("");
   return state;

@@ -24,6 +24,7 @@ struct TrainingState {
   torch::Tensor text_interest;
   torch::Tensor image_interest;
   torch::Tensor rng_cpu;  // [world_size, S] int64: each rank's CPU generator state bytes
+  torch::Tensor rng_device;  // [world_size, S'] int64: each rank's GPU generator (GPU runs only)
   std::string config_yaml;
   std::string config_hash;
 };

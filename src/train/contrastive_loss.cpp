@@ -55,7 +55,8 @@ RankLoss pretrain_rank_loss(model::MissRecImpl& model, const model::SequenceOutp
   const double tau = model.config().temperature;
   const auto none = F::CrossEntropyFuncOptions().reduction(torch::kNone);
   const torch::Tensor seq_item = F::cross_entropy(model.logits(view.z, all_text, all_image) / tau, labels, none);
-  const torch::Tensor seq_seq = F::cross_entropy(torch::matmul(view.z, all_aug.t()) / tau, labels, none);
+  const torch::Tensor seq_seq =
+      F::cross_entropy(torch::matmul(view.z, all_aug.t()).to(torch::kFloat) / tau, labels, none);
 
   RankLoss loss;
   const double batch = static_cast<double>(global_batch);
@@ -64,10 +65,9 @@ RankLoss pretrain_rank_loss(model::MissRecImpl& model, const model::SequenceOutp
   loss.total = (seq_item_sum + model.config().lambda * seq_seq_sum) / batch +
                model.config().gamma * (view.reg + aug.reg);
   loss.seq_item_rows = seq_item.detach();
-  loss.seq_item_sum = seq_item_sum.item<double>();
-  loss.seq_seq_sum = seq_seq_sum.item<double>();
-  loss.reg = view.reg.item<double>();
-  loss.reg_aug = aug.reg.item<double>();
+  loss.parts = torch::stack({seq_item_sum, seq_seq_sum, view.reg.reshape({}), aug.reg.reshape({})})
+                   .detach()
+                   .to(torch::kFloat);
   return loss;
 }
 

@@ -23,13 +23,13 @@ enum class Negatives { kGlobal, kLocal };
 // the regulariser (a sum over samples) is this rank's share. With global negatives the
 // candidates are every rank's targets and augmented vectors; with local ones, this
 // rank's only.
+// The parts stay on the device: reading them is a host synchronisation, which the step
+// does once, after summing them over the ranks.
 struct RankLoss {
+  enum Part : int64_t { kSeqItemSum, kSeqSeqSum, kReg, kRegAug, kParts };
   torch::Tensor total;          // differentiable
   torch::Tensor seq_item_rows;  // [b] per-sample L_si (detached), for per-domain logging
-  double seq_item_sum = 0.0;    // sums over this rank's rows
-  double seq_seq_sum = 0.0;
-  double reg = 0.0;
-  double reg_aug = 0.0;
+  torch::Tensor parts;          // [kParts] float32, detached: sums over this rank's rows, regularisers
 };
 
 // `targets` are the normalised text and image vectors of this rank's targets

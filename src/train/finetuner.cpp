@@ -9,8 +9,6 @@
 
 #include "cluster/interest_refresh.h"
 #include "data/dataset.h"
-#include "data/feature_table.h"
-#include "data/keyed_random.h"
 #include "data/loader.h"
 #include "model/missrec_model.h"
 #include "runtime/comm.h"
@@ -24,6 +22,7 @@
 #include "train/metrics_log.h"
 #include "train/model_setup.h"
 #include "train/parameter_set.h"
+#include "train/precision.h"
 
 namespace missrec::train {
 
@@ -82,8 +81,8 @@ int run_finetuning(const runtime::Config& run_config, const FinetuneRequest& req
   }
   const bool transductive = config.finetune.mode == "transductive";
   const int64_t items = dataset.total_items();
-  model::MissRec model(model_config_of(config, dataset.text_dim(), dataset.image_dim(), transductive ? items : 0));
-  model->reset_parameters(static_cast<uint64_t>(config.run.seed));
+  model::MissRec model = make_model(model_config_of(config, dataset.text_dim(), dataset.image_dim(), transductive ? items : 0),
+                                    static_cast<uint64_t>(config.run.seed), device);
   if (!request.pretrained.empty()) {
     std::map<std::string, torch::Tensor> weights = pretrained.parameters;
     weights.erase("item_embedding.weight");  // item ids of another dataset
@@ -96,15 +95,10 @@ int run_finetuning(const runtime::Config& run_config, const FinetuneRequest& req
       if (frozen_when_pretrained(item.key())) item.value().set_requires_grad(false);
     }
   }
-  model->to(device);
   broadcast_module(*model, comm, 0);
   verify_same_on_all_ranks(module_checksum(*model), "initial parameters", comm);
-  torch::manual_seed(data::keyed_hash(static_cast<uint64_t>(config.run.seed), 0x66696e65ULL,
-                                      static_cast<uint64_t>(comm.rank())) >> 1);
-
-  const data::FeatureTables tables = data::load_feature_tables(
-      dataset, device, config.data.feature_dtype == "float16" ? at::kHalf : at::kFloat);
-  const model::ItemFeatures features{tables.text, tables.image, tables.text_aug};
+  seed_rank_generators(static_cast<uint64_t>(config.run.seed), 0x66696e65ULL, comm.rank());
+  const model::ItemFeatures features = load_features(dataset, config, device);
   ParameterSet parameters(*model);
   Adam adam(parameters, AdamOptions{config.train.lr, 0.9, 0.999, 1e-8, config.train.weight_decay});
   GradientSync sync(parameters, comm, kScalars);
@@ -130,6 +124,7 @@ int run_finetuning(const runtime::Config& run_config, const FinetuneRequest& req
             << ", " << parameters.numel() << " trainable values, " << comm.size() << " ranks";
 
   const cluster::RefreshOptions refresh_options = refresh_options_of(config);
+  const Precision precision = precision_of(config.train.precision);
 
   double best_ndcg = -1.0;
   int64_t best_epoch = 0;
@@ -157,22 +152,30 @@ int run_finetuning(const runtime::Config& run_config, const FinetuneRequest& req
       data::pad_interests_globally(*batch, comm);
       for (const auto& entry : parameters.entries()) entry.tensor.mutable_grad() = torch::Tensor();
       model::SequenceInput input;
-      input.item_seq = batch->view.item_seq.to(device);
-      input.item_length = batch->view.item_length.to(device);
-      input.interest_seq = batch->view.interest_seq.to(device);
-      // Every item is a candidate: adaptors once over all items (row 0 for padding).
-      const model::AdaptedItems adapted = model->adapt_items({all_ids_and_padding}, features);
-      const model::SequenceOutput output = model->encode_by_length(input, adapted, interest_embeddings);
-      const auto [item_text, item_image] = model->item_vectors(all_ids, adapted);
-      const torch::Tensor scores =
-          model->logits(output.z, item_text, item_image, transductive ? all_ids : torch::Tensor()) /
-          config.model.temperature;
+      input.item_seq = batch->view.item_seq.to(device, /*non_blocking=*/true);
+      input.item_length = batch->view.item_length.to(device, /*non_blocking=*/true);
+      input.interest_seq = batch->view.interest_seq.to(device, /*non_blocking=*/true);
+      model::SequenceOutput output;
+      torch::Tensor scores;
+      {
+        const MixedPrecisionScope mixed_precision(precision, device);
+        // Every item is a candidate: adaptors once over all items (row 0 for padding).
+        const model::AdaptedItems adapted = model->adapt_items({all_ids_and_padding}, features);
+        output = model->encode_by_length(input, adapted, interest_embeddings);
+        const auto [item_text, item_image] = model->item_vectors(all_ids, adapted);
+        scores = model->logits(output.z, item_text, item_image, transductive ? all_ids : torch::Tensor()) /
+                 config.model.temperature;
+      }
       const torch::Tensor labels = batch->pos_item.to(device) - 1;
       const torch::Tensor cross_entropy = torch::nn::functional::cross_entropy(
           scores, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
       const torch::Tensor loss = cross_entropy / batch_size + config.loss.gamma * output.reg;
       loss.backward();
-      const std::vector<double> sums = sync.allreduce({cross_entropy.item<double>(), output.reg.item<double>()});
+      // One host synchronisation: the summed parts, read back together.
+      const torch::Tensor summed =
+          sync.allreduce(torch::stack({cross_entropy.detach(), output.reg.detach().reshape({})}).to(torch::kFloat))
+              .to(torch::kCPU, torch::kDouble);
+      const std::vector<double> sums(summed.data_ptr<double>(), summed.data_ptr<double>() + summed.numel());
       const double total = sums[kCrossEntropy] / batch_size + config.loss.gamma * sums[kReg];
       if (!std::isfinite(total)) {
         throw std::runtime_error("non-finite fine-tuning loss at epoch " + std::to_string(epoch + 1) + ", step " +

@@ -14,7 +14,14 @@ GradientSync::GradientSync(const ParameterSet& parameters, runtime::Communicator
 }
 
 std::vector<double> GradientSync::allreduce(const std::vector<double>& scalars) {
-  CHECK_EQ(static_cast<int64_t>(scalars.size()), scalars_);
+  const torch::Tensor summed =
+      allreduce(torch::tensor(std::vector<float>(scalars.begin(), scalars.end())).to(buffer_.device()))
+          .to(torch::kCPU, torch::kDouble);
+  return std::vector<double>(summed.data_ptr<double>(), summed.data_ptr<double>() + scalars_);
+}
+
+torch::Tensor GradientSync::allreduce(const torch::Tensor& scalars) {
+  CHECK_EQ(scalars.numel(), scalars_);
   torch::NoGradGuard no_grad;
   for (const auto& entry : parameters_.entries()) {
     torch::Tensor slot = buffer_.narrow(0, entry.offset, entry.tensor.numel());
@@ -26,7 +33,7 @@ std::vector<double> GradientSync::allreduce(const std::vector<double>& scalars) 
     }
   }
   torch::Tensor tail = buffer_.narrow(0, parameters_.numel(), scalars_);
-  tail.copy_(torch::tensor(std::vector<float>(scalars.begin(), scalars.end())));
+  tail.copy_(scalars.reshape({-1}));
   comm_.allreduce(buffer_, runtime::ReduceOp::kSum);
   for (const auto& entry : parameters_.entries()) {
     const torch::Tensor slot = buffer_.narrow(0, entry.offset, entry.tensor.numel()).view_as(entry.tensor);
@@ -36,8 +43,7 @@ std::vector<double> GradientSync::allreduce(const std::vector<double>& scalars) 
       entry.tensor.mutable_grad() = slot.clone();
     }
   }
-  const torch::Tensor summed = tail.to(torch::kCPU, torch::kDouble);
-  return std::vector<double>(summed.data_ptr<double>(), summed.data_ptr<double>() + scalars_);
+  return tail.clone();
 }
 
 }  // namespace missrec::train

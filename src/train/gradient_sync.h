@@ -20,11 +20,15 @@ class GradientSync {
  public:
   GradientSync(const ParameterSet& parameters, runtime::Communicator& comm, int64_t scalars);
 
-  // Packs the gradients and `scalars` (size as constructed), allreduces (sum), writes the
-  // summed gradients back into .grad() and returns the summed scalars.
+  // Packs the gradients and `scalars` ([scalars] float32 on the device, as constructed),
+  // allreduces (sum), writes the summed gradients back into .grad() and returns the
+  // summed scalars, still on the device: nothing here waits for the device.
+  torch::Tensor allreduce(const torch::Tensor& scalars);
+  // The same for host values, read back (one host synchronisation).
   std::vector<double> allreduce(const std::vector<double>& scalars);
 
   int64_t bytes() const { return buffer_.numel() * static_cast<int64_t>(sizeof(float)); }
+  const torch::Tensor& buffer() const { return buffer_; }
 
  private:
   const ParameterSet& parameters_;

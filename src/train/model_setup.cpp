@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "data/feature_table.h"
+#include "data/keyed_random.h"
 #include "runtime/comm.h"
 #include "runtime/error.h"
 
@@ -38,6 +40,24 @@ model::ModelConfig model_config_of(const runtime::Config& config, int64_t text_d
   return model;
 }
 
+model::MissRec make_model(const model::ModelConfig& config, uint64_t seed, at::Device device) {
+  model::MissRec model(config);
+  model->reset_parameters(seed);
+  model->to(device);
+  return model;
+}
+
+model::ItemFeatures load_features(const data::Dataset& dataset, const runtime::Config& config, at::Device device) {
+  const data::FeatureTables tables =
+      data::load_feature_tables(dataset, device, config.data.feature_dtype == "float16" ? at::kHalf : at::kFloat);
+  return model::ItemFeatures{tables.text, tables.image, tables.text_aug};
+}
+
+void seed_rank_generators(uint64_t seed, uint64_t purpose, int rank) {
+  // torch::manual_seed seeds the CPU generator and every CUDA device's.
+  torch::manual_seed(data::keyed_hash(seed, purpose, static_cast<uint64_t>(rank)) >> 1);
+}
+
 cluster::RefreshOptions refresh_options_of(const runtime::Config& config) {
   cluster::RefreshOptions options;
   options.interest_ratio = config.cluster.interest_ratio;
@@ -55,6 +75,7 @@ data::LoaderOptions loader_options_of(const runtime::Config& config, const std::
   options.rank = comm.rank();
   options.world_size = comm.size();
   options.prefetch = config.data.prefetch_batches;
+  options.pin_memory = comm.device().is_cuda();
   options.batch.max_seq_len = config.model.max_seq_len;
   options.batch.item_drop_prob = config.augment.item_drop_prob;
   options.batch.item_drop_ratio = config.augment.item_drop_ratio;

@@ -6,7 +6,9 @@
 #include <torch/torch.h>
 
 #include "cluster/interest_refresh.h"
+#include "data/dataset.h"
 #include "data/loader.h"
+#include "model/missrec_model.h"
 #include "model/model_config.h"
 #include "runtime/config.h"
 
@@ -20,6 +22,18 @@ namespace missrec::train {
 // its data (SPEC §3).
 model::ModelConfig model_config_of(const runtime::Config& config, int64_t text_dim,
                                    int64_t image_dim, int64_t n_items = 0);
+
+// A model of `config` with parameters initialised from `seed`, placed on `device`. The
+// one way every command builds its model: ParameterSet, Adam and GradientSync built from
+// it afterwards hold their state on the same device.
+model::MissRec make_model(const model::ModelConfig& config, uint64_t seed, at::Device device);
+
+// The dataset's item feature tables on `device`, in data.feature_dtype.
+model::ItemFeatures load_features(const data::Dataset& dataset, const runtime::Config& config, at::Device device);
+
+// Seeds this rank's default generators (CPU and, when present, CUDA: dropout draws) from
+// (seed, purpose, rank): different per rank, reproducible, checkpointed per rank.
+void seed_rank_generators(uint64_t seed, uint64_t purpose, int rank);
 
 // The refresh settings of the cluster section (SPEC §4.1).
 cluster::RefreshOptions refresh_options_of(const runtime::Config& config);

@@ -1,7 +1,6 @@
 #include "train/pretrain_step.h"
 
 #include <ATen/Parallel.h>
-#include <torch/cuda.h>
 
 #include <algorithm>
 #include <cmath>
@@ -18,10 +17,10 @@ namespace {
 model::SequenceInput to_input(const data::BatchView& view, const at::Tensor& text_aug_mask,
                               const at::Device& device) {
   model::SequenceInput input;
-  input.item_seq = view.item_seq.to(device);
-  input.item_length = view.item_length.to(device);
-  input.interest_seq = view.interest_seq.to(device);
-  if (text_aug_mask.defined()) input.text_aug_mask = text_aug_mask.to(device);
+  input.item_seq = view.item_seq.to(device, /*non_blocking=*/true);
+  input.item_length = view.item_length.to(device, /*non_blocking=*/true);
+  input.interest_seq = view.interest_seq.to(device, /*non_blocking=*/true);
+  if (text_aug_mask.defined()) input.text_aug_mask = text_aug_mask.to(device, /*non_blocking=*/true);
   return input;
 }
 
@@ -31,24 +30,50 @@ PretrainStep::PretrainStep(model::MissRecImpl& model, const model::ItemFeatures&
                            ParameterSet& parameters, Adam& adam, GradientSync& sync,
                            runtime::Communicator& comm, StepSettings settings)
     : model_(model), features_(features), parameters_(parameters), adam_(adam), sync_(sync), comm_(comm),
-      settings_(settings) {}
+      settings_(settings),
+      clock_(comm.device()) {}
+
+NamedTensors PretrainStep::touched_tensors(const model::SequenceInput& view, const model::SequenceInput& aug,
+                                           const torch::Tensor& pos_items,
+                                           const torch::Tensor& interest_embeddings) const {
+  NamedTensors tensors = {{"features.text", features_.text},
+                          {"features.image", features_.image},
+                          {"features.text_aug", features_.text_aug},
+                          {"interest_embeddings", interest_embeddings},
+                          {"gradient buffer", sync_.buffer()},
+                          {"batch.pos_item", pos_items}};
+  for (const auto& [prefix, input] : {std::pair{"batch.view.", &view}, std::pair{"batch.aug.", &aug}}) {
+    add_named(tensors, prefix, {{"item_seq", input->item_seq}, {"item_length", input->item_length},
+                                {"interest_seq", input->interest_seq}, {"text_aug_mask", input->text_aug_mask}});
+  }
+  for (const auto& item : model_.named_parameters()) tensors.emplace_back("model." + item.key(), item.value());
+  for (const auto& item : model_.named_buffers()) tensors.emplace_back("model." + item.key(), item.value());
+  for (const auto& [name, moments] : adam_.moments()) {
+    tensors.emplace_back("adam.exp_avg." + name, moments.exp_avg);
+    tensors.emplace_back("adam.exp_avg_sq." + name, moments.exp_avg_sq);
+  }
+  return tensors;
+}
 
 StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& interest_embeddings,
                              bool stop_requested) {
   const at::Device device = comm_.device();
-  const auto sync_device = [&] {
-    if (device.is_cuda()) torch::cuda::synchronize(device.index());
-  };
   const runtime::ScopedIntraOpThreads one_intra_op_thread(device.is_cpu() ? 1 : at::get_num_threads());
-  StepResult result;
-  Stopwatch clock;
+  clock_.start();
   for (const auto& entry : parameters_.entries()) entry.tensor.mutable_grad() = torch::Tensor();
   const model::SequenceInput view = to_input(batch.view, at::Tensor(), device);
   const model::SequenceInput aug = to_input(batch.aug, batch.text_aug_mask, device);
-  const at::Tensor pos_items = batch.pos_item.to(device);
+  const at::Tensor pos_items = batch.pos_item.to(device, /*non_blocking=*/true);
+  if (!placement_checked_) {
+    check_placement(touched_tensors(view, aug, pos_items, interest_embeddings), device, "pretraining step");
+    placement_checked_ = true;
+  }
   model::SequenceOutput view_out;
   model::SequenceOutput aug_out;
   std::pair<torch::Tensor, torch::Tensor> targets;
+  RankLoss loss;
+  {
+  const MixedPrecisionScope mixed_precision(settings_.precision, device);
   if (settings_.length_aware) {
     const model::AdaptedItems adapted =
         model_.adapt_items({view.item_seq, aug.item_seq, pos_items}, features_, aug.item_seq, aug.text_aug_mask);
@@ -60,36 +85,32 @@ StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
     aug_out = model_.encode(aug, features_, interest_embeddings);
     targets = model_.item_vectors(pos_items, features_);
   }
-  const RankLoss loss = pretrain_rank_loss(model_, view_out, aug_out, targets, settings_.global_batch,
-                                           settings_.negatives, comm_);
-  sync_device();
-  result.times.forward = clock.lap();
+  loss = pretrain_rank_loss(model_, view_out, aug_out, targets, settings_.global_batch, settings_.negatives, comm_);
+  }
+  clock_.mark(StepClock::kForward);
   loss.total.backward();
-  sync_device();
-  result.times.backward = clock.lap();
+  clock_.mark(StepClock::kBackward);
 
-  const size_t domains = static_cast<size_t>(settings_.domains);
-  std::vector<double> scalars(kFixedScalars + 2 * domains, 0.0);
-  scalars[kSeqItem] = loss.seq_item_sum;
+  // The scalars summed with the gradients, assembled on the device.
+  const int64_t domains = settings_.domains;
+  torch::Tensor scalars = torch::zeros({kFixedScalars + 2 * domains}, torch::TensorOptions().dtype(torch::kFloat).device(device));
+  scalars.narrow(0, kSeqItem, RankLoss::kParts).copy_(loss.parts);
+  scalars.narrow(0, kStopFlag, 1).fill_(stop_requested ? 1.0 : 0.0);
   int64_t poisoned_step = -1;
   if (runtime::fault_armed("nan-loss", &poisoned_step) && poisoned_step == adam_.steps() &&
       comm_.rank() == std::min(1, comm_.size() - 1)) {
-    scalars[kSeqItem] = std::nan("");
+    scalars.narrow(0, kSeqItem, 1).fill_(std::nan(""));
   }
-  scalars[kSeqSeq] = loss.seq_seq_sum;
-  scalars[kReg] = loss.reg;
-  scalars[kRegAug] = loss.reg_aug;
-  scalars[kStopFlag] = stop_requested ? 1.0 : 0.0;
-  const at::Tensor domain = batch.domain.to(at::kLong);
-  const at::Tensor rows = loss.seq_item_rows.to(at::kCPU, at::kDouble);
-  const int64_t* d = domain.data_ptr<int64_t>();
-  const double* r = rows.data_ptr<double>();
-  for (int64_t i = 0; i < domain.numel(); ++i) {
-    scalars[kFixedScalars + static_cast<size_t>(d[i])] += r[i];
-    scalars[kFixedScalars + domains + static_cast<size_t>(d[i])] += 1.0;
-  }
-  result.sums = sync_.allreduce(scalars);
-  result.times.comm = clock.lap();
+  const torch::Tensor domain = batch.domain.to(device, torch::kLong, /*non_blocking=*/true);
+  scalars.narrow(0, kFixedScalars, domains).index_add_(0, domain, loss.seq_item_rows.to(torch::kFloat));
+  scalars.narrow(0, kFixedScalars + domains, domains)
+      .index_add_(0, domain, torch::ones({domain.numel()}, scalars.options()));
+  const torch::Tensor summed = sync_.allreduce(scalars);
+  clock_.mark(StepClock::kComm);
+  // The step's one host synchronisation: the summed scalars decide whether to update.
+  const torch::Tensor host_sums = summed.to(torch::kCPU, torch::kDouble);
+  StepResult result;
+  result.sums.assign(host_sums.data_ptr<double>(), host_sums.data_ptr<double>() + host_sums.numel());
 
   const double batch_size = static_cast<double>(settings_.global_batch);
   const std::vector<double>& sums = result.sums;
@@ -106,8 +127,8 @@ StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
                              "; parameters not updated, the last checkpoint is kept");
   }
   adam_.step();
-  sync_device();
-  result.times.optimizer = clock.lap();
+  clock_.mark(StepClock::kOptimizer);
+  result.times = clock_.read();
   return result;
 }
 

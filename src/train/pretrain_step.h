@@ -10,6 +10,9 @@
 #include "train/contrastive_loss.h"
 #include "train/gradient_sync.h"
 #include "train/metrics_log.h"
+#include "train/placement.h"
+#include "train/precision.h"
+#include "train/step_clock.h"
 
 namespace missrec::runtime {
 class Communicator;
@@ -28,6 +31,7 @@ struct StepSettings {
   double lambda = 1e-3;
   double gamma = 1e-4;
   bool length_aware = true;  // false: the padded computation (benchmarks compare)
+  Precision precision = Precision::kFp32;
 };
 
 struct StepResult {
@@ -48,6 +52,10 @@ class PretrainStep {
   StepResult run(const data::Batch& batch, const torch::Tensor& interest_embeddings, bool stop_requested);
 
  private:
+  // Every tensor the step touches, by name, for the placement check of the first step.
+  NamedTensors touched_tensors(const model::SequenceInput& view, const model::SequenceInput& aug,
+                               const torch::Tensor& pos_items, const torch::Tensor& interest_embeddings) const;
+
   model::MissRecImpl& model_;
   const model::ItemFeatures& features_;
   ParameterSet& parameters_;
@@ -55,6 +63,8 @@ class PretrainStep {
   GradientSync& sync_;
   runtime::Communicator& comm_;
   StepSettings settings_;
+  StepClock clock_;
+  bool placement_checked_ = false;
 };
 
 }  // namespace missrec::train

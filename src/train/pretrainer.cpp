@@ -6,11 +6,10 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <tuple>
 
 #include "cluster/interest_refresh.h"
 #include "data/dataset.h"
-#include "data/feature_table.h"
-#include "data/keyed_random.h"
 #include "data/loader.h"
 #include "model/missrec_model.h"
 #include "runtime/comm.h"
@@ -33,14 +32,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-at::Tensor generator_state_as_longs() {
-  at::Generator generator = at::detail::getDefaultCPUGenerator();
+// The default generator of `device` (dropout draws on that device), as int64 bytes.
+at::Tensor generator_state_as_longs(at::Device device) {
+  at::Generator generator = at::globalContext().defaultGenerator(device);
   std::lock_guard<std::mutex> lock(generator.mutex());
   return generator.get_state().to(at::kLong);
 }
 
-void set_generator_state(const at::Tensor& longs) {
-  at::Generator generator = at::detail::getDefaultCPUGenerator();
+void set_generator_state(at::Device device, const at::Tensor& longs) {
+  at::Generator generator = at::globalContext().defaultGenerator(device);
   std::lock_guard<std::mutex> lock(generator.mutex());
   generator.set_state(longs.to(at::kByte).contiguous());
 }
@@ -54,7 +54,9 @@ class Pretrainer {
         run_dir_(config.run_dir()),
         checkpoints_dir_(run_dir_ + "/checkpoints"),
         dataset_(data::Dataset::open(config.data.dir)),
-        model_(model_config_of(config, dataset_.text_dim(), dataset_.image_dim())),
+        features_(load_features(dataset_, config, device_)),
+        model_(make_model(model_config_of(config, dataset_.text_dim(), dataset_.image_dim()),
+                          static_cast<uint64_t>(config.run.seed), device_)),
         parameters_(*model_),
         adam_(parameters_, AdamOptions{config.train.lr, 0.9, 0.999, 1e-8, config.train.weight_decay}),
         sync_(parameters_, comm, kFixedScalars + 2 * static_cast<int64_t>(dataset_.domains().size())),
@@ -72,6 +74,7 @@ class Pretrainer {
     settings.negatives = config_.contrastive.negatives == "local" ? Negatives::kLocal : Negatives::kGlobal;
     settings.lambda = config_.loss.lambda;
     settings.gamma = config_.loss.gamma;
+    settings.precision = precision_of(config_.train.precision);
     return settings;
   }
 
@@ -114,17 +117,7 @@ class Pretrainer {
 };
 
 void Pretrainer::initialise(const PretrainRequest& request) {
-  const data::FeatureTables tables = data::load_feature_tables(
-      dataset_, device_, config_.data.feature_dtype == "float16" ? at::kHalf : at::kFloat);
-  features_.text = tables.text;
-  features_.image = tables.image;
-  features_.text_aug = tables.text_aug;
-  model_->reset_parameters(static_cast<uint64_t>(config_.run.seed));
-  model_->to(device_);
-  // Dropout draws differ per rank but are reproducible: seeded from (seed, rank), and
-  // checkpointed per rank.
-  torch::manual_seed(data::keyed_hash(static_cast<uint64_t>(config_.run.seed), 0x64726f70ULL,
-                                      static_cast<uint64_t>(comm_.rank())) >> 1);
+  seed_rank_generators(static_cast<uint64_t>(config_.run.seed), 0x64726f70ULL, comm_.rank());
 
   const std::string config_yaml = runtime::to_yaml(config_);
   if (comm_.rank() == 0) {
@@ -135,8 +128,8 @@ void Pretrainer::initialise(const PretrainRequest& request) {
   }
 
   // Header broadcast from rank 0: resumed?, epoch, step, global step, optimizer steps,
-  // saved world size, interest rows (0: none), rng bytes.
-  at::Tensor header = at::zeros({8}, at::kLong);
+  // saved world size, interest rows (0: none), CPU rng bytes, GPU rng bytes.
+  at::Tensor header = at::zeros({9}, at::kLong);
   TrainingState state;
   if (!request.resume.empty() && comm_.rank() == 0) {
     const std::string dir = resolve_and_read_checkpoint(request.resume, checkpoints_dir_, &state);
@@ -160,7 +153,8 @@ void Pretrainer::initialise(const PretrainRequest& request) {
                               state.optimizer_steps,
                               state.world_size,
                               state.interest_embeddings.defined() ? state.interest_embeddings.size(0) : 0,
-                              state.rng_cpu.defined() ? state.rng_cpu.size(1) : 0};
+                              state.rng_cpu.defined() ? state.rng_cpu.size(1) : 0,
+                              state.rng_device.defined() && device_.is_cuda() ? state.rng_device.size(1) : 0};
     header = at::tensor(std::vector<int64_t>(std::begin(values), std::end(values)), at::kLong);
   }
   header = header.to(device_);
@@ -205,12 +199,15 @@ void Pretrainer::initialise(const PretrainRequest& request) {
     interests_.image_interest = state.image_interest;
     cluster::broadcast_interests(interests_, dataset_.total_items() + 1, config_.model.hidden_size, comm_);
   }
-  const int64_t rng_bytes = h[7];
-  if (h[5] == comm_.size() && rng_bytes > 0) {
-    at::Tensor rng = comm_.rank() == 0 ? state.rng_cpu.to(device_)
-                                       : at::zeros({comm_.size(), rng_bytes}, at::TensorOptions().dtype(at::kLong).device(device_));
-    comm_.broadcast(rng, 0);
-    set_generator_state(rng[comm_.rank()].to(at::kCPU));
+  if (h[5] == comm_.size()) {
+    for (const auto& [generator, bytes, saved] : {std::tuple{at::Device(at::kCPU), h[7], &state.rng_cpu},
+                                                  std::tuple{device_, h[8], &state.rng_device}}) {
+      if (bytes == 0) continue;
+      at::Tensor rng = comm_.rank() == 0 ? saved->to(device_)
+                                         : at::zeros({comm_.size(), bytes}, at::TensorOptions().dtype(at::kLong).device(device_));
+      comm_.broadcast(rng, 0);
+      set_generator_state(generator, rng[comm_.rank()].to(at::kCPU));
+    }
   }
   if (comm_.rank() == 0) {
     metrics_.write(JsonLine().add("kind", std::string("resume")).add("epoch", start_epoch_)
@@ -240,8 +237,10 @@ void Pretrainer::save(int64_t epoch, int64_t next_step, int64_t steps_per_epoch)
   state.step = epoch_done ? 0 : next_step;
   state.global_step = global_step_;
   state.world_size = comm_.size();
-  const at::Tensor rng = generator_state_as_longs().to(device_);
-  state.rng_cpu = comm_.allgather(rng.unsqueeze(0)).to(at::kCPU);
+  state.rng_cpu = comm_.allgather(generator_state_as_longs(at::kCPU).to(device_).unsqueeze(0)).to(at::kCPU);
+  if (device_.is_cuda()) {
+    state.rng_device = comm_.allgather(generator_state_as_longs(device_).to(device_).unsqueeze(0)).to(at::kCPU);
+  }
   if (comm_.rank() != 0) return;
   for (const auto& [name, tensor] : model_->named_tensors()) state.model[name] = tensor.detach().to(at::kCPU).clone();
   state.optimizer_steps = adam_.steps();

@@ -14,6 +14,7 @@
 #include "train/adam.h"
 #include "train/gradient_sync.h"
 #include "train/metrics_log.h"
+#include "train/model_setup.h"
 #include "train/parameter_set.h"
 #include "train/pretrain_step.h"
 
@@ -72,9 +73,7 @@ std::string run_train_bench(const TrainBenchOptions& options, runtime::Communica
   model::ModelConfig config;  // SPEC §3 defaults
   config.text_dim = kFeatureDim;
   config.image_dim = kFeatureDim;
-  model::MissRec model(config);
-  model->reset_parameters(options.seed);
-  model->to(device);
+  model::MissRec model = make_model(config, options.seed, device);
   model->train();
 
   auto generator = at::detail::createCPUGenerator(options.seed);
@@ -103,6 +102,7 @@ std::string run_train_bench(const TrainBenchOptions& options, runtime::Communica
   StepSettings settings;
   settings.global_batch = options.batch;
   settings.length_aware = !options.padded;
+  settings.precision = precision_of(options.precision);
   PretrainStep step(*model, features, parameters, adam, sync, comm, settings);
 
   const int64_t local = options.batch / comm.size();
@@ -162,12 +162,12 @@ std::string run_train_bench(const TrainBenchOptions& options, runtime::Communica
   char line[1024];
   std::snprintf(line, sizeof line,
                 "{\"bench\": \"train\", \"batch\": %lld, \"lengths\": \"%s\", \"mean_history\": %.2f, "
-                "\"computation\": \"%s\", \"ranks\": %d, \"threads_per_rank\": %d, \"steps\": %lld, "
+                "\"computation\": \"%s\", \"precision\": \"%s\", \"ranks\": %d, \"threads_per_rank\": %d, \"steps\": %lld, "
                 "\"samples_per_s\": %.1f, \"step_s\": %.4f, \"split_s\": %s, \"peak_rss_mb\": %.0f, "
                 "\"model_gflop_per_step\": %.2f, \"achieved_gflop_s\": %.2f, \"large_gemm_gflop_s\": %.2f, "
                 "\"gemm_fraction\": %.3f}",
                 static_cast<long long>(options.batch), options.lengths.c_str(), history / steps,
-                options.padded ? "padded" : "length-aware", comm.size(), at::get_num_threads(),
+                options.padded ? "padded" : "length-aware", options.precision.c_str(), comm.size(), at::get_num_threads(),
                 static_cast<long long>(options.steps), samples_per_s, job_wall / steps,
                 step_times_json(total, steps).str().c_str(), runtime::peak_rss_mb(), job_flops / steps / 1e9, model_gflops,
                 gemm, gemm > 0 ? model_gflops / (gemm * comm.size()) : 0.0);

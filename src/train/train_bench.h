@@ -15,6 +15,7 @@ struct TrainBenchOptions {
   int64_t steps = 10;            // timed steps (after 2 warm-up steps)
   int64_t items = 20000;
   bool padded = false;           // time the padded computation instead
+  std::string precision = "fp32";  // train.precision
   uint64_t seed = 2020;
 };
 

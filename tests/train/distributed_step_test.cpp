@@ -110,7 +110,7 @@ TEST(PretrainRankLoss, SumOverRanksIsTheGlobalBatchLossWithItsGradients) {
   loss.total.backward();
   ParameterSet parameters(*model);
   GradientSync sync(parameters, comm(), 2);
-  const std::vector<double> sums = sync.allreduce({loss.total.item<double>(), loss.seq_item_sum});
+  const std::vector<double> sums = sync.allreduce({loss.total.item<double>(), loss.parts[RankLoss::kSeqItemSum].item<double>()});
   EXPECT_NEAR(sums[0], reference.total.item<double>(), 1e-5 * std::abs(reference.total.item<double>()));
   EXPECT_NEAR(sums[1] / batch, reference.seq_item.item<double>(), 1e-5 * reference.seq_item.item<double>());
   for (const auto& entry : parameters.entries()) {

@@ -7,7 +7,7 @@ bool nccl_backend_built() { return false; }
 
 std::string nccl_version_string() { return ""; }
 
-std::unique_ptr<Communicator> make_nccl_communicator(const MpiWorld&, double) {
+std::unique_ptr<Communicator> make_nccl_communicator(const MpiWorld&, double, at::Device) {
   throw_input_error("dist.backend", "nccl: not built into this binary");
 }
 

@@ -199,21 +199,15 @@ class Watchdog {
 
 class NcclCommunicator final : public Communicator {
  public:
-  NcclCommunicator(const MpiWorld& world, double timeout_s)
+  NcclCommunicator(const MpiWorld& world, double timeout_s, at::Device device)
       : host_(world, timeout_s),
         rank_(world.rank()),
         size_(world.size()),
         watch_(world.rank(), world.size(), world.host(), timeout_s, /*run_watchdog=*/false) {
-    int devices = 0;
-    MISSREC_CUDA_CHECK(cudaGetDeviceCount(&devices));
-    CHECK_GT(devices, 0) << "NCCL backend without a visible CUDA device";
-    if (world.local_size() > devices) {
-      throw_input_error("launch", std::to_string(world.local_size()) + " ranks on host " +
-                                      world.host() + " but only " + std::to_string(devices) +
-                                      " GPUs visible; start one rank per GPU");
-    }
-    device_index_ = world.local_rank() % devices;
+    CHECK(device.is_cuda() && device.has_index()) << "NCCL backend on " << device;
+    device_index_ = device.index();
     MISSREC_CUDA_CHECK(cudaSetDevice(device_index_));
+    refuse_shared_gpus(world);
     ncclUniqueId id;
     if (rank_ == 0) MISSREC_NCCL_CHECK(ncclGetUniqueId(&id));
     at::Tensor id_bytes = at::empty({static_cast<int64_t>(sizeof(id))}, at::kByte);
@@ -229,6 +223,29 @@ class NcclCommunicator final : public Communicator {
 
   ~NcclCommunicator() override {
     watchdog_.reset();  // joins the thread before the comm and stream go away
+  }
+
+  // NCCL cannot put two ranks on one GPU. Ranks compare (host, PCI bus id) rather than
+  // device indices: under --gpus-per-task=1 every task's GPU is its device 0.
+  void refuse_shared_gpus(const MpiWorld& world) {
+    constexpr int64_t kKeyBytes = 256;
+    char bus_id[64] = {};
+    MISSREC_CUDA_CHECK(cudaDeviceGetPCIBusId(bus_id, sizeof(bus_id), device_index_));
+    const std::string key = world.host() + " GPU " + bus_id;
+    at::Tensor mine = at::zeros({kKeyBytes}, at::kByte);
+    std::memcpy(mine.data_ptr(), key.data(), std::min<size_t>(key.size(), kKeyBytes - 1));
+    const at::Tensor all = host_.allgather(mine);
+    const auto key_of = [&](int rank) {
+      return std::string(static_cast<const char*>(all[rank].data_ptr()));
+    };
+    for (int other = 0; other < size_; ++other) {
+      if (other != rank_ && key_of(other) == key) {
+        throw_input_error("launch", "ranks " + std::to_string(std::min(rank_, other)) + " and " +
+                                        std::to_string(std::max(rank_, other)) + " share " + key +
+                                        "; NCCL needs one GPU per rank (start fewer ranks per host, or "
+                                        "use dist.backend=mpi to share a GPU)");
+      }
+    }
   }
 
   int rank() const override { return rank_; }
@@ -382,8 +399,9 @@ class NcclCommunicator final : public Communicator {
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_nccl_communicator(const MpiWorld& world, double timeout_s) {
-  return std::make_unique<NcclCommunicator>(world, timeout_s);
+std::unique_ptr<Communicator> make_nccl_communicator(const MpiWorld& world, double timeout_s,
+                                                     at::Device device) {
+  return std::make_unique<NcclCommunicator>(world, timeout_s, device);
 }
 
 }  // namespace missrec::runtime
