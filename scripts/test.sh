@@ -11,12 +11,16 @@
 #   --build-type T   CMake build type (default: Release)
 #   --sanitize       AddressSanitizer + UndefinedBehaviorSanitizer build (build-sanitize,
 #                    RelWithDebInfo) running the unit and mpi tests
+#   --cuda-torch     build against the CUDA LibTorch GPU users bring (PyPI's torch wheel,
+#                    installed by scripts/cuda_torch.sh) with the NCCL backend, in
+#                    build-cuda, and run the unit and mpi tests (no GPU needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 skip_setup=0
 build_dir=build
 build_type=Release
+cuda_torch=0
 ctest_args=()
 cmake_args=()
 while [ $# -gt 0 ]; do
@@ -35,7 +39,12 @@ while [ $# -gt 0 ]; do
       export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:${ASAN_OPTIONS:-}"
       export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
       ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --cuda-torch)
+      build_dir=build-cuda
+      cuda_torch=1
+      ctest_args+=(-L "unit|mpi")
+      ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "scripts/test.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -45,6 +54,12 @@ jobs=$(nproc)
 start=$(date +%s)
 if [ "$skip_setup" -eq 0 ]; then
   scripts/setup.sh --with-slurm
+fi
+if [ "$cuda_torch" -eq 1 ]; then
+  # The wheel's LibTorch root first, so that Debian's LibTorch (also installed) is not found.
+  cmake_args+=(-DCMAKE_PREFIX_PATH="$(scripts/cuda_torch.sh)"
+               -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
+               -DMISSREC_WITH_NCCL=ON)
 fi
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" "${cmake_args[@]}"
 cmake --build "$build_dir" -j "$jobs"

@@ -2,6 +2,7 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <climits>
 #include <cstdlib>
@@ -44,6 +45,8 @@ std::string loaded_blas() {
     char resolved[PATH_MAX];
     return realpath(path.c_str(), resolved) != nullptr ? resolved : path;
   }
+  // PyPI's LibTorch links MKL statically into libtorch_cpu.so.
+  if (at::hasMKL()) return "MKL, linked into LibTorch";
   return "none loaded";
 }
 

@@ -107,14 +107,20 @@ torch::Tensor rows_for(const torch::Tensor& ids, const torch::Tensor& rows, cons
 AdaptedItems MissRecImpl::adapt_items(const std::vector<torch::Tensor>& id_tensors,
                                       const ItemFeatures& features, const torch::Tensor& aug_items,
                                       const torch::Tensor& aug_mask) {
+  // The distinct ids are found where the ids are (on the host for a CPU batch: finding
+  // them on a GPU means waiting for it to learn their number) and used on the features'
+  // device.
+  const at::Device device = features.text.device();
   std::vector<torch::Tensor> flat;
   for (const torch::Tensor& ids : id_tensors) flat.push_back(ids.reshape({-1}));
   AdaptedItems adapted;
-  adapted.ids = std::get<0>(torch::_unique(torch::cat(flat), /*sorted=*/true));
+  adapted.ids = std::get<0>(torch::_unique(torch::cat(flat), /*sorted=*/true)).to(device, /*non_blocking=*/true);
   adapted.text = text_adaptor(gather_features(features.text, adapted.ids));
   adapted.image = img_adaptor(gather_features(features.image, adapted.ids));
   if (aug_mask.defined() && features.text_aug.defined()) {
-    adapted.aug_ids = std::get<0>(torch::_unique(aug_items.masked_select(aug_mask), /*sorted=*/true));
+    const torch::Tensor aug_ids = std::get<0>(torch::_unique(aug_items.masked_select(aug_mask), /*sorted=*/true));
+    if (aug_ids.numel() > 0) adapted.first_aug_id = aug_ids[0].item<int64_t>();
+    adapted.aug_ids = aug_ids.to(device, /*non_blocking=*/true);
     adapted.text_aug = text_adaptor(gather_features(features.text_aug, adapted.aug_ids));
   }
   return adapted;
@@ -134,8 +140,10 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
   const int64_t hidden = config_.hidden_size;
   // Per-sample sizes on the CPU: history length, used interest prefix (through the last
   // non-zero id), non-zero interest count.
-  const torch::Tensor lengths = input.item_length.to(torch::kCPU);
-  const torch::Tensor interests_cpu = input.interest_seq.to(torch::kCPU);
+  const torch::Tensor lengths =
+      input.host_item_length.defined() ? input.host_item_length : input.item_length.to(torch::kCPU);
+  const torch::Tensor interests_cpu =
+      input.host_interest_seq.defined() ? input.host_interest_seq : input.interest_seq.to(torch::kCPU);
   const torch::Tensor nonzero = interests_cpu.ne(0);
   const torch::Tensor positions = torch::arange(1, interest_width + 1, torch::kLong).unsqueeze(0);
   const torch::Tensor used = (nonzero.to(torch::kLong) * positions).amax(1);  // last non-zero + 1
@@ -155,9 +163,9 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
     return bucket;
   };
   // Word-dropped positions look up text_aug rows; the others are masked out afterwards
-  // but must still name a row that exists (read once, not per group: it syncs a GPU).
+  // but must still name a row that exists.
   const bool word_drop = input.text_aug_mask.defined() && adapted.text_aug.defined() && adapted.aug_ids.numel() > 0;
-  const int64_t any_aug_id = word_drop ? adapted.aug_ids[0].item<int64_t>() : 0;
+  const int64_t any_aug_id = adapted.first_aug_id;
   std::vector<torch::Tensor> z_parts;
   std::vector<torch::Tensor> p_parts;
   std::vector<torch::Tensor> index_parts;
@@ -171,7 +179,7 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
       interest_used = std::max(interest_used, used_ptr[order_ptr[end]]);
       ++end;
     }
-    const torch::Tensor index = order.narrow(0, start, end - start).to(input.item_seq.device());
+    const torch::Tensor index = order.narrow(0, start, end - start).to(input.item_seq.device(), /*non_blocking=*/true);
     const int64_t rows = end - start;
     const int64_t group_interest_width = std::min(interest_width, interest_used + 1);
     const torch::Tensor items = input.item_seq.index_select(0, index).narrow(1, 0, width);
@@ -203,7 +211,8 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
     torch::Tensor total = memory.sum(1);
     const int64_t beyond = interest_width - group_interest_width;
     if (beyond > 0) {
-      const torch::Tensor first_unused = used.index_select(0, order.narrow(0, start, rows)).to(index.device());
+      const torch::Tensor first_unused =
+          used.index_select(0, order.narrow(0, start, rows)).to(index.device(), /*non_blocking=*/true);
       const torch::Tensor pad_output =
           memory.gather(1, first_unused.view({rows, 1, 1}).expand({rows, 1, hidden})).squeeze(1);
       total = total + static_cast<double>(beyond) * pad_output;

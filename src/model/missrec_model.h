@@ -23,6 +23,11 @@ struct SequenceInput {
   torch::Tensor item_length;    // [B] int64
   torch::Tensor interest_seq;   // [B, U] int64 interest ids, 0 = padding
   torch::Tensor text_aug_mask;  // [B, L] bool (word drop) or undefined
+  // CPU copies of item_length and interest_seq, when the caller has them: the
+  // length-aware path groups samples on the host, and reading a GPU tensor back would
+  // make the host wait for the device.
+  torch::Tensor host_item_length;
+  torch::Tensor host_interest_seq;
 };
 
 struct SequenceOutput {
@@ -40,6 +45,7 @@ struct AdaptedItems {
   torch::Tensor image;       // [M, H]
   torch::Tensor aug_ids;     // [M'] or undefined
   torch::Tensor text_aug;    // [M', H]
+  int64_t first_aug_id = 0;  // aug_ids[0], read where the ids were found (0 when none)
 };
 
 struct PretrainLosses {

@@ -131,7 +131,8 @@ int run_finetuning(const runtime::Config& run_config, const FinetuneRequest& req
   int64_t epochs_without_gain = 0;
   int64_t global_step = 0;
   const torch::Tensor all_ids = torch::arange(1, items + 1, torch::TensorOptions().dtype(torch::kLong).device(device));
-  const torch::Tensor all_ids_and_padding = torch::arange(0, items + 1, all_ids.options());
+  // On the host: adapt_items finds distinct ids where they are, without waiting for a GPU.
+  const torch::Tensor all_ids_and_padding = torch::arange(0, items + 1, torch::kLong);
   for (int64_t epoch = 0; epoch < config.train.epochs; ++epoch) {
     Stopwatch epoch_clock;
     model->eval();
@@ -152,6 +153,8 @@ int run_finetuning(const runtime::Config& run_config, const FinetuneRequest& req
       data::pad_interests_globally(*batch, comm);
       for (const auto& entry : parameters.entries()) entry.tensor.mutable_grad() = torch::Tensor();
       model::SequenceInput input;
+      input.host_item_length = batch->view.item_length;
+      input.host_interest_seq = batch->view.interest_seq;
       input.item_seq = batch->view.item_seq.to(device, /*non_blocking=*/true);
       input.item_length = batch->view.item_length.to(device, /*non_blocking=*/true);
       input.interest_seq = batch->view.interest_seq.to(device, /*non_blocking=*/true);

@@ -17,6 +17,8 @@ namespace {
 model::SequenceInput to_input(const data::BatchView& view, const at::Tensor& text_aug_mask,
                               const at::Device& device) {
   model::SequenceInput input;
+  input.host_item_length = view.item_length;
+  input.host_interest_seq = view.interest_seq;
   input.item_seq = view.item_seq.to(device, /*non_blocking=*/true);
   input.item_length = view.item_length.to(device, /*non_blocking=*/true);
   input.interest_seq = view.interest_seq.to(device, /*non_blocking=*/true);
@@ -55,6 +57,28 @@ NamedTensors PretrainStep::touched_tensors(const model::SequenceInput& view, con
   return tensors;
 }
 
+RankLoss PretrainStep::forward(const data::Batch& batch, const model::SequenceInput& view,
+                               const model::SequenceInput& aug, const torch::Tensor& pos_items,
+                               const torch::Tensor& interest_embeddings) {
+  const MixedPrecisionScope mixed_precision(settings_.precision, comm_.device());
+  model::SequenceOutput view_out;
+  model::SequenceOutput aug_out;
+  std::pair<torch::Tensor, torch::Tensor> targets;
+  if (settings_.length_aware) {
+    // The batch's own (host) ids: the distinct ids are found without waiting for the device.
+    const model::AdaptedItems adapted = model_.adapt_items({batch.view.item_seq, batch.aug.item_seq, batch.pos_item},
+                                                           features_, batch.aug.item_seq, batch.text_aug_mask);
+    view_out = model_.encode_by_length(view, adapted, interest_embeddings);
+    aug_out = model_.encode_by_length(aug, adapted, interest_embeddings);
+    targets = model_.item_vectors(pos_items, adapted);
+  } else {
+    view_out = model_.encode(view, features_, interest_embeddings);
+    aug_out = model_.encode(aug, features_, interest_embeddings);
+    targets = model_.item_vectors(pos_items, features_);
+  }
+  return pretrain_rank_loss(model_, view_out, aug_out, targets, settings_.global_batch, settings_.negatives, comm_);
+}
+
 StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& interest_embeddings,
                              bool stop_requested) {
   const at::Device device = comm_.device();
@@ -68,25 +92,7 @@ StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
     check_placement(touched_tensors(view, aug, pos_items, interest_embeddings), device, "pretraining step");
     placement_checked_ = true;
   }
-  model::SequenceOutput view_out;
-  model::SequenceOutput aug_out;
-  std::pair<torch::Tensor, torch::Tensor> targets;
-  RankLoss loss;
-  {
-  const MixedPrecisionScope mixed_precision(settings_.precision, device);
-  if (settings_.length_aware) {
-    const model::AdaptedItems adapted =
-        model_.adapt_items({view.item_seq, aug.item_seq, pos_items}, features_, aug.item_seq, aug.text_aug_mask);
-    view_out = model_.encode_by_length(view, adapted, interest_embeddings);
-    aug_out = model_.encode_by_length(aug, adapted, interest_embeddings);
-    targets = model_.item_vectors(pos_items, adapted);
-  } else {
-    view_out = model_.encode(view, features_, interest_embeddings);
-    aug_out = model_.encode(aug, features_, interest_embeddings);
-    targets = model_.item_vectors(pos_items, features_);
-  }
-  loss = pretrain_rank_loss(model_, view_out, aug_out, targets, settings_.global_batch, settings_.negatives, comm_);
-  }
+  const RankLoss loss = forward(batch, view, aug, pos_items, interest_embeddings);
   clock_.mark(StepClock::kForward);
   loss.total.backward();
   clock_.mark(StepClock::kBackward);

@@ -22,7 +22,15 @@ namespace missrec::train {
 
 // Scalars summed with the gradients each step: loss parts, the stop flag, then the
 // per-domain sums of L_si and sample counts (2 x domains).
-enum StepScalar : int64_t { kSeqItem, kSeqSeq, kReg, kRegAug, kStopFlag, kFixedScalars };
+// The loss parts lead, in RankLoss's order.
+enum StepScalar : int64_t {
+  kSeqItem = RankLoss::kSeqItemSum,
+  kSeqSeq = RankLoss::kSeqSeqSum,
+  kReg = RankLoss::kReg,
+  kRegAug = RankLoss::kRegAug,
+  kStopFlag = RankLoss::kParts,
+  kFixedScalars
+};
 
 struct StepSettings {
   int64_t global_batch = 0;
@@ -43,7 +51,8 @@ struct StepResult {
 // One pretraining step on a rank's slice of a global batch (SPEC §6.1): both views'
 // forward (length-aware), the rank's share of the SPEC §3.5 loss, backward, one fused
 // allreduce of gradients and scalars, and Adam. Throws (before the update) when the
-// summed loss is not finite, naming the loss part.
+// summed loss is not finite, naming the loss part. The host waits for the device once
+// per step, to read the summed scalars; everything else is queued.
 class PretrainStep {
  public:
   PretrainStep(model::MissRecImpl& model, const model::ItemFeatures& features, ParameterSet& parameters,
@@ -52,6 +61,9 @@ class PretrainStep {
   StepResult run(const data::Batch& batch, const torch::Tensor& interest_embeddings, bool stop_requested);
 
  private:
+  // Both views' forward and this rank's loss, in the step's precision.
+  RankLoss forward(const data::Batch& batch, const model::SequenceInput& view, const model::SequenceInput& aug,
+                   const torch::Tensor& pos_items, const torch::Tensor& interest_embeddings);
   // Every tensor the step touches, by name, for the placement check of the first step.
   NamedTensors touched_tensors(const model::SequenceInput& view, const model::SequenceInput& aug,
                                const torch::Tensor& pos_items, const torch::Tensor& interest_embeddings) const;

@@ -1,6 +1,9 @@
 // gtest main for tests that run under mpirun: every rank runs every test; only rank 0
-// prints the progress; the job fails if any rank fails.
+// prints the progress, the others their failures; the job fails if any rank fails.
 #include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
 
 #include "runtime/comm.h"
 #include "runtime/logging.h"
@@ -12,6 +15,30 @@ extern runtime::MpiWorld* g_world;
 extern runtime::Communicator* g_comm;
 }  // namespace missrec::testing::detail
 
+namespace {
+
+// On ranks other than 0 the progress printer is removed (one copy of it is enough), but
+// their failures must still be seen: this prints each failed assertion with the rank.
+class RankFailurePrinter : public ::testing::EmptyTestEventListener {
+ public:
+  explicit RankFailurePrinter(int rank) : rank_(rank) {}
+  // gtest holds its own lock while reporting a result: the test's name is kept here.
+  void OnTestStart(const ::testing::TestInfo& test) override {
+    test_ = std::string(test.test_suite_name()) + "." + test.name();
+  }
+  void OnTestPartResult(const ::testing::TestPartResult& result) override {
+    if (!result.failed()) return;
+    std::fprintf(stderr, "[rank %d] %s: %s:%d: failure\n%s\n", rank_, test_.c_str(),
+                 result.file_name() ? result.file_name() : "?", result.line_number(), result.message());
+  }
+
+ private:
+  int rank_;
+  std::string test_;
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace missrec;
   runtime::MpiWorld world(&argc, &argv);
@@ -20,6 +47,7 @@ int main(int argc, char** argv) {
   if (world.rank() != 0) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());
+    listeners.Append(new RankFailurePrinter(world.rank()));
   }
   int failed = 0;
   {
