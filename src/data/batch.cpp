@@ -124,8 +124,12 @@ void pad_interests_globally(Batch& batch, runtime::Communicator& comm) {
                           .to(comm.device());
   comm.allreduce(widths, runtime::ReduceOp::kMax);
   widths = widths.to(at::kCPU);
-  batch.view.interest_seq = pad_columns(batch.view.interest_seq, widths[0].item<int64_t>());
-  batch.aug.interest_seq = pad_columns(batch.aug.interest_seq, widths[1].item<int64_t>());
+  pad_interest_columns(batch, widths[0].item<int64_t>(), widths[1].item<int64_t>());
+}
+
+void pad_interest_columns(Batch& batch, int64_t view_width, int64_t aug_width) {
+  batch.view.interest_seq = pad_columns(batch.view.interest_seq, view_width);
+  batch.aug.interest_seq = pad_columns(batch.aug.interest_seq, aug_width);
 }
 
 void pin_memory(Batch& batch) {

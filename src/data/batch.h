@@ -72,6 +72,9 @@ void pin_memory(Batch& batch);
 
 // Pads both views' interest sequences to the widest in the global batch (one
 // max-allreduce over the ranks), as SPEC §2.5 requires for the regulariser.
+// Pads both views' interest columns with zeros to the given widths (at least their own).
+void pad_interest_columns(Batch& batch, int64_t view_width, int64_t aug_width);
+
 void pad_interests_globally(Batch& batch, runtime::Communicator& comm);
 
 }  // namespace missrec::data

@@ -242,15 +242,17 @@ std::pair<torch::Tensor, torch::Tensor> MissRecImpl::item_vectors(const torch::T
 
 torch::Tensor MissRecImpl::logits(const torch::Tensor& z, const torch::Tensor& item_text,
                                   const torch::Tensor& item_image, const torch::Tensor& items) {
+  // Similarities are divided by the temperature (0.07) into the loss: float32 products
+  // also under bf16 autocast, whose rounding (~0.4%) would be multiplied by 14.
+  const c10::impl::ExcludeDispatchKeyGuard full_precision(c10::autocast_dispatch_keyset);
   const torch::Tensor a = torch::matmul(z, item_text.t());
   const torch::Tensor c = torch::matmul(z, item_image.t());
-  // Float32 from here on also when the products ran in bf16 (train.precision).
-  const torch::Tensor both = torch::stack({a, c}, -1).to(torch::kFloat);  // [B, M, 2]
+  const torch::Tensor both = torch::stack({a, c}, -1);  // [B, M, 2]
   const torch::Tensor weights = torch::softmax(both * fusion_factor, -1);
   torch::Tensor fused = (weights * both).sum(-1);
   if (!item_embedding.is_empty() && items.defined()) {
     const torch::Tensor ids = F::normalize(item_embedding(items), F::NormalizeFuncOptions().dim(-1).eps(1e-12));
-    fused = (torch::matmul(z, ids.t()).to(torch::kFloat) + 2.0 * fused) / 3.0;
+    fused = (torch::matmul(z, ids.t()) + 2.0 * fused) / 3.0;
   }
   return fused;
 }

@@ -55,8 +55,12 @@ RankLoss pretrain_rank_loss(model::MissRecImpl& model, const model::SequenceOutp
   const double tau = model.config().temperature;
   const auto none = F::CrossEntropyFuncOptions().reduction(torch::kNone);
   const torch::Tensor seq_item = F::cross_entropy(model.logits(view.z, all_text, all_image) / tau, labels, none);
-  const torch::Tensor seq_seq =
-      F::cross_entropy(torch::matmul(view.z, all_aug.t()).to(torch::kFloat) / tau, labels, none);
+  // Float32 similarities also under bf16 autocast (see MissRecImpl::logits).
+  const torch::Tensor sequence_similarities = [&] {
+    const c10::impl::ExcludeDispatchKeyGuard full_precision(c10::autocast_dispatch_keyset);
+    return torch::matmul(view.z, all_aug.t());
+  }();
+  const torch::Tensor seq_seq = F::cross_entropy(sequence_similarities / tau, labels, none);
 
   RankLoss loss;
   const double batch = static_cast<double>(global_batch);

@@ -169,7 +169,7 @@ int run_finetuning(const runtime::Config& run_config, const FinetuneRequest& req
         scores = model->logits(output.z, item_text, item_image, transductive ? all_ids : torch::Tensor()) /
                  config.model.temperature;
       }
-      const torch::Tensor labels = batch->pos_item.to(device) - 1;
+      const torch::Tensor labels = batch->pos_item.to(device, /*non_blocking=*/true) - 1;
       const torch::Tensor cross_entropy = torch::nn::functional::cross_entropy(
           scores, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
       const torch::Tensor loss = cross_entropy / batch_size + config.loss.gamma * output.reg;

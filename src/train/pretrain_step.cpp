@@ -80,7 +80,7 @@ RankLoss PretrainStep::forward(const data::Batch& batch, const model::SequenceIn
 }
 
 StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& interest_embeddings,
-                             bool stop_requested) {
+                             bool stop_requested, const data::Batch* next) {
   const at::Device device = comm_.device();
   const runtime::ScopedIntraOpThreads one_intra_op_thread(device.is_cpu() ? 1 : at::get_num_threads());
   clock_.start();
@@ -99,7 +99,8 @@ StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
 
   // The scalars summed with the gradients, assembled on the device.
   const int64_t domains = settings_.domains;
-  torch::Tensor scalars = torch::zeros({kFixedScalars + 2 * domains}, torch::TensorOptions().dtype(torch::kFloat).device(device));
+  torch::Tensor scalars = torch::zeros({scalar_count(domains, comm_.size())},
+                                       torch::TensorOptions().dtype(torch::kFloat).device(device));
   scalars.narrow(0, kSeqItem, RankLoss::kParts).copy_(loss.parts);
   scalars.narrow(0, kStopFlag, 1).fill_(stop_requested ? 1.0 : 0.0);
   int64_t poisoned_step = -1;
@@ -111,12 +112,24 @@ StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
   scalars.narrow(0, kFixedScalars, domains).index_add_(0, domain, loss.seq_item_rows.to(torch::kFloat));
   scalars.narrow(0, kFixedScalars + domains, domains)
       .index_add_(0, domain, torch::ones({domain.numel()}, scalars.options()));
+  // Each rank's slot holds the next batch's local interest widths; their sum over the
+  // ranks lists every rank's, whose maximum is the global width.
+  const int64_t width_slots = kFixedScalars + 2 * domains;
+  if (next != nullptr) {
+    scalars.narrow(0, width_slots + 2 * comm_.rank(), 1).fill_(static_cast<double>(next->view.interest_seq.size(1)));
+    scalars.narrow(0, width_slots + 2 * comm_.rank() + 1, 1).fill_(static_cast<double>(next->aug.interest_seq.size(1)));
+  }
   const torch::Tensor summed = sync_.allreduce(scalars);
   clock_.mark(StepClock::kComm);
   // The step's one host synchronisation: the summed scalars decide whether to update.
   const torch::Tensor host_sums = summed.to(torch::kCPU, torch::kDouble);
   StepResult result;
-  result.sums.assign(host_sums.data_ptr<double>(), host_sums.data_ptr<double>() + host_sums.numel());
+  const double* host = host_sums.data_ptr<double>();
+  result.sums.assign(host, host + width_slots);
+  for (int rank = 0; next != nullptr && rank < comm_.size(); ++rank) {
+    result.next_view_width = std::max<int64_t>(result.next_view_width, std::llround(host[width_slots + 2 * rank]));
+    result.next_aug_width = std::max<int64_t>(result.next_aug_width, std::llround(host[width_slots + 2 * rank + 1]));
+  }
 
   const double batch_size = static_cast<double>(settings_.global_batch);
   const std::vector<double>& sums = result.sums;

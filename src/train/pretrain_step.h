@@ -44,6 +44,9 @@ struct StepSettings {
 
 struct StepResult {
   std::vector<double> sums;  // StepScalar layout, summed over the ranks
+  // The global interest widths (view, aug) of the next batch, when run() was given one.
+  int64_t next_view_width = 0;
+  int64_t next_aug_width = 0;
   double loss = 0.0;         // the global-batch loss
   StepTimes times;           // forward, backward, comm, optimizer (data is the caller's)
 };
@@ -58,7 +61,14 @@ class PretrainStep {
   PretrainStep(model::MissRecImpl& model, const model::ItemFeatures& features, ParameterSet& parameters,
                Adam& adam, GradientSync& sync, runtime::Communicator& comm, StepSettings settings);
 
-  StepResult run(const data::Batch& batch, const torch::Tensor& interest_embeddings, bool stop_requested);
+  // `next`, when given, is the batch of the following step: its local interest widths
+  // travel with this step's scalars, so that the next step needs no exchange of its own
+  // (pad it with the widths returned).
+  StepResult run(const data::Batch& batch, const torch::Tensor& interest_embeddings, bool stop_requested,
+                 const data::Batch* next = nullptr);
+
+  // The scalars GradientSync must carry for `domains` domains on `ranks` ranks.
+  static int64_t scalar_count(int64_t domains, int ranks) { return kFixedScalars + 2 * domains + 2 * ranks; }
 
  private:
   // Both views' forward and this rank's loss, in the step's precision.

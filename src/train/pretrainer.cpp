@@ -59,7 +59,7 @@ class Pretrainer {
                           static_cast<uint64_t>(config.run.seed), device_)),
         parameters_(*model_),
         adam_(parameters_, AdamOptions{config.train.lr, 0.9, 0.999, 1e-8, config.train.weight_decay}),
-        sync_(parameters_, comm, kFixedScalars + 2 * static_cast<int64_t>(dataset_.domains().size())),
+        sync_(parameters_, comm, PretrainStep::scalar_count(static_cast<int64_t>(dataset_.domains().size()), comm.size())),
         loader_(dataset_, loader_options_of(config, "train", config.train.batch_size, comm)),
         step_(*model_, features_, parameters_, adam_, sync_, comm, step_settings()),
         metrics_(comm.rank() == 0 ? run_dir_ + "/metrics.jsonl" : "") {}
@@ -309,16 +309,29 @@ bool Pretrainer::train_epoch(int64_t epoch, int64_t first_step) {
   int64_t epoch_steps = 0;
   Stopwatch epoch_clock;
 
-  for (int64_t step = first_step; step < steps_per_epoch; ++step) {
-    StepTimes times;
-    Stopwatch clock;
+  // One batch ahead: each step carries the next batch's interest widths with its own
+  // scalars, so only the epoch's first batch needs an exchange of its own.
+  const auto next_batch = [&](int64_t step) {
     std::optional<data::Batch> batch = loader_.next();
     CHECK(batch.has_value()) << "loader ended before step " << step << " of " << steps_per_epoch;
     CHECK_EQ(batch->step, step);
-    data::pad_interests_globally(*batch, comm_);
+    return batch;
+  };
+  std::optional<data::Batch> batch;
+  for (int64_t step = first_step; step < steps_per_epoch; ++step) {
+    StepTimes times;
+    Stopwatch clock;
+    if (!batch) {
+      batch = next_batch(step);
+      data::pad_interests_globally(*batch, comm_);
+    }
+    std::optional<data::Batch> next = step + 1 < steps_per_epoch ? next_batch(step + 1) : std::nullopt;
     times.data = clock.lap();
 
-    const StepResult result = step_.run(*batch, interests_.interest_embeddings, runtime::stop_requested());
+    const StepResult result = step_.run(*batch, interests_.interest_embeddings, runtime::stop_requested(),
+                                        next ? &*next : nullptr);
+    if (next) data::pad_interest_columns(*next, result.next_view_width, result.next_aug_width);
+    batch = std::move(next);
     times.forward = result.times.forward;
     times.backward = result.times.backward;
     times.comm = result.times.comm;

@@ -98,7 +98,7 @@ std::string run_train_bench(const TrainBenchOptions& options, runtime::Communica
 
   ParameterSet parameters(*model);
   Adam adam(parameters, AdamOptions{});
-  GradientSync sync(parameters, comm, kFixedScalars + 2);
+  GradientSync sync(parameters, comm, PretrainStep::scalar_count(1, comm.size()));
   StepSettings settings;
   settings.global_batch = options.batch;
   settings.length_aware = !options.padded;

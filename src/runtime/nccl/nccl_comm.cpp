@@ -225,29 +225,6 @@ class NcclCommunicator final : public Communicator {
     watchdog_.reset();  // joins the thread before the comm and stream go away
   }
 
-  // NCCL cannot put two ranks on one GPU. Ranks compare (host, PCI bus id) rather than
-  // device indices: under --gpus-per-task=1 every task's GPU is its device 0.
-  void refuse_shared_gpus(const MpiWorld& world) {
-    constexpr int64_t kKeyBytes = 256;
-    char bus_id[64] = {};
-    MISSREC_CUDA_CHECK(cudaDeviceGetPCIBusId(bus_id, sizeof(bus_id), device_index_));
-    const std::string key = world.host() + " GPU " + bus_id;
-    at::Tensor mine = at::zeros({kKeyBytes}, at::kByte);
-    std::memcpy(mine.data_ptr(), key.data(), std::min<size_t>(key.size(), kKeyBytes - 1));
-    const at::Tensor all = host_.allgather(mine);
-    const auto key_of = [&](int rank) {
-      return std::string(static_cast<const char*>(all[rank].data_ptr()));
-    };
-    for (int other = 0; other < size_; ++other) {
-      if (other != rank_ && key_of(other) == key) {
-        throw_input_error("launch", "ranks " + std::to_string(std::min(rank_, other)) + " and " +
-                                        std::to_string(std::max(rank_, other)) + " share " + key +
-                                        "; NCCL needs one GPU per rank (start fewer ranks per host, or "
-                                        "use dist.backend=mpi to share a GPU)");
-      }
-    }
-  }
-
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   const char* backend_name() const override { return "nccl"; }
@@ -351,6 +328,29 @@ class NcclCommunicator final : public Communicator {
   void synchronize() override { watchdog_->wait_idle(); }
 
  private:
+  // NCCL cannot put two ranks on one GPU. Ranks compare (host, PCI bus id) rather than
+  // device indices: under --gpus-per-task=1 every task's GPU is its device 0.
+  void refuse_shared_gpus(const MpiWorld& world) {
+    constexpr int64_t kKeyBytes = 256;
+    char bus_id[64] = {};
+    MISSREC_CUDA_CHECK(cudaDeviceGetPCIBusId(bus_id, sizeof(bus_id), device_index_));
+    const std::string key = world.host() + " GPU " + bus_id;
+    at::Tensor mine = at::zeros({1, kKeyBytes}, at::kByte);
+    std::memcpy(mine.data_ptr(), key.data(), std::min<size_t>(key.size(), kKeyBytes - 1));
+    const at::Tensor all = host_.allgather(mine);  // [size, kKeyBytes]
+    const auto key_of = [&](int rank) {
+      return std::string(static_cast<const char*>(all[rank].data_ptr()));
+    };
+    for (int other = 0; other < size_; ++other) {
+      if (other != rank_ && key_of(other) == key) {
+        throw_input_error("launch", "ranks " + std::to_string(std::min(rank_, other)) + " and " +
+                                        std::to_string(std::max(rank_, other)) + " share " + key +
+                                        "; NCCL needs one GPU per rank (start fewer ranks per host, or "
+                                        "use dist.backend=mpi to share a GPU)");
+      }
+    }
+  }
+
   void check_device(const at::Tensor& tensor, const char* operation) const {
     CHECK(tensor.is_cuda() && tensor.get_device() == device_index_)
         << operation << ": NCCL backend needs tensors on cuda:" << device_index_ << ", got "
