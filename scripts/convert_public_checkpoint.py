@@ -10,7 +10,7 @@ layout) or the state_dict itself. It may also hold objects of classes this Pytho
 cannot import (RecBole's Config, numpy states, ...): those are read as placeholders
 and their plain attributes kept, so no RecBole install is needed. The model's shape is
 taken from the checkpoint's config when it has one, else from the flags (the paper's
-values by default). Parameters with the SPEC §3 names are kept; the rest (the feature
+values by default). Parameters with the public implementation's names are kept; the rest (the feature
 tables the public code stores as embeddings, optimizer state, ...) are listed and left
 out. Exit status 2 with one line naming the problem for an unusable file.
 """

@@ -110,7 +110,7 @@ run directory     $run_dir
   config          $run_dir/config.yaml
   metrics         $run_dir/metrics.jsonl   (plots in $run_dir/plots/)
   checkpoints     $run_dir/checkpoints/latest -> $(readlink "$run_dir/checkpoints/latest")
-  PyTorch export  $run_dir/missrec.pth     (torch.load; state_dict with the SPEC §3 names)
+  PyTorch export  $run_dir/missrec.pth     (torch.load; state_dict with the public implementation's names)
   native export   $run_dir/missrec.h5      (for fine-tuning)
   fine-tuning     $run_dir/finetune-{pretrained,scratch}/{best.h5,test_metrics.json,metrics.jsonl}
 resume            launch/mpirun.sh -n $ranks pretrain --config configs/tiny.yaml --set run.dir=$run_dir --set train.epochs=$((epochs + 1)) --resume latest

@@ -108,7 +108,7 @@ CommandSpec bench_train_command() {
   CommandSpec command;
   command.name = "bench train";
   command.summary =
-      "Times the pretraining step of the full SPEC 3 model (defaults, 20,000 items) on "
+      "Times the pretraining step of the full model (defaults, 20,000 items) on "
       "synthetic batches: samples/s, the step-time split, peak RSS, the model FLOP rate "
       "against the machine's single large-GEMM rate. --lengths demo draws the demo "
       "preset's history lengths, full makes every history 50 long. Runs under mpirun "

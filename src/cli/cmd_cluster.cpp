@@ -52,7 +52,7 @@ CommandSpec cluster_command() {
   CommandSpec command;
   command.name = "cluster";
   command.summary =
-      "Exact distributed DPC-KNN (SPEC 4) on /tokens [N, D] of an HDF5 file; writes "
+      "Exact distributed DPC-KNN on /tokens [N, D] of an HDF5 file; writes "
       "/expected/{density,delta,score,center_index,cluster_index,centroids} like the "
       "fixtures, and prints wall time and peak memory per rank. Runs under mpirun.";
   command.options = config_options();

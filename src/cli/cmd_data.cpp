@@ -32,7 +32,7 @@ CommandSpec data_synth_command() {
   CommandSpec command;
   command.name = "data synth";
   command.summary =
-      "Writes a synthetic dataset that looks like the public MISSRec data (SPEC 2.3). "
+      "Writes a synthetic dataset that looks like the public MISSRec data. "
       "demo: OUT/pretrain (five domains) and OUT/downstream (one domain, train/valid/test); "
       "pretrain: five larger domains; downstream: one domain.";
   command.options = {
@@ -83,8 +83,8 @@ CommandSpec data_convert_command() {
   CommandSpec command;
   command.name = "data convert";
   command.summary =
-      "Converts the public MISSRec/UniSRec release (downstream or pretraining layout, "
-      "SPEC 2.2) into the HDF5 format, keeping every row and item; prints the counts.";
+      "Converts the public MISSRec/UniSRec release (downstream or pretraining layout) "
+      "into the HDF5 format, keeping every row and item; prints the counts.";
   command.options = {
       {"from-missrec", "SRC", "directory of the public release files", false},
       {"out", "DST", "output dataset directory (must not exist)", false},

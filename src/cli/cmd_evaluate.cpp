@@ -16,7 +16,7 @@ CommandSpec evaluate_command() {
   CommandSpec command;
   command.name = "evaluate";
   command.summary =
-      "Full-ranking evaluation (SPEC 7) of a native export (e.g. a fine-tuning run's "
+      "Full-ranking evaluation of a native export (e.g. a fine-tuning run's "
       "best.h5) on a split: Recall@10/50 and NDCG@10/50 over all items of the dataset, "
       "users sharded over the ranks (np=1 and np=2 give identical numbers). Prints one "
       "JSON line.";

@@ -24,7 +24,7 @@ CommandSpec export_command() {
   CommandSpec command;
   command.name = "export";
   command.summary =
-      "Exports a checkpoint (SPEC 6.3): --format pytorch writes a torch.load-able "
+      "Exports a checkpoint: --format pytorch writes a torch.load-able "
       "{state_dict, epoch, config, interests} file; --format native writes the HDF5 file "
       "`missrec finetune` and `missrec encode` read. --checkpoint also takes a run "
       "directory (its checkpoints/latest).";

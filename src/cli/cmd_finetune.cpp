@@ -8,7 +8,7 @@ CommandSpec finetune_command() {
   CommandSpec command;
   command.name = "finetune";
   command.summary =
-      "Downstream fine-tuning (SPEC 7) under mpirun or alone: from a pretrained native "
+      "Downstream fine-tuning under mpirun or alone: from a pretrained native "
       "export (trm_model and position_embedding frozen) or from scratch; DPC-KNN refresh "
       "each epoch; validation NDCG@10 with early stopping; writes <run.dir>/best.h5 and "
       "<run.dir>/test_metrics.json.";

@@ -8,7 +8,7 @@ CommandSpec pretrain_command() {
   CommandSpec command;
   command.name = "pretrain";
   command.summary =
-      "Distributed pretraining (SPEC 6): launch with mpirun or srun, one rank per GPU (or "
+      "Distributed pretraining: launch with mpirun or srun, one rank per GPU (or "
       "CPU). Each epoch refreshes the interests with DPC-KNN, then trains on the mixed "
       "domains with global in-batch negatives and one fused gradient allreduce per step. "
       "Writes metrics.jsonl and checkpoints/ under run.dir. SIGTERM or SIGUSR1 writes a "

@@ -20,7 +20,7 @@ struct DpcOptions {
   bool force_tensor_selection = false;
 };
 
-// Exact DPC-KNN (SPEC §4.2) on tokens [N, D], identical on every rank afterwards.
+// Exact DPC-KNN on tokens [N, D], identical on every rank afterwards.
 struct DpcResult {
   at::Tensor density;        // [N] float32
   at::Tensor delta;          // [N] float32
@@ -37,7 +37,7 @@ struct DpcStats {
   double seconds = 0.0;
 };
 
-// Distributed over the communicator (SPEC §4.3): every rank passes the same tokens and
+// Distributed over the communicator: every rank passes the same tokens and
 // owns a contiguous share of whole row tiles; distances are computed one tile of full
 // rows at a time (tile height fixed by N, so results are bit-identical at any rank count
 // and budget), never as an N x N or N x K matrix; memory_mb is checked against one tile

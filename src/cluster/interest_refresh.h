@@ -11,7 +11,7 @@ class Communicator;
 
 namespace missrec::cluster {
 
-// The interest tables the model reads (SPEC §2.5, §4.2).
+// The interest tables the model reads.
 struct InterestState {
   at::Tensor interest_embeddings;  // [K+1, H], row 0 zero
   at::Tensor text_interest;        // [N+1] int64 in 1..K, 0 for the padding item
@@ -27,7 +27,7 @@ struct RefreshOptions {
   int64_t memory_mb = 1024;
 };
 
-// SPEC §4.1: tokens [text_adaptor(text[1..N]); img_adaptor(image[1..N])] from the
+// tokens [text_adaptor(text[1..N]); img_adaptor(image[1..N])] from the
 // current weights (no dropout, no gradient), DPC-KNN over them on every rank, tables
 // written back and verified identical on every rank by checksum (a mismatch is a
 // broken invariant and aborts).

@@ -11,7 +11,7 @@ class Communicator;
 
 namespace missrec::data {
 
-// Item -> interest maps from the latest DPC-KNN refresh (SPEC §2.5, §4.2): [N+1] int64,
+// Item -> interest maps from the latest DPC-KNN refresh: [N+1] int64,
 // values in 1..K, 0 for the padding item.
 struct InterestTables {
   at::Tensor text_interest;
@@ -19,14 +19,14 @@ struct InterestTables {
 };
 
 // One view of a batch: global item ids left-aligned and zero-padded to the longest
-// history of this rank's batch, lengths, and interest ids (SPEC §2.5) padded with 0.
+// history of this rank's batch, lengths, and interest ids padded with 0.
 struct BatchView {
   at::Tensor item_seq;      // [b, L] int64
   at::Tensor item_length;   // [b] int64
   at::Tensor interest_seq;  // [b, U] int64
 };
 
-// A rank's slice of one global batch, both views (SPEC §3.6), CPU tensors.
+// A rank's slice of one global batch, both views, CPU tensors.
 struct Batch {
   int64_t epoch = 0;
   int64_t step = 0;                // global step within the epoch
@@ -56,7 +56,7 @@ struct BatchOptions {
 };
 
 // sorted(unique(text_interest[s] ∪ image_interest[s])) over the n items, with a
-// leading 0 when n < max_seq_len (the public code's padding position) (SPEC §2.5).
+// leading 0 when n < max_seq_len (the public code's padding position).
 std::vector<int64_t> interest_ids(const int64_t* items, int64_t n, int64_t max_seq_len,
                                   const InterestTables& tables);
 
@@ -71,7 +71,7 @@ Batch build_batch(const std::vector<RawSample>& samples, int64_t epoch, int64_t 
 void pin_memory(Batch& batch);
 
 // Pads both views' interest sequences to the widest in the global batch (one
-// max-allreduce over the ranks), as SPEC §2.5 requires for the regulariser.
+// max-allreduce over the ranks), as the paper requires for the regulariser.
 // Pads both views' interest columns with zeros to the given widths (at least their own).
 void pad_interest_columns(Batch& batch, int64_t view_width, int64_t aug_width);
 

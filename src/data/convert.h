@@ -5,7 +5,7 @@
 
 namespace missrec::data {
 
-// `missrec data convert --from-missrec SRC --out DST` (SPEC §2.2): reads the public
+// `missrec data convert --from-missrec SRC --out DST`: reads the public
 // MISSRec/UniSRec release, either a downstream dataset (<ds>.{train,valid,test}.inter
 // with 0-based item tokens, <ds>.feat1CLS/.feat3CLS, optional .feat2CLS) or a
 // pretraining one (<ds>.pt_datasets listing the domains, "<d>-<i>" tokens,

@@ -31,7 +31,7 @@ struct DomainInfo {
   std::string name;
   int index = 0;
   int64_t n_items = 0;
-  int64_t first_global_id = 1;  // global id of local item 0 (SPEC §2.1)
+  int64_t first_global_id = 1;  // global id of local item 0
   bool has_text_aug = false;
   std::vector<ShardInfo> shards;
   std::map<std::string, std::vector<SampleSegment>> splits;
@@ -39,7 +39,7 @@ struct DomainInfo {
   int64_t samples(const std::string& split) const;
 };
 
-// A dataset directory (SPEC §2.1), validated when opened: manifest, every file's
+// A dataset directory, validated when opened: manifest, every file's
 // attributes, datasets, shapes and types, shard item ranges, sample offsets (monotone,
 // in range), history and target ids (within the domain). Feature values (finite) are
 // checked when the feature table is loaded. Every problem throws InputError naming the

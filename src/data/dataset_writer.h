@@ -20,7 +20,7 @@ struct DomainContent {
   std::map<std::string, SampleTable> splits;
 };
 
-// Writes a dataset (SPEC §2.1) into a temporary directory next to the target and
+// Writes a dataset into a temporary directory next to the target and
 // renames it into place on commit(), so a failure never leaves a partial dataset.
 // Domains are written one at a time (add_domain), so only one is in memory.
 class DatasetWriter {

@@ -21,7 +21,7 @@ void for_each_feature_block(
     const Dataset& dataset, FeatureKind kind,
     const std::function<void(const DomainInfo&, int64_t first_global_id, const at::Tensor&)>& visit);
 
-// The item feature tables of SPEC §2.4: [n_items + 1, D] on `device` in `dtype`, row 0
+// The item feature tables of [n_items + 1, D] on `device` in `dtype`, row 0
 // (padding) zero, indexed by global item id. text_aug is undefined when a domain lacks it.
 struct FeatureTables {
   at::Tensor text;

@@ -14,7 +14,7 @@ inline uint64_t mix64(uint64_t x) {
 }
 
 // A value that depends only on its keys, so draws made on any rank, in any order, agree
-// (SPEC §3.6: masks keyed on seed, epoch and global sample position).
+// (masks keyed on seed, epoch and global sample position).
 inline uint64_t keyed_hash(uint64_t a, uint64_t b = 0, uint64_t c = 0, uint64_t d = 0) {
   return mix64(mix64(mix64(mix64(a) ^ b) ^ c) ^ d);
 }

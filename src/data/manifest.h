@@ -6,7 +6,7 @@
 
 namespace missrec::data {
 
-// dataset.yaml (SPEC §2.1): the domains in index order, each with its shard files, and
+// dataset.yaml: the domains in index order, each with its shard files, and
 // the feature dimensions.
 struct DomainEntry {
   std::string name;

@@ -5,7 +5,7 @@
 
 namespace missrec::data {
 
-// One split's samples in CSR form (SPEC §2.1): sample s has history
+// One split's samples in CSR form: sample s has history
 // items[offsets[s] .. offsets[s+1]) (local 0-based ids, oldest first) and target[s].
 struct SampleTable {
   std::vector<int64_t> offsets{0};

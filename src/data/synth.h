@@ -5,7 +5,7 @@
 
 namespace missrec::data {
 
-// `missrec data synth` (SPEC §2.3): datasets that look like the public MISSRec data.
+// `missrec data synth`: datasets that look like the public MISSRec data.
 // Items belong to latent interests shared by all domains (their text and image
 // features sit near the interest's centre); popularity is Zipf within an interest;
 // users keep to a few interests; history lengths have a mean near 9 with a tail to 50;

@@ -5,7 +5,7 @@
 namespace missrec::model {
 
 // Multi-head attention with torch.nn.MultiheadAttention's parameters and math
-// (SPEC §3.1): in_proj_weight [3H, H] in q,k,v order, in_proj_bias [3H], out_proj.
+// Layout: in_proj_weight [3H, H] in q,k,v order, in_proj_bias [3H], out_proj.
 class MultiheadAttentionImpl : public torch::nn::Module {
  public:
   MultiheadAttentionImpl(int64_t hidden, int64_t heads, double dropout);

@@ -106,7 +106,7 @@ std::vector<ParityLine> check_model_parity(const ModelFixture& fixture) {
     for (const auto& [name, value] : fixture.weights) {
       const auto found = parameters.find(name);
       if (found == parameters.end()) {
-        runtime::throw_input_error("/weights/" + name, "not a parameter of the model (SPEC §3 names)");
+        runtime::throw_input_error("/weights/" + name, "not a parameter of the model (public-implementation names)");
       }
       if (found->second.sizes() != value.sizes()) {
         runtime::throw_input_error("/weights/" + name, "shape differs from the model's");

@@ -83,7 +83,7 @@ SequenceOutput MissRecImpl::encode(const SequenceInput& input, const ItemFeature
   SequenceOutput output;
   output.z = F::normalize(h.to(torch::kFloat), F::NormalizeFuncOptions().dim(-1).eps(1e-12));
   output.memory = memory;
-  // SPEC §3.3: w_b = (#non-padding interests)/U, p_b = w_b * sum over all U positions.
+  // w_b = (#non-padding interests)/U, p_b = w_b * sum over all U positions.
   const double width_u = static_cast<double>(input.interest_seq.size(1));
   const torch::Tensor weight = input.interest_seq.ne(0).sum(1).to(torch::kFloat) / width_u;
   const torch::Tensor p = weight.unsqueeze(1) * memory.sum(1);
@@ -205,7 +205,7 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
     const torch::Tensor last = (group_lengths - 1).view({rows, 1, 1}).expand({rows, 1, hidden});
     z_parts.push_back(decoded.gather(1, last).squeeze(1));
 
-    // SPEC §3.3 over all `interest_width` positions: the positions beyond this group's
+    // The regulariser over all `interest_width` positions: the positions beyond this group's
     // width are padding whose output equals the output at the sample's first unused
     // position (inside the group's width whenever any exist).
     torch::Tensor total = memory.sum(1);

@@ -10,14 +10,14 @@
 
 namespace missrec::model {
 
-// Item feature tables indexed by global item id, row 0 = padding (SPEC §2.4).
+// Item feature tables indexed by global item id, row 0 = padding.
 struct ItemFeatures {
   torch::Tensor text;      // [N+1, Dt]
   torch::Tensor image;     // [N+1, Di]
   torch::Tensor text_aug;  // [N+1, Dt] or undefined
 };
 
-// One view of a batch, on the model's device (SPEC §3.2).
+// One view of a batch, on the model's device.
 struct SequenceInput {
   torch::Tensor item_seq;       // [B, L] int64 global ids, 0 = padding (any width >= longest)
   torch::Tensor item_length;    // [B] int64
@@ -33,7 +33,7 @@ struct SequenceInput {
 struct SequenceOutput {
   torch::Tensor z;       // [B, H] L2-normalised sequence vectors
   torch::Tensor memory;  // [B, U, H] encoder output
-  torch::Tensor reg;     // scalar interest diversity regulariser (SPEC §3.3)
+  torch::Tensor reg;     // scalar interest diversity regulariser
 };
 
 // Adaptor outputs computed once per distinct item row of a step (both views and the
@@ -56,7 +56,7 @@ struct PretrainLosses {
   torch::Tensor total;     // L_si + lambda L_ss + gamma (reg + reg_aug)
 };
 
-// MISSRec (SPEC §3) with the public implementation's parameter names.
+// MISSRec with the public implementation's parameter names.
 class MissRecImpl : public torch::nn::Module {
  public:
   explicit MissRecImpl(const ModelConfig& config);
@@ -70,7 +70,7 @@ class MissRecImpl : public torch::nn::Module {
   SequenceOutput encode(const SequenceInput& input, const ItemFeatures& features,
                         const torch::Tensor& interest_embeddings);
 
-  // SPEC §3.2 computed at the cost the data needs (the exact same function as encode(),
+  // The same function computed at the cost the data needs (the exact same function as encode(),
   // up to float rounding): item embeddings are gathered from adaptor rows computed once
   // per distinct item, and the samples run in groups of similar length, each at its own
   // history width and interest width. The regulariser still counts every one of the
@@ -92,17 +92,17 @@ class MissRecImpl : public torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> item_vectors(const torch::Tensor& items,
                                                        const ItemFeatures& features);
 
-  // Fused logits [B, M] of sequences z against items (SPEC §3.4); with item ID
+  // Fused logits [B, M] of sequences z against items; with item ID
   // embeddings (transductive) (z·id + 2ℓ)/3.
   torch::Tensor logits(const torch::Tensor& z, const torch::Tensor& item_text,
                        const torch::Tensor& item_image, const torch::Tensor& items = {});
 
-  // The pretraining loss (SPEC §3.5) with the batch's own samples as in-batch
+  // The pretraining loss with the batch's own samples as in-batch
   // candidates (global negatives across ranks come with distributed training).
   PretrainLosses pretrain_loss(const SequenceOutput& view, const SequenceOutput& aug,
                                const torch::Tensor& pos_items, const ItemFeatures& features);
 
-  // Parameters by their SPEC §3 names.
+  // Parameters by their public-implementation names.
   std::map<std::string, torch::Tensor> named_tensors();
 
   torch::nn::Linear text_adaptor{nullptr};

@@ -5,7 +5,7 @@
 
 namespace missrec::model {
 
-// The model's shape and loss weights (SPEC §3), filled from the run configuration or a
+// The model's shape and loss weights, filled from the run configuration or a
 // fixture's /config attributes. Kept free of the runtime config so the model layer does
 // not depend on it.
 struct ModelConfig {

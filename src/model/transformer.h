@@ -8,7 +8,7 @@
 namespace missrec::model {
 
 // Post-norm layers as torch.nn.TransformerEncoderLayer / DecoderLayer with
-// batch_first=True, norm_first=False (SPEC §3.1); parameter names follow torch.
+// batch_first=True, norm_first=False; parameter names follow torch.
 class EncoderLayerImpl : public torch::nn::Module {
  public:
   explicit EncoderLayerImpl(const ModelConfig& config);

@@ -37,7 +37,7 @@ std::vector<FieldSpec> build_fields() {
                     "CPU threads per rank (0: the node's CPUs shared among its ranks)"),
       MISSREC_FIELD(run, device, any, MISSREC_LIST("auto", "cpu", "cuda"),
                     "where a rank computes (auto: its GPU, local rank mod visible GPUs, when LibTorch sees one)"),
-      MISSREC_FIELD(data, dir, any, {}, "dataset directory (SPEC 2.1)"),
+      MISSREC_FIELD(data, dir, any, {}, "dataset directory"),
       MISSREC_FIELD(data, feature_dtype, any, MISSREC_LIST("float32", "float16"),
                     "feature table dtype on the device"),
       MISSREC_FIELD(data, prefetch_batches, between(1, 1024), {}, "loader queue depth"),

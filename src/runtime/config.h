@@ -8,7 +8,7 @@
 
 namespace missrec::runtime {
 
-// The whole configuration as one typed tree (SPEC §9). Defaults are the paper's.
+// The whole configuration as one typed tree. Defaults are the paper's.
 // Every field is described once in config_fields(); loading, overrides, printing and
 // range checks all go through that table, so no code reads config by string key.
 struct RunConfig {

@@ -5,7 +5,7 @@
 
 namespace missrec::runtime {
 
-// Process exit statuses (SPEC §10).
+// Process exit statuses.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitBadInput = 2;

@@ -7,7 +7,7 @@ namespace missrec::runtime {
 inline constexpr int kExitStoppedForRequeue = 75;
 
 // SIGTERM and SIGUSR1 set a flag instead of ending the process; the training loop polls
-// it at every step and the ranks agree on where to stop (SPEC §5).
+// it at every step and the ranks agree on where to stop.
 void install_stop_handlers();
 bool stop_requested();
 int stop_signal();  // the signal received, 0 when none

@@ -10,13 +10,13 @@
 
 namespace missrec::train {
 
-// Everything a run needs to continue exactly where it stopped (SPEC §6.2).
+// Everything a run needs to continue exactly where it stopped.
 struct TrainingState {
   int64_t epoch = 0;        // the epoch to run next
   int64_t step = 0;         // its first step (the data cursor)
   int64_t global_step = 0;  // optimizer steps taken so far
   int64_t world_size = 1;
-  std::map<std::string, torch::Tensor> model;  // every parameter by SPEC §3 name
+  std::map<std::string, torch::Tensor> model;  // every parameter by public-implementation name
   int64_t optimizer_steps = 0;
   std::map<std::string, Adam::Moments> moments;
   // Interest tables in use (from the refresh at the start of `epoch` when step > 0).

@@ -12,12 +12,12 @@ namespace missrec::train {
 
 // All-gather of equal-size row blocks [b, ...] -> [P*b, ...] whose backward hands each
 // rank the summed gradient of its own rows (a reduce-scatter), so a loss computed on
-// gathered rows trains their owners (SPEC §3.5).
+// gathered rows trains their owners.
 torch::Tensor all_gather_rows(const torch::Tensor& local, runtime::Communicator& comm);
 
 enum class Negatives { kGlobal, kLocal };
 
-// This rank's part of the pretraining loss of one global batch (SPEC §3.5). The parts
+// This rank's part of the pretraining loss of one global batch. The parts
 // are scaled so that their sum over the ranks is the loss one rank computes on the whole
 // global batch: cross-entropy rows are summed and divided by the global batch size, and
 // the regulariser (a sum over samples) is this rank's share. With global negatives the

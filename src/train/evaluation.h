@@ -14,7 +14,7 @@ class Communicator;
 
 namespace missrec::train {
 
-// Full-ranking metrics of SPEC §7, averaged over users (one sample per user in the
+// Full-ranking metrics, averaged over users (one sample per user in the
 // valid and test splits).
 struct RankingMetrics {
   double recall10 = 0.0;
@@ -22,7 +22,7 @@ struct RankingMetrics {
   double recall50 = 0.0;
   double ndcg50 = 0.0;
   int64_t users = 0;
-  std::string json() const;  // the test_metrics.json object of SPEC §10
+  std::string json() const;  // the test_metrics.json object
 };
 
 // Rank of each target among all candidates: 1 + the number of other candidates scoring

@@ -9,7 +9,7 @@
 
 namespace missrec::train {
 
-// A trained model outside the training run: parameters by SPEC §3 name, the interest
+// A trained model outside the training run: parameters by public-implementation name, the interest
 // tables of its last refresh and the configuration it was trained with.
 struct ModelExport {
   runtime::Config config;
@@ -21,10 +21,10 @@ struct ModelExport {
   int64_t global_step = 0;
 };
 
-// Reads a verified checkpoint directory (SPEC §6.2) into an export.
+// Reads a verified checkpoint directory into an export.
 ModelExport export_from_checkpoint(const std::string& checkpoint_dir);
 
-// SPEC §6.3, PyTorch: torch.save-compatible {"state_dict": {name: tensor}, "epoch": int,
+// PyTorch: torch.save-compatible {"state_dict": {name: tensor}, "epoch": int,
 // "config": {...}, "interests": {...}}. Written through a temporary file and renamed.
 void write_pytorch_export(const ModelExport& model, const std::string& path);
 

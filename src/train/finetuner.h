@@ -15,7 +15,7 @@ struct FinetuneRequest {
   std::string pretrained;  // native export; empty: train from scratch
 };
 
-// Downstream fine-tuning of SPEC §7 on every rank of `comm`: finetune.mode inductive
+// Downstream fine-tuning on every rank of `comm`: finetune.mode inductive
 // (text+image) or transductive (adds item ID embeddings); from a pretrained export
 // trm_model.* and position_embedding are frozen; a DPC-KNN refresh each epoch;
 // loss CE(l(z, all items)/tau, target) + gamma*reg; validation NDCG@10 each epoch with

@@ -13,7 +13,7 @@ class Communicator;
 namespace missrec::train {
 
 // Sums every gradient of a ParameterSet over the ranks with one allreduce per step
-// (SPEC §5): the gradients are packed into one flat buffer, allocated once, together
+// The gradients are packed into one flat buffer, allocated once, together
 // with a few scalars the step also needs summed (loss parts, per-domain sums, the stop
 // flag), so a step costs one collective, not one per tensor.
 class GradientSync {

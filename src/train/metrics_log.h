@@ -9,7 +9,7 @@
 
 namespace missrec::train {
 
-// Wall-clock split of training steps (SPEC §6.1).
+// Wall-clock split of training steps.
 struct StepTimes {
   double data = 0.0;
   double forward = 0.0;

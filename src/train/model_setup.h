@@ -19,7 +19,7 @@ class Communicator;
 namespace missrec::train {
 
 // The model shape and loss weights of a run configuration, with the feature widths of
-// its data (SPEC §3).
+// its data.
 model::ModelConfig model_config_of(const runtime::Config& config, int64_t text_dim,
                                    int64_t image_dim, int64_t n_items = 0);
 
@@ -35,7 +35,7 @@ model::ItemFeatures load_features(const data::Dataset& dataset, const runtime::C
 // (seed, purpose, rank): different per rank, reproducible, checkpointed per rank.
 void seed_rank_generators(uint64_t seed, uint64_t purpose, int rank);
 
-// The refresh settings of the cluster section (SPEC §4.1).
+// The refresh settings of the cluster section.
 cluster::RefreshOptions refresh_options_of(const runtime::Config& config);
 
 // The loader settings of a run on `comm`: a split, a global batch, the model's

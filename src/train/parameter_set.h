@@ -31,7 +31,7 @@ class ParameterSet {
   int64_t numel_ = 0;
 };
 
-// Every parameter and buffer of `module` from rank `root` (SPEC §5: rank 0's initial
+// Every parameter and buffer of `module` from rank `root` (rank 0's initial
 // parameters), in one broadcast of a flat buffer.
 void broadcast_module(torch::nn::Module& module, runtime::Communicator& comm, int root);
 

@@ -51,8 +51,8 @@ struct StepResult {
   StepTimes times;           // forward, backward, comm, optimizer (data is the caller's)
 };
 
-// One pretraining step on a rank's slice of a global batch (SPEC §6.1): both views'
-// forward (length-aware), the rank's share of the SPEC §3.5 loss, backward, one fused
+// One pretraining step on a rank's slice of a global batch: both views'
+// forward (length-aware), the rank's share of the pretraining loss, backward, one fused
 // allreduce of gradients and scalars, and Adam. Throws (before the update) when the
 // summed loss is not finite, naming the loss part. The host waits for the device once
 // per step, to read the summed scalars; everything else is queued.

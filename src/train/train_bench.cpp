@@ -70,7 +70,7 @@ double large_gemm_gflops() {
 
 std::string run_train_bench(const TrainBenchOptions& options, runtime::Communicator& comm) {
   const at::Device device = comm.device();
-  model::ModelConfig config;  // SPEC §3 defaults
+  model::ModelConfig config;  // the paper's defaults
   config.text_dim = kFeatureDim;
   config.image_dim = kFeatureDim;
   model::MissRec model = make_model(config, options.seed, device);

@@ -19,7 +19,7 @@ struct TrainBenchOptions {
   uint64_t seed = 2020;
 };
 
-// `missrec bench train`: the full model of SPEC §3 (defaults) on synthetic in-memory
+// `missrec bench train`: the full model with the paper's defaults on synthetic in-memory
 // batches (20,000 items with 512-wide text/image features, K = 2% of the tokens), the
 // real step (both views, global negatives, fused allreduce, Adam) on every rank of
 // `comm`. Reports samples/s, the step-time split, peak RSS, the GEMM work of the step
