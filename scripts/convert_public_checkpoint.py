@@ -19,9 +19,9 @@ import os
 import pickle
 import sys
 
-SPEC_PREFIXES = ("text_adaptor.", "img_adaptor.", "position_embedding.", "LayerNorm.", "trm_model.",
+MODEL_PREFIXES = ("text_adaptor.", "img_adaptor.", "position_embedding.", "LayerNorm.", "trm_model.",
                  "item_embedding.")
-SPEC_NAMES = ("fusion_factor",)
+MODEL_NAMES = ("fusion_factor",)
 REQUIRED = ("text_adaptor.weight", "img_adaptor.weight", "position_embedding.weight", "LayerNorm.weight",
             "fusion_factor")
 SHAPE_KEYS = {  # ours: (RecBole config keys, default)
@@ -130,7 +130,7 @@ def main():
         fail(f"{args.checkpoint}: no state_dict of tensors (expected a dict with 'state_dict', or a state_dict)")
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     kept = {k: v for k, v in state.items()
-            if torch.is_tensor(v) and (k.startswith(SPEC_PREFIXES) or k in SPEC_NAMES)}
+            if torch.is_tensor(v) and (k.startswith(MODEL_PREFIXES) or k in MODEL_NAMES)}
     dropped = sorted(k for k in state if k not in kept)
     missing = [k for k in REQUIRED if k not in kept]
     if missing:

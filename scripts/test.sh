@@ -56,10 +56,9 @@ if [ "$skip_setup" -eq 0 ]; then
   scripts/setup.sh --with-slurm
 fi
 if [ "$cuda_torch" -eq 1 ]; then
-  # The wheel's LibTorch root first, so that Debian's LibTorch (also installed) is not found.
-  cmake_args+=(-DCMAKE_PREFIX_PATH="$(scripts/cuda_torch.sh)"
-               -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
-               -DMISSREC_WITH_NCCL=ON)
+  mapfile -t cuda_args < <(scripts/cuda_torch.sh --cmake-args)
+  [ ${#cuda_args[@]} -gt 0 ] || { echo "scripts/test.sh: scripts/cuda_torch.sh failed" >&2; exit 1; }
+  cmake_args+=("${cuda_args[@]}")
 fi
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" "${cmake_args[@]}"
 cmake --build "$build_dir" -j "$jobs"

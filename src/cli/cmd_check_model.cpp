@@ -1,7 +1,10 @@
 #include <cstdio>
 
+#include <torch/cuda.h>
+
 #include "cli/commands.h"
 #include "model/fixture.h"
+#include "runtime/device.h"
 #include "runtime/error.h"
 
 namespace missrec::cli {
@@ -10,17 +13,24 @@ CommandSpec check_model_command() {
   CommandSpec command;
   command.name = "check-model";
   command.summary =
-      "Runs the model on a parity fixture (the layout of ../shared/fixtures): z, z', both "
+      "Runs the model on a parity fixture (the layout of tests/fixtures): z, z', both "
       "regularisers, the three losses and every gradient, and prints the largest relative "
       "error of each. Exit 0 when all are within the fixture README's tolerances, 1 "
       "otherwise.";
-  command.options = {{"fixture", "FILE", "HDF5 fixture file (required)", false}};
+  command.options = {{"fixture", "FILE", "HDF5 fixture file (required)", false},
+                     {"device", "cpu|cuda", "where the model runs (default cpu; cuda: GPU 0)", false}};
   command.check_args = [](const ParsedArgs& args) {
     if (!args.has("fixture")) runtime::throw_input_error("missrec check-model", "--fixture FILE is required");
+    const std::string device = args.value("device", "cpu");
+    if (device != "cpu" && device != "cuda") {
+      runtime::throw_input_error("--device", "expected cpu or cuda, got '" + device + "'");
+    }
   };
   command.run = [](const ParsedArgs& args, CommandContext&) {
+    const at::Device device =
+        runtime::select_device(args.value("device", "cpu"), /*local_rank=*/0, static_cast<int>(torch::cuda::device_count()));
     const model::ModelFixture fixture = model::load_model_fixture(args.value("fixture"));
-    const std::vector<model::ParityLine> lines = model::check_model_parity(fixture);
+    const std::vector<model::ParityLine> lines = model::check_model_parity(fixture, device);
     int failed = 0;
     double worst_output = 0.0;
     double worst_gradient = 0.0;

@@ -97,7 +97,24 @@ ModelFixture load_model_fixture(const std::string& path) {
   return fixture;
 }
 
-std::vector<ParityLine> check_model_parity(const ModelFixture& fixture) {
+namespace {
+
+torch::Tensor on(const torch::Tensor& tensor, at::Device device) {
+  return tensor.defined() ? tensor.to(device) : tensor;
+}
+
+SequenceInput on(const SequenceInput& input, at::Device device) {
+  SequenceInput moved;
+  moved.item_seq = on(input.item_seq, device);
+  moved.item_length = on(input.item_length, device);
+  moved.interest_seq = on(input.interest_seq, device);
+  moved.text_aug_mask = on(input.text_aug_mask, device);
+  return moved;
+}
+
+}  // namespace
+
+std::vector<ParityLine> check_model_parity(const ModelFixture& fixture, at::Device device) {
   MissRec model(fixture.config);
   model->train();  // dropout is 0: train and eval agree
   {
@@ -119,9 +136,13 @@ std::vector<ParityLine> check_model_parity(const ModelFixture& fixture) {
       }
     }
   }
-  const SequenceOutput view = model->encode(fixture.view, fixture.features, fixture.interest_embeddings);
-  const SequenceOutput aug = model->encode(fixture.aug, fixture.features, fixture.interest_embeddings);
-  const PretrainLosses losses = model->pretrain_loss(view, aug, fixture.pos_item, fixture.features);
+  model->to(device);
+  const ItemFeatures features{on(fixture.features.text, device), on(fixture.features.image, device),
+                              on(fixture.features.text_aug, device)};
+  const torch::Tensor interest_embeddings = on(fixture.interest_embeddings, device);
+  const SequenceOutput view = model->encode(on(fixture.view, device), features, interest_embeddings);
+  const SequenceOutput aug = model->encode(on(fixture.aug, device), features, interest_embeddings);
+  const PretrainLosses losses = model->pretrain_loss(view, aug, on(fixture.pos_item, device), features);
   losses.total.backward();
 
   std::vector<ParityLine> lines;

@@ -10,7 +10,7 @@
 
 namespace missrec::model {
 
-// A parity case in the layout of ../shared/fixtures (see their README): weights,
+// A parity case in the layout of tests/fixtures (see its README): weights,
 // tables, a batch with its augmented view, and the public implementation's outputs and
 // gradients.
 struct ModelFixture {
@@ -35,8 +35,8 @@ struct ParityLine {
   bool passed() const { return error <= tolerance; }
 };
 
-// Runs the model on the fixture (forward both views, losses, backward) and compares
-// every output and gradient with the README's tolerances.
-std::vector<ParityLine> check_model_parity(const ModelFixture& fixture);
+// Runs the model on the fixture (forward both views, losses, backward) on `device` and
+// compares every output and gradient with the README's tolerances.
+std::vector<ParityLine> check_model_parity(const ModelFixture& fixture, at::Device device = at::kCPU);
 
 }  // namespace missrec::model

@@ -12,28 +12,12 @@
 
 namespace missrec::train {
 
-namespace {
-
-model::SequenceInput to_input(const data::BatchView& view, const at::Tensor& text_aug_mask,
-                              const at::Device& device) {
-  model::SequenceInput input;
-  input.host_item_length = view.item_length;
-  input.host_interest_seq = view.interest_seq;
-  input.item_seq = view.item_seq.to(device, /*non_blocking=*/true);
-  input.item_length = view.item_length.to(device, /*non_blocking=*/true);
-  input.interest_seq = view.interest_seq.to(device, /*non_blocking=*/true);
-  if (text_aug_mask.defined()) input.text_aug_mask = text_aug_mask.to(device, /*non_blocking=*/true);
-  return input;
-}
-
-}  // namespace
-
 PretrainStep::PretrainStep(model::MissRecImpl& model, const model::ItemFeatures& features,
                            ParameterSet& parameters, Adam& adam, GradientSync& sync,
                            runtime::Communicator& comm, StepSettings settings)
     : model_(model), features_(features), parameters_(parameters), adam_(adam), sync_(sync), comm_(comm),
       settings_(settings),
-      clock_(comm.device()) {}
+      clock_(comm.device()), uploader_(comm.device()) {}
 
 NamedTensors PretrainStep::touched_tensors(const model::SequenceInput& view, const model::SequenceInput& aug,
                                            const torch::Tensor& pos_items,
@@ -85,9 +69,12 @@ StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
   const runtime::ScopedIntraOpThreads one_intra_op_thread(device.is_cpu() ? 1 : at::get_num_threads());
   clock_.start();
   for (const auto& entry : parameters_.entries()) entry.tensor.mutable_grad() = torch::Tensor();
-  const model::SequenceInput view = to_input(batch.view, at::Tensor(), device);
-  const model::SequenceInput aug = to_input(batch.aug, batch.text_aug_mask, device);
-  const at::Tensor pos_items = batch.pos_item.to(device, /*non_blocking=*/true);
+  const DeviceBatch on_device = uploader_.take(batch);
+  // The next batch's copy runs on the side stream while this step's kernels run.
+  if (next != nullptr) uploader_.prefetch(*next);
+  const model::SequenceInput& view = on_device.view;
+  const model::SequenceInput& aug = on_device.aug;
+  const at::Tensor& pos_items = on_device.pos_item;
   if (!placement_checked_) {
     check_placement(touched_tensors(view, aug, pos_items, interest_embeddings), device, "pretraining step");
     placement_checked_ = true;
@@ -108,7 +95,7 @@ StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
       comm_.rank() == std::min(1, comm_.size() - 1)) {
     scalars.narrow(0, kSeqItem, 1).fill_(std::nan(""));
   }
-  const torch::Tensor domain = batch.domain.to(device, torch::kLong, /*non_blocking=*/true);
+  const torch::Tensor& domain = on_device.domain;
   scalars.narrow(0, kFixedScalars, domains).index_add_(0, domain, loss.seq_item_rows.to(torch::kFloat));
   scalars.narrow(0, kFixedScalars + domains, domains)
       .index_add_(0, domain, torch::ones({domain.numel()}, scalars.options()));

@@ -7,6 +7,7 @@
 #include "data/batch.h"
 #include "model/missrec_model.h"
 #include "train/adam.h"
+#include "train/batch_upload.h"
 #include "train/contrastive_loss.h"
 #include "train/gradient_sync.h"
 #include "train/metrics_log.h"
@@ -86,6 +87,7 @@ class PretrainStep {
   runtime::Communicator& comm_;
   StepSettings settings_;
   StepClock clock_;
+  BatchUploader uploader_;
   bool placement_checked_ = false;
 };
 

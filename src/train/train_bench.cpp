@@ -56,14 +56,26 @@ double step_flops(const data::Batch& batch, int64_t hidden, int64_t inner, int64
   return 3.0 * forward;
 }
 
-double large_gemm_gflops() {
-  const at::Tensor a = at::randn({2048, 2048});
-  const at::Tensor b = at::randn({2048, 2048});
+// One large matrix product on the step's device, in the step's matrix precision: what
+// the machine's GEMM reaches, as the yardstick for the step's rate.
+double large_gemm_gflops(at::Device device, Precision precision) {
+  const int64_t n = device.is_cuda() ? 8192 : 2048;
+  const at::TensorOptions options =
+      at::TensorOptions().device(device).dtype(precision == Precision::kBf16 && device.is_cuda() ? at::kBFloat16
+                                                                                              : at::kFloat);
+  const at::Tensor a = at::randn({n, n}, options);
+  const at::Tensor b = at::randn({n, n}, options);
   at::Tensor c = at::mm(a, b);
+  const auto wait = [&] {
+    if (device.is_cuda()) c.sum().item<double>();  // the one way to wait for the device on every LibTorch
+  };
+  wait();
   Stopwatch clock;
-  const int repeats = 5;
+  const int repeats = device.is_cuda() ? 20 : 5;
   for (int i = 0; i < repeats; ++i) c = at::mm(a, b);
-  return repeats * 2.0 * 2048.0 * 2048.0 * 2048.0 / clock.lap() / 1e9;
+  wait();
+  const double n3 = static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n);
+  return repeats * 2.0 * n3 / clock.lap() / 1e9;
 }
 
 }  // namespace
@@ -155,7 +167,7 @@ std::string run_train_bench(const TrainBenchOptions& options, runtime::Communica
   comm.allreduce(flops_sum, runtime::ReduceOp::kSum);
   const double job_wall = wall_max.to(at::kCPU).item<double>();
   const double job_flops = flops_sum.to(at::kCPU).item<double>();
-  const double gemm = comm.rank() == 0 ? large_gemm_gflops() : 0.0;
+  const double gemm = comm.rank() == 0 ? large_gemm_gflops(device, settings.precision) : 0.0;
   const double steps = static_cast<double>(options.steps);
   const double samples_per_s = steps * static_cast<double>(options.batch) / job_wall;
   const double model_gflops = job_flops / job_wall / 1e9;

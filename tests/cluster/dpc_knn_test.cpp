@@ -6,6 +6,8 @@
 
 #include <cstdlib>
 
+#include "support/fixture_path.h"
+
 #include "data/h5_file.h"
 #include "support/mpi_test_env.h"
 
@@ -14,10 +16,7 @@ namespace {
 
 using missrec::testing::comm;
 
-std::string fixture_path(const std::string& name) {
-  const char* dir = std::getenv("MISSREC_FIXTURES");
-  return std::string(dir != nullptr ? dir : "../shared/fixtures") + "/" + name;
-}
+using missrec::testing::fixture_path;
 
 double max_relative(const at::Tensor& actual, const at::Tensor& expected, double floor = 1e-6) {
   const at::Tensor a = actual.to(at::kCPU, at::kDouble);
@@ -38,6 +37,7 @@ void expect_same(const DpcResult& actual, const DpcResult& expected, double tole
 }
 
 void check_fixture(const std::string& name) {
+  MISSREC_SKIP_WITHOUT_FIXTURE(fixture_path(name));
   const data::H5File file = data::H5File::open_read(fixture_path(name));
   DpcOptions options;
   options.clusters = file.int_attribute("/", "cluster_num");

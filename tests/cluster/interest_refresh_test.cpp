@@ -1,4 +1,5 @@
-// The per-epoch interest refresh (SPEC §4.1): tokens from the current adaptors, K and k
+// The per-epoch interest refresh (DPC-KNN clustering of the items' modality tokens, see
+// docs/architecture.md): tokens from the current adaptors, K and k
 // from the ratios, tables mapped back to items, identical on every rank.
 #include "cluster/interest_refresh.h"
 

@@ -1,4 +1,6 @@
-// SPEC §2.5 interest-id sequences on hand-made cases, and the §3.6 augmented view.
+// Interest-id sequences (sorted distinct interest ids of a history's items, see
+// docs/data-format.md) on hand-made cases, and the augmented view (item drop and word
+// drop).
 #include "data/batch.h"
 
 #include <gtest/gtest.h>

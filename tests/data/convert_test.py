@@ -1,6 +1,8 @@
 """missrec data convert on small inputs in the public MISSRec/UniSRec layouts (downstream
-and pretraining): every row and item kept, ids mapped as SPEC 2.2 says; each malformed
-input exits 2 naming the file (and line), and leaves no output behind."""
+and pretraining): every row and item kept, ids mapped as docs/data-format.md describes
+(a public 0-based item index becomes the local item id of its domain, "<d>-<i>" picks
+domain d of pt_datasets); each malformed input exits 2 naming the file (and line), and
+leaves no output behind."""
 import os
 import shutil
 import subprocess

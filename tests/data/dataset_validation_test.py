@@ -1,6 +1,7 @@
-"""Readers validate everything (SPEC 2.1): each malformed dataset makes `missrec data
-inspect` exit 2 with one line naming the file and the dataset path. Also: synth is
-deterministic, float16 datasets read, inspect reports the expected summary."""
+"""Readers validate everything (the dataset layout and rules of docs/data-format.md):
+each malformed dataset makes `missrec data inspect` exit 2 with one line naming the file
+and the dataset path. Also: synth is deterministic, float16 datasets read, inspect
+reports the expected summary."""
 import hashlib
 import os
 import shutil

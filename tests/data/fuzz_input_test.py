@@ -1,8 +1,8 @@
-"""Seeded fuzzing of every file a user hands to missrec (SPEC §10: exit 0 or 2, one
-line naming the problem, never a crash): bytes and values of a small dataset's HDF5
-files and dataset.yaml (`data inspect`), of the public release's .inter, item2index and
-feature files (`data convert`, which must also leave no output behind on exit 2), and
-of a checkpoint (`export`). At least 500 cases; the seed is fixed, so a failure
+"""Seeded fuzzing of every file a user hands to missrec (the CLI's input rule: exit 0 or
+2, one line naming the problem, never a crash): bytes and values of a small dataset's
+HDF5 files and dataset.yaml (`data inspect`), of the public release's .inter, item2index
+and feature files (`data convert`, which must also leave no output behind on exit 2),
+and of a checkpoint (`export`). At least 500 cases; the seed is fixed, so a failure
 reproduces."""
 import os
 import random
@@ -108,7 +108,8 @@ with tempfile.TemporaryDirectory() as tmp:
         kind = mutate_yaml(os.path.join(work, name)) if name.endswith(".yaml") else mutate_bytes(os.path.join(work, name))
         jobs.append(("dataset", case, f"{name} {kind}", ["data", "inspect", work], None))
 
-    # A public-release downstream domain (the layout of SPEC §2.2).
+    # A public-release downstream domain (the public MISSRec/UniSRec layout, see
+    # docs/data-format.md).
     public = os.path.join(tmp, "public")
     os.makedirs(public)
     values = np.random.default_rng(1).standard_normal((6, 8)).astype("<f4")

@@ -2,7 +2,8 @@
 // item) computes the padded computation's function: z, both regularisers, the losses
 // (within 1e-5 relative) and every gradient (within 1e-4) on a batch with short and long
 // histories, word-dropped positions, leading-zero interest sequences and interest
-// columns padded wider than any sample needs (the global width of SPEC §2.5).
+// columns padded wider than any sample needs (as the padding to the widest interest
+// sequence of the global batch makes them, see docs/data-format.md).
 #include <gtest/gtest.h>
 
 #include "model/missrec_model.h"

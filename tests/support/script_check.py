@@ -61,7 +61,7 @@ def write_config(path, sections):
     return path
 
 
-# A model small enough for tests on two cores (SPEC §3 structure, smaller widths).
+# A model small enough for tests on two cores (MISSRec's structure, smaller widths).
 SMALL_MODEL = {"hidden_size": 32, "n_heads": 2, "n_layers": 2, "inner_size": 64,
                "dropout": 0.0, "attn_dropout": 0.0, "max_seq_len": 50}
 

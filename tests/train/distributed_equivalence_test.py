@@ -1,8 +1,10 @@
-"""SPEC §3.5 and §5: with dropout 0, pretraining on 2 ranks computes what 1 rank computes
-on the same global batches: the losses of every step and the parameters after 5 steps
-agree within 1e-5 relative (global in-batch negatives through the all-gather whose
-backward returns each rank its rows' gradients, and one fused gradient allreduce).
-Local negatives, the option, differ at np=2 (a check that the comparison can fail)."""
+"""Distributed pretraining (global in-batch negatives, docs/architecture.md) and the
+distributed protocol (docs/reliability.md): with dropout 0, pretraining on 2 ranks
+computes what 1 rank computes on the same global batches: the losses of every step and
+the parameters after 5 steps agree within 1e-5 relative (global in-batch negatives
+through the all-gather whose backward returns each rank its rows' gradients, and one
+fused gradient allreduce). Local negatives, the option, differ at np=2 (a check that the
+comparison can fail)."""
 import os
 import sys
 import tempfile

@@ -1,8 +1,9 @@
-// The pieces of a distributed training step (SPEC §3.5, §5): the all-gather whose
-// backward returns each rank its rows' gradients, the rank loss whose sum over ranks is
-// the one-rank loss of the global batch (gradients too), the fused gradient allreduce,
-// and Adam equal to torch.optim.Adam. Expectations follow the world size, so any -np
-// passes.
+// The pieces of a distributed training step (global in-batch negatives and the
+// distributed protocol, see docs/architecture.md and docs/reliability.md): the
+// all-gather whose backward returns each rank its rows' gradients, the rank loss whose
+// sum over ranks is the one-rank loss of the global batch (gradients too), the fused
+// gradient allreduce, and Adam equal to torch.optim.Adam. Expectations follow the world
+// size, so any -np passes.
 #include <gtest/gtest.h>
 
 #include "support/mpi_test_env.h"

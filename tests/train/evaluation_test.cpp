@@ -1,4 +1,5 @@
-// Full-ranking metrics on hand-computed cases (SPEC §7): the target ranked 1st, 10th,
+// Full-ranking metrics (Recall@K and NDCG@K over every item, as fine-tuning and
+// `missrec evaluate` report them) on hand-computed cases: the target ranked 1st, 10th,
 // 11th, 50th and 51st, and ties broken against the target.
 #include "train/evaluation.h"
 

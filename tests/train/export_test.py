@@ -1,7 +1,9 @@
-"""SPEC §6.3: `missrec export --format pytorch` writes a file Python's torch.load reads;
-a PyTorch module with the SPEC §3 parameter names (torch.nn.Transformer for trm_model)
-loads its state_dict strictly and computes the same sequence vectors as the C++ model
-on one batch (`missrec encode` on the native export gives the C++ side and the inputs)."""
+"""The PyTorch export (docs/data-format.md): `missrec export --format pytorch` writes a
+file Python's torch.load reads; a PyTorch module with the public implementation's
+parameter names (text_adaptor, img_adaptor, position_embedding, LayerNorm,
+fusion_factor, torch.nn.Transformer for trm_model) loads its state_dict strictly and
+computes the same sequence vectors as the C++ model on one batch (`missrec encode` on
+the native export gives the C++ side and the inputs)."""
 import os
 import sys
 import tempfile
@@ -17,7 +19,8 @@ from script_check import SMALL_MODEL, check, finish, run, synth_demo, write_conf
 
 
 class MISSRec(nn.Module):
-    """The sequence side of MISSRec (SPEC §3.1-3.2) in plain PyTorch."""
+    """The sequence side of MISSRec (adaptors, fused interest-aware sequence, transformer
+    encoder) in plain PyTorch."""
 
     def __init__(self, c):
         super().__init__()
@@ -71,7 +74,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check("epoch is an int", isinstance(exported["epoch"], int))
     module = MISSRec(c)
     missing, unexpected = module.load_state_dict(exported["state_dict"], strict=True)
-    check("a PyTorch module with the SPEC names loads the state_dict strictly",
+    check("a PyTorch module with the public implementation's names loads the state_dict strictly",
           not missing and not unexpected)
     module.train()  # dropout is 0; train mode avoids the encoder's nested-tensor fast path
 

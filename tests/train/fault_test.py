@@ -1,4 +1,5 @@
-"""Faults injected into pretraining runs on 2 ranks (SPEC §5, §6.2): the job never
+"""Faults injected into pretraining runs on 2 ranks (the distributed protocol and the
+checkpoints, docs/reliability.md): the job never
 hangs and never loses more than the work since the last checkpoint.
 
 * SIGSTOP one rank mid-epoch: the collective timeout (dist.timeout_s) aborts the job,

@@ -1,6 +1,7 @@
-"""SPEC §7 fine-tuning and evaluation end to end:
+"""Fine-tuning on a downstream domain and full-ranking evaluation end to end:
 * from a pretrained export, trm_model.* and position_embedding stay exactly as
-  pretrained after training; the adaptors move; test_metrics.json has the SPEC §10 keys;
+  pretrained after training; the adaptors move; test_metrics.json has exactly the keys
+  recall@10, ndcg@10, recall@50, ndcg@50 and users;
 * `missrec evaluate` gives identical numbers at np=1, 2 and 3, equal to the run's own
   test metrics;
 * early stopping: with a learning rate too small to change anything, validation NDCG@10

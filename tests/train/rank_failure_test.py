@@ -1,6 +1,7 @@
-"""SPEC §5: a rank that dies ends the whole job with a non-zero status within
-dist.timeout_s + 30 s and a message naming the rank, never a hang. Rank 1 is killed
-with SIGKILL in the middle of an epoch; rank 0 is then blocked in a collective."""
+"""The distributed protocol (docs/reliability.md): a rank that dies ends the whole job
+with a non-zero status within dist.timeout_s + 30 s and a message naming the rank, never
+a hang. Rank 1 is killed with SIGKILL in the middle of an epoch; rank 0 is then blocked
+in a collective."""
 import os
 import re
 import signal

@@ -1,4 +1,5 @@
-"""SPEC §6.2 and §5: resuming is bit-exact, and SIGTERM stops a run with a checkpoint.
+"""Checkpoints and the distributed protocol (docs/reliability.md): resuming is bit-exact,
+and SIGTERM stops a run with a checkpoint.
 
 * A: 3 epochs uninterrupted on 2 ranks, dropout on (so the RNG states matter).
 * B: stopped by train.max_steps in the middle of epoch 2, then --resume latest: the final
