@@ -11,6 +11,7 @@
 #include "runtime/error.h"
 #include "runtime/file_io.h"
 #include "train/checkpoint.h"
+#include "train/model_setup.h"
 
 namespace missrec::train {
 
@@ -124,6 +125,19 @@ ModelExport read_native_export(const std::string& path) {
   model.epoch = file.int_attribute("/", "epoch");
   model.global_step = file.int_attribute("/", "global_step");
   return model;
+}
+
+ModelExport current_export(model::MissRecImpl& model, const runtime::Config& config,
+                           const cluster::InterestState& interests, int64_t epoch, int64_t global_step) {
+  ModelExport exported;
+  exported.config = config;
+  exported.parameters = parameters_on_host(model);
+  exported.interest_embeddings = interests.interest_embeddings.to(at::kCPU, at::kFloat);
+  exported.text_interest = interests.text_interest.to(at::kCPU);
+  exported.image_interest = interests.image_interest.to(at::kCPU);
+  exported.epoch = epoch;
+  exported.global_step = global_step;
+  return exported;
 }
 
 }  // namespace missrec::train

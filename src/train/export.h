@@ -5,6 +5,8 @@
 #include <map>
 #include <string>
 
+#include "cluster/interest_refresh.h"
+#include "model/missrec_model.h"
 #include "runtime/config.h"
 
 namespace missrec::train {
@@ -20,6 +22,10 @@ struct ModelExport {
   int64_t epoch = 0;                  // epochs completed
   int64_t global_step = 0;
 };
+
+// The model as it is now, with the interests it was trained with (tables on the host).
+ModelExport current_export(model::MissRecImpl& model, const runtime::Config& config,
+                           const cluster::InterestState& interests, int64_t epoch, int64_t global_step);
 
 // Reads a verified checkpoint directory into an export.
 ModelExport export_from_checkpoint(const std::string& checkpoint_dir);

@@ -1,5 +1,6 @@
 #include "train/model_setup.h"
 
+#include <filesystem>
 #include <sstream>
 
 #include "data/feature_table.h"
@@ -106,6 +107,19 @@ void load_parameters(torch::nn::Module& model, const std::map<std::string, torch
     }
     item.value().copy_(found->second);
   }
+}
+
+void create_run_directory(const std::string& run_dir, const runtime::Communicator& comm) {
+  if (comm.rank() != 0) return;
+  std::error_code error;
+  std::filesystem::create_directories(run_dir, error);
+  if (error) runtime::throw_input_error(run_dir, "cannot create the run directory: " + error.message());
+}
+
+std::map<std::string, torch::Tensor> parameters_on_host(model::MissRecImpl& model) {
+  std::map<std::string, torch::Tensor> host;
+  for (const auto& [name, tensor] : model.named_tensors()) host[name] = tensor.detach().to(at::kCPU).clone();
+  return host;
 }
 
 }  // namespace missrec::train

@@ -35,6 +35,12 @@ model::ItemFeatures load_features(const data::Dataset& dataset, const runtime::C
 // (seed, purpose, rank): different per rank, reproducible, checkpointed per rank.
 void seed_rank_generators(uint64_t seed, uint64_t purpose, int rank);
 
+// Creates the run directory on rank 0; InputError naming it when that fails.
+void create_run_directory(const std::string& run_dir, const runtime::Communicator& comm);
+
+// CPU copies of the model's parameters by their public-implementation names.
+std::map<std::string, torch::Tensor> parameters_on_host(model::MissRecImpl& model);
+
 // The refresh settings of the cluster section.
 cluster::RefreshOptions refresh_options_of(const runtime::Config& config);
 

@@ -120,12 +120,8 @@ void Pretrainer::initialise(const PretrainRequest& request) {
   seed_rank_generators(static_cast<uint64_t>(config_.run.seed), 0x64726f70ULL, comm_.rank());
 
   const std::string config_yaml = runtime::to_yaml(config_);
-  if (comm_.rank() == 0) {
-    std::error_code error;
-    fs::create_directories(run_dir_, error);
-    if (error) runtime::throw_input_error(run_dir_, "cannot create the run directory: " + error.message());
-    runtime::write_file_atomically(run_dir_ + "/config.yaml", config_yaml);
-  }
+  create_run_directory(run_dir_, comm_);
+  if (comm_.rank() == 0) runtime::write_file_atomically(run_dir_ + "/config.yaml", config_yaml);
 
   // Header broadcast from rank 0: resumed?, epoch, step, global step, optimizer steps,
   // saved world size, interest rows (0: none), CPU rng bytes, GPU rng bytes.
@@ -242,7 +238,7 @@ void Pretrainer::save(int64_t epoch, int64_t next_step, int64_t steps_per_epoch)
     state.rng_device = comm_.allgather(generator_state_as_longs(device_).to(device_).unsqueeze(0)).to(at::kCPU);
   }
   if (comm_.rank() != 0) return;
-  for (const auto& [name, tensor] : model_->named_tensors()) state.model[name] = tensor.detach().to(at::kCPU).clone();
+  state.model = parameters_on_host(*model_);
   state.optimizer_steps = adam_.steps();
   for (const auto& [name, moments] : adam_.moments()) {
     state.moments[name] = {moments.exp_avg.to(at::kCPU), moments.exp_avg_sq.to(at::kCPU)};

@@ -1,0 +1,79 @@
+#include "train/finetune_step.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "runtime/comm.h"
+#include "runtime/threads.h"
+
+namespace missrec::train {
+
+FinetuneStep::FinetuneStep(model::MissRecImpl& model, const model::ItemFeatures& features,
+                           ParameterSet& parameters, Adam& adam, GradientSync& sync,
+                           runtime::Communicator& comm, FinetuneStepSettings settings)
+    : model_(model), features_(features), parameters_(parameters), adam_(adam), sync_(sync), comm_(comm),
+      settings_(settings), uploader_(comm.device()),
+      all_ids_(torch::arange(1, settings.items + 1, torch::TensorOptions().dtype(torch::kLong).device(comm.device()))),
+      all_ids_and_padding_(torch::arange(0, settings.items + 1, torch::kLong)) {}
+
+FinetuneStepResult FinetuneStep::run(const data::Batch& batch, const torch::Tensor& interest_embeddings,
+                                     const data::Batch* next) {
+  const at::Device device = comm_.device();
+  // The step's GEMMs use every BLAS thread; its small ops run best on one (see threads.h).
+  const runtime::ScopedIntraOpThreads one_intra_op_thread(device.is_cpu() ? 1 : at::get_num_threads());
+  for (const auto& entry : parameters_.entries()) entry.tensor.mutable_grad() = torch::Tensor();
+  const DeviceBatch on_device = uploader_.take(batch);
+  if (next != nullptr) uploader_.prefetch(*next);
+  const model::SequenceInput& input = on_device.view;
+  if (!placement_checked_) {
+    NamedTensors tensors = {{"features.text", features_.text},
+                            {"features.image", features_.image},
+                            {"interest_embeddings", interest_embeddings},
+                            {"gradient buffer", sync_.buffer()},
+                            {"candidates", all_ids_},
+                            {"batch.pos_item", on_device.pos_item}};
+    add_named(tensors, "batch.view.", {{"item_seq", input.item_seq}, {"item_length", input.item_length},
+                                       {"interest_seq", input.interest_seq}});
+    for (const auto& item : model_.named_parameters()) tensors.emplace_back("model." + item.key(), item.value());
+    for (const auto& [name, moments] : adam_.moments()) {
+      tensors.emplace_back("adam.exp_avg." + name, moments.exp_avg);
+      tensors.emplace_back("adam.exp_avg_sq." + name, moments.exp_avg_sq);
+    }
+    check_placement(tensors, device, "fine-tuning step");
+    placement_checked_ = true;
+  }
+  model::SequenceOutput output;
+  torch::Tensor scores;
+  {
+    const MixedPrecisionScope mixed_precision(settings_.precision, device);
+    // Every item is a candidate: adaptors once over all items (row 0 for padding).
+    const model::AdaptedItems adapted = model_.adapt_items({all_ids_and_padding_}, features_);
+    output = model_.encode_by_length(input, adapted, interest_embeddings);
+    const auto [item_text, item_image] = model_.item_vectors(all_ids_, adapted);
+    scores = model_.logits(output.z, item_text, item_image, settings_.transductive ? all_ids_ : torch::Tensor()) /
+             settings_.temperature;
+  }
+  const double batch_size = static_cast<double>(settings_.global_batch);
+  const torch::Tensor cross_entropy = torch::nn::functional::cross_entropy(
+      scores, on_device.pos_item - 1, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+  const torch::Tensor loss = cross_entropy / batch_size + settings_.gamma * output.reg;
+  loss.backward();
+  // The step's one host synchronisation: the summed parts, read back together.
+  const torch::Tensor summed =
+      sync_.allreduce(torch::stack({cross_entropy.detach(), output.reg.detach().reshape({})}).to(torch::kFloat))
+          .to(torch::kCPU, torch::kDouble);
+  const double* sums = summed.data_ptr<double>();
+  FinetuneStepResult result;
+  result.cross_entropy = sums[kCrossEntropy] / batch_size;
+  result.reg = sums[kReg];
+  result.loss = result.cross_entropy + settings_.gamma * result.reg;
+  if (!std::isfinite(result.loss)) {
+    throw std::runtime_error("non-finite fine-tuning loss at epoch " + std::to_string(batch.epoch + 1) + ", step " +
+                             std::to_string(batch.step + 1) + "; parameters not updated");
+  }
+  adam_.step();
+  return result;
+}
+
+}  // namespace missrec::train
