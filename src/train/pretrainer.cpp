@@ -45,6 +45,38 @@ void set_generator_state(at::Device device, const at::Tensor& longs) {
   generator.set_state(longs.to(at::kByte).contiguous());
 }
 
+// What rank 0 read from the checkpoint and every rank needs, broadcast as one tensor.
+struct ResumeHeader {
+  int64_t resumed = 0;
+  int64_t epoch = 0;
+  int64_t step = 0;
+  int64_t global_step = 0;
+  int64_t optimizer_steps = 0;
+  int64_t world_size = 0;        // of the run that wrote the checkpoint
+  int64_t interest_rows = 0;     // 0: no interest tables saved
+  int64_t rng_cpu_bytes = 0;     // per rank
+  int64_t rng_device_bytes = 0;  // per rank; 0 unless both runs are on GPUs
+
+  static constexpr int64_t ResumeHeader::*kFields[] = {
+      &ResumeHeader::resumed,     &ResumeHeader::epoch,         &ResumeHeader::step,
+      &ResumeHeader::global_step, &ResumeHeader::optimizer_steps, &ResumeHeader::world_size,
+      &ResumeHeader::interest_rows, &ResumeHeader::rng_cpu_bytes, &ResumeHeader::rng_device_bytes};
+  static constexpr int64_t kCount = sizeof(kFields) / sizeof(kFields[0]);
+
+  at::Tensor to_tensor(at::Device device) const {
+    at::Tensor tensor = at::empty({kCount}, at::kLong);
+    for (int64_t i = 0; i < kCount; ++i) tensor.data_ptr<int64_t>()[i] = this->*kFields[i];
+    return tensor.to(device);
+  }
+  static ResumeHeader from_tensor(const at::Tensor& tensor) {
+    const at::Tensor host = tensor.to(at::kCPU).contiguous();
+    CHECK_EQ(host.numel(), kCount);
+    ResumeHeader header;
+    for (int64_t i = 0; i < kCount; ++i) header.*kFields[i] = host.data_ptr<int64_t>()[i];
+    return header;
+  }
+};
+
 class Pretrainer {
  public:
   Pretrainer(const runtime::Config& config, runtime::Communicator& comm)
@@ -123,9 +155,7 @@ void Pretrainer::initialise(const PretrainRequest& request) {
   create_run_directory(run_dir_, comm_);
   if (comm_.rank() == 0) runtime::write_file_atomically(run_dir_ + "/config.yaml", config_yaml);
 
-  // Header broadcast from rank 0: resumed?, epoch, step, global step, optimizer steps,
-  // saved world size, interest rows (0: none), CPU rng bytes, GPU rng bytes.
-  at::Tensor header = at::zeros({9}, at::kLong);
+  ResumeHeader header;
   TrainingState state;
   if (!request.resume.empty() && comm_.rank() == 0) {
     const std::string dir = resolve_and_read_checkpoint(request.resume, checkpoints_dir_, &state);
@@ -142,28 +172,26 @@ void Pretrainer::initialise(const PretrainRequest& request) {
     }
     LOG(INFO) << "resuming from " << dir << " at epoch " << state.epoch + 1 << ", step " << state.step
               << " (global step " << state.global_step << ")";
-    const int64_t values[] = {1,
-                              state.epoch,
-                              state.step,
-                              state.global_step,
-                              state.optimizer_steps,
-                              state.world_size,
-                              state.interest_embeddings.defined() ? state.interest_embeddings.size(0) : 0,
-                              state.rng_cpu.defined() ? state.rng_cpu.size(1) : 0,
-                              state.rng_device.defined() && device_.is_cuda() ? state.rng_device.size(1) : 0};
-    header = at::tensor(std::vector<int64_t>(std::begin(values), std::end(values)), at::kLong);
+    header.resumed = 1;
+    header.epoch = state.epoch;
+    header.step = state.step;
+    header.global_step = state.global_step;
+    header.optimizer_steps = state.optimizer_steps;
+    header.world_size = state.world_size;
+    header.interest_rows = state.interest_embeddings.defined() ? state.interest_embeddings.size(0) : 0;
+    header.rng_cpu_bytes = state.rng_cpu.defined() ? state.rng_cpu.size(1) : 0;
+    header.rng_device_bytes = state.rng_device.defined() && device_.is_cuda() ? state.rng_device.size(1) : 0;
   }
-  header = header.to(device_);
-  comm_.broadcast(header, 0);
-  header = header.to(at::kCPU);
-  const int64_t* h = header.data_ptr<int64_t>();
+  at::Tensor header_tensor = header.to_tensor(device_);
+  comm_.broadcast(header_tensor, 0);
+  header = ResumeHeader::from_tensor(header_tensor);
   broadcast_module(*model_, comm_, 0);
   verify_same_on_all_ranks(module_checksum(*model_), "initial parameters", comm_);
-  if (h[0] == 0) return;
+  if (header.resumed == 0) return;
 
-  start_epoch_ = h[1];
-  start_step_ = h[2];
-  global_step_ = h[3];
+  start_epoch_ = header.epoch;
+  start_step_ = header.step;
+  global_step_ = header.global_step;
   // Optimizer moments, flat in parameter order.
   at::Tensor moments = at::zeros({2 * parameters_.numel()}, at::TensorOptions().device(device_));
   if (comm_.rank() == 0) {
@@ -187,17 +215,18 @@ void Pretrainer::initialise(const PretrainRequest& request) {
         offset += entry.tensor.numel();
       }
     }
-    adam_.load_state(h[4], restored, "checkpoint");
+    adam_.load_state(header.optimizer_steps, restored, "checkpoint");
   }
-  if (h[6] > 0) {
+  if (header.interest_rows > 0) {
     interests_.interest_embeddings = state.interest_embeddings;
     interests_.text_interest = state.text_interest;
     interests_.image_interest = state.image_interest;
     cluster::broadcast_interests(interests_, dataset_.total_items() + 1, config_.model.hidden_size, comm_);
   }
-  if (h[5] == comm_.size()) {
-    for (const auto& [generator, bytes, saved] : {std::tuple{at::Device(at::kCPU), h[7], &state.rng_cpu},
-                                                  std::tuple{device_, h[8], &state.rng_device}}) {
+  if (header.world_size == comm_.size()) {
+    for (const auto& [generator, bytes, saved] :
+         {std::tuple{at::Device(at::kCPU), header.rng_cpu_bytes, &state.rng_cpu},
+          std::tuple{device_, header.rng_device_bytes, &state.rng_device}}) {
       if (bytes == 0) continue;
       at::Tensor rng = comm_.rank() == 0 ? saved->to(device_)
                                          : at::zeros({comm_.size(), bytes}, at::TensorOptions().dtype(at::kLong).device(device_));
