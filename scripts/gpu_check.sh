@@ -1,36 +1,42 @@
 #!/usr/bin/env bash
 # The GPU check: run on a GPU machine (one GPU, Python with torch 2.11 for CUDA 13, no
-# MPI/HDF5/yaml-cpp/glog) over the repository and the folder scripts/gpu_prepare.sh
-# gathered (.gpu/: missrec built against PyPI's torch 2.11, the libraries and the Open
-# MPI launcher it needs). Writes one JSON (gpu_check.json in $OUT, else in the current
+# MPI/HDF5/yaml-cpp/glog) over the repository and the archive scripts/gpu_prepare.sh
+# gathered (.gpu/bundle.tar.xz: missrec built against PyPI's torch 2.11, the libraries
+# and the Open MPI launcher it needs), unpacked into a temporary folder. Writes one JSON (gpu_check.json in $OUT, else in the current
 # folder) with each step's exit status, seconds and output, rewritten after every step
 # so a cut-short run still reports what it did. Under 8 minutes in all (each step has
 # its own limit).
 #
-#   scripts/gpu_check.sh [--bundle DIR] [--out DIR] [--quick]
+#   scripts/gpu_check.sh [--bundle DIR] [--out DIR] [--quick] [--device cpu|cuda]
 #
-#   --quick   smaller benchmark shapes (a rehearsal on a machine without a GPU)
+#   --quick        smaller benchmark shapes (a rehearsal on a machine without a GPU)
+#   --device cpu   every step on the CPU but the NCCL one (a rehearsal: all but CUDA)
 # PYTHON (default python3) is the interpreter whose torch supplies LibTorch.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bundle=$root/.gpu
+bundle_dir=$root/.gpu
 out=${OUT:-$PWD}
 quick=0
+device=cuda
 while [ $# -gt 0 ]; do
   case "$1" in
-    --bundle) bundle=$(cd "$2" && pwd); shift ;;
+    --bundle) bundle_dir=$(cd "$2" && pwd); shift ;;
     --out) out="$2"; shift ;;
     --quick) quick=1 ;;
+    --device) device="$2"; shift ;;
     -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "scripts/gpu_check.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 python=${PYTHON:-python3}
-[ -x "$bundle/bin/missrec" ] || { echo "gpu_check: no $bundle/bin/missrec (run scripts/gpu_prepare.sh)" >&2; exit 2; }
+[ -f "$bundle_dir/bundle.tar.xz" ] || { echo "gpu_check: no $bundle_dir/bundle.tar.xz (run scripts/gpu_prepare.sh)" >&2; exit 2; }
 mkdir -p "$out"
 work=$(mktemp -d /tmp/missrec_gpu_check.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+bundle=$work/bundle
+mkdir -p "$bundle"
+tar -C "$bundle" -xJf "$bundle_dir/bundle.tar.xz"
 steps="$work/steps"
 mkdir -p "$steps"
 started=$(date +%s)
@@ -106,26 +112,26 @@ step machine 20 bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version
   ldd --version | head -1; \"$python\" -c 'import torch; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, torch.cuda.is_available())'"
 step version 30 "$missrec" version
 for fixture in missrec_forward_small missrec_forward_full; do
-  step "check_model_$fixture" 60 "$missrec" check-model --fixture "$root/tests/fixtures/$fixture.h5" --device cuda
+  step "check_model_$fixture" 60 "$missrec" check-model --fixture "$root/tests/fixtures/$fixture.h5" --device "$device"
 done
 step comm_check_nccl_np1 60 "${mpirun[@]}" -np 1 "$missrec" comm-check --json --max-bytes 256M \
   --set dist.backend=nccl --set run.device=cuda
 step comm_check_mpi_np2_shared_gpu 90 "${mpirun[@]}" -np 2 "$missrec" comm-check --json --max-bytes 64M \
-  --set dist.backend=mpi --set run.device=cuda
+  --set dist.backend=mpi --set "run.device=$device"
 # One demo pretraining epoch on the GPU, its export, and torch.load of the export.
 step demo_pretrain_epoch 150 bash -c "cd '$work' && '$missrec' data synth --preset demo --out demo >/dev/null && \
   ${mpirun[*]} -np 1 '$missrec' pretrain --config '$root/configs/tiny.yaml' --set data.dir=demo/pretrain \
-    --set run.dir=run --set train.epochs=1 --set run.device=cuda && \
+    --set run.dir=run --set train.epochs=1 --set run.device=$device && \
   '$missrec' export --checkpoint run --format pytorch --out run/missrec.pth && \
   '$python' -c \"import json, torch; e = torch.load('run/missrec.pth', map_location='cpu'); \
     sd = e['state_dict']; print(json.dumps({'torch_load': 'ok', 'tensors': len(sd), \
     'values': sum(v.numel() for v in sd.values()), 'epoch': e.get('epoch')}))\""
 for precision in fp32 bf16; do
   step "bench_train_${precision}_b$batch" 120 "${mpirun[@]}" -np 1 "$missrec" bench train --batch "$batch" \
-    --lengths demo --steps 10 --set run.device=cuda --set "train.precision=$precision"
+    --lengths demo --steps 10 --set "run.device=$device" --set "train.precision=$precision"
 done
-step "bench_cluster_n$cluster_small" 90 "${mpirun[@]}" -np 1 "$missrec" bench cluster --n "$cluster_small" --no-baseline --set run.device=cuda
-step "bench_cluster_n$cluster_large" 150 "${mpirun[@]}" -np 1 "$missrec" bench cluster --n "$cluster_large" --no-baseline --set run.device=cuda
+step "bench_cluster_n$cluster_small" 90 "${mpirun[@]}" -np 1 "$missrec" bench cluster --n "$cluster_small" --no-baseline --set "run.device=$device"
+step "bench_cluster_n$cluster_large" 150 "${mpirun[@]}" -np 1 "$missrec" bench cluster --n "$cluster_large" --no-baseline --set "run.device=$device"
 report
 echo "gpu_check: $out/gpu_check.json ($(( $(date +%s) - started )) s)" >&2
 "$python" -c "import json, sys; r = json.load(open(sys.argv[1])); \

@@ -6,8 +6,8 @@
 # everything that binary needs which that machine lacks, from this machine's Debian
 # packages: the libraries it links (not glibc's, not the CUDA driver, not what torch
 # brings), and Open MPI's launcher with its plugins and help files (PMIx, hwloc,
-# libevent). Prints the folder's size; what travels (tracked files + .gpu/) must stay
-# under 64 MiB.
+# libevent), packed as one xz archive (.gpu/bundle.tar.xz). Prints its size; what
+# travels (tracked files + .gpu/) must stay under 64 MiB.
 #
 #   scripts/gpu_prepare.sh [--out DIR]     # default .gpu
 set -euo pipefail
@@ -94,11 +94,15 @@ missrec $(git describe --always --dirty 2>/dev/null) built against torch $("$sit
 EOF
 
 rm -rf "$out"
-mv "$staging" "$out"
+mkdir -p "$out"
+XZ_OPT="-9 -T$(nproc)" tar -C "$staging" -cJf "$out/bundle.tar.xz.partial" .
+mv "$out/bundle.tar.xz.partial" "$out/bundle.tar.xz"
+unpacked=$(du -sb "$staging" | cut -f1)
+rm -rf "$staging"
 trap - EXIT
 tracked=$(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
 bundle=$(du -sb "$out" | cut -f1)
-echo "gpu_prepare: $out holds $((bundle / 1048576)) MiB ($(find "$out/lib" -type f | wc -l) libraries);" \
+echo "gpu_prepare: $out/bundle.tar.xz holds $((unpacked / 1048576)) MiB in $((bundle / 1048576)) MiB;" \
      "with the tracked files ($((tracked / 1048576)) MiB) $(((bundle + tracked) / 1048576)) MiB travel (limit 64)"
 if [ $((bundle + tracked)) -ge $((64 * 1048576)) ]; then
   echo "gpu_prepare: over the 64 MiB a GPU run carries" >&2

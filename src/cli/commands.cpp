@@ -11,6 +11,7 @@ const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> commands = {
       version_command(),
       config_show_command(),
+      config_docs_command(),
       comm_check_command(),
       data_synth_command(),
       data_inspect_command(),

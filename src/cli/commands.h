@@ -14,6 +14,7 @@ const std::vector<CommandSpec>& all_commands();
 
 CommandSpec version_command();
 CommandSpec config_show_command();
+CommandSpec config_docs_command();
 CommandSpec comm_check_command();
 CommandSpec data_synth_command();
 CommandSpec data_inspect_command();

@@ -119,6 +119,8 @@ bool within(const Range& range, double value) {
 
 std::string Config::run_dir() const { return run.dir.empty() ? "runs/" + run.name : run.dir; }
 
+std::string describe_range(const Range& range) { return describe(range); }
+
 const std::vector<FieldSpec>& config_fields() {
   static const std::vector<FieldSpec> fields = build_fields();
   return fields;

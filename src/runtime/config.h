@@ -120,6 +120,8 @@ struct FieldSpec {
 };
 
 const std::vector<FieldSpec>& config_fields();
+// "[0, 1)", "(0, inf]": a range as error messages and the reference print it.
+std::string describe_range(const Range& range);
 const std::vector<std::string>& config_sections();
 const FieldSpec* find_field(const std::string& key);
 

@@ -1,6 +1,8 @@
 #include "train/export.h"
 
-#include <torch/csrc/jit/serialization/pickle.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +18,29 @@
 namespace missrec::train {
 
 namespace {
+
+// torch.save's zip format, as torch::pickle_save writes it, but without the type tags
+// TorchScript attaches to dicts and lists (torch.jit._pickle.restore_type_tag): the
+// safe unpickler of torch.load(weights_only=True), the default since PyTorch 2.6,
+// refuses them.
+std::vector<char> pickle_for_torch_load(const c10::IValue& value) {
+  std::vector<char> pickle;
+  torch::jit::Pickler pickler([&](const char* bytes, size_t size) { pickle.insert(pickle.end(), bytes, bytes + size); },
+                              /*tensor_table=*/nullptr, /*type_renamer=*/nullptr, /*memoized_class_types=*/nullptr,
+                              /*get_tensor_id=*/nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(value);
+  pickler.stop();
+  std::vector<char> archive;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) {
+    const char* bytes = static_cast<const char*>(data);
+    archive.insert(archive.end(), bytes, bytes + size);
+    return size;
+  });
+  torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(), writer);
+  writer.writeEndOfFile();
+  return archive;
+}
 
 constexpr const char* kNativeFormat = "missrec-export";
 constexpr int64_t kNativeVersion = 1;
@@ -77,7 +102,7 @@ void write_pytorch_export(const ModelExport& model, const std::string& path) {
   root.insert("epoch", model.epoch);
   root.insert("config", config);
   root.insert("interests", interests);
-  const std::vector<char> bytes = torch::pickle_save(c10::IValue(root));
+  const std::vector<char> bytes = pickle_for_torch_load(c10::IValue(root));
   runtime::write_staged(path, [&](const std::string& staging) {
     std::ofstream out(staging, std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

@@ -5,6 +5,7 @@ fusion_factor, torch.nn.Transformer for trm_model) loads its state_dict strictly
 computes the same sequence vectors as the C++ model on one batch (`missrec encode` on
 the native export gives the C++ side and the inputs)."""
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -64,6 +65,18 @@ with tempfile.TemporaryDirectory() as tmp:
         code, out, err = run(["export", "--checkpoint", run_dir, "--format", fmt, "--out", path])
         check(f"export --format {fmt} exits 0", code == 0, out + err)
 
+    # torch.load's default since PyTorch 2.6 is weights_only=True, the safe unpickler. The
+    # torch of these tests may be older (1.13's safe unpickler knows no floats): then the
+    # check runs with the CUDA torch wheel of scripts/cuda_torch.sh, when it is installed.
+    load_safely = "import sys, torch; e = torch.load(sys.argv[1], weights_only=True); assert 'state_dict' in e"
+    wheel_python = os.path.join(os.environ["MISSREC_SOURCE_DIR"], ".venv-torch", "bin", "python")
+    safe_python = sys.executable if int(torch.__version__.split(".")[0]) >= 2 else wheel_python
+    if os.path.exists(safe_python):
+        proc = subprocess.run([safe_python, "-c", load_safely, pth], capture_output=True, text=True, timeout=120)
+        check(f"torch.load(weights_only=True) of {os.path.basename(safe_python)}'s torch reads the export",
+              proc.returncode == 0, proc.stderr[-800:])
+    else:
+        print("skipped: torch.load(weights_only=True) needs torch >= 2 (none here)")
     exported = torch.load(pth)
     check("torch.load gives a dict with state_dict, epoch, config",
           isinstance(exported, dict) and {"state_dict", "epoch", "config"} <= set(exported))
