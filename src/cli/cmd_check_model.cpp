@@ -27,8 +27,11 @@ CommandSpec check_model_command() {
     }
   };
   command.run = [](const ParsedArgs& args, CommandContext&) {
-    const at::Device device =
-        runtime::select_device(args.value("device", "cpu"), /*local_rank=*/0, static_cast<int>(torch::cuda::device_count()));
+    const int visible_gpus = static_cast<int>(torch::cuda::device_count());
+    if (args.value("device", "cpu") == "cuda" && visible_gpus == 0) {
+      runtime::throw_input_error("--device", "cuda requested but LibTorch sees no CUDA device");
+    }
+    const at::Device device = runtime::select_device(args.value("device", "cpu"), /*local_rank=*/0, visible_gpus);
     const model::ModelFixture fixture = model::load_model_fixture(args.value("fixture"));
     const std::vector<model::ParityLine> lines = model::check_model_parity(fixture, device);
     int failed = 0;

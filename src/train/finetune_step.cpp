@@ -35,11 +35,7 @@ FinetuneStepResult FinetuneStep::run(const data::Batch& batch, const torch::Tens
                             {"batch.pos_item", on_device.pos_item}};
     add_named(tensors, "batch.view.", {{"item_seq", input.item_seq}, {"item_length", input.item_length},
                                        {"interest_seq", input.interest_seq}});
-    for (const auto& item : model_.named_parameters()) tensors.emplace_back("model." + item.key(), item.value());
-    for (const auto& [name, moments] : adam_.moments()) {
-      tensors.emplace_back("adam.exp_avg." + name, moments.exp_avg);
-      tensors.emplace_back("adam.exp_avg_sq." + name, moments.exp_avg_sq);
-    }
+    add_training_state(tensors, model_, adam_);
     check_placement(tensors, device, "fine-tuning step");
     placement_checked_ = true;
   }

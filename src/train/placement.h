@@ -1,10 +1,12 @@
 #pragma once
 
-#include <ATen/ATen.h>
+#include <torch/torch.h>
 
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "train/adam.h"
 
 namespace missrec::train {
 
@@ -17,5 +19,8 @@ void check_placement(const NamedTensors& tensors, at::Device device, const std::
 
 // Adds `tensors` to `out` with `prefix` before each name.
 void add_named(NamedTensors& out, const std::string& prefix, const NamedTensors& tensors);
+
+// Adds the model's parameters and buffers ("model.*") and Adam's moments ("adam.*").
+void add_training_state(NamedTensors& out, torch::nn::Module& model, const Adam& adam);
 
 }  // namespace missrec::train

@@ -32,12 +32,7 @@ NamedTensors PretrainStep::touched_tensors(const model::SequenceInput& view, con
     add_named(tensors, prefix, {{"item_seq", input->item_seq}, {"item_length", input->item_length},
                                 {"interest_seq", input->interest_seq}, {"text_aug_mask", input->text_aug_mask}});
   }
-  for (const auto& item : model_.named_parameters()) tensors.emplace_back("model." + item.key(), item.value());
-  for (const auto& item : model_.named_buffers()) tensors.emplace_back("model." + item.key(), item.value());
-  for (const auto& [name, moments] : adam_.moments()) {
-    tensors.emplace_back("adam.exp_avg." + name, moments.exp_avg);
-    tensors.emplace_back("adam.exp_avg_sq." + name, moments.exp_avg_sq);
-  }
+  add_training_state(tensors, model_, adam_);
   return tensors;
 }
 
