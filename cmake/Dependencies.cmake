@@ -4,6 +4,14 @@ find_package(HDF5 REQUIRED COMPONENTS C)
 find_package(yaml-cpp REQUIRED)
 find_package(glog REQUIRED)
 find_package(Threads REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+# xxHash (Debian's libxxhash-dev): the XXH3 digests checkpoints carry. No CMake config
+# ships with it; one imported target wraps what find_* give.
+find_path(MISSREC_XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
+find_library(MISSREC_XXHASH_LIBRARY xxhash REQUIRED)
+add_library(missrec::xxhash UNKNOWN IMPORTED)
+set_target_properties(missrec::xxhash PROPERTIES IMPORTED_LOCATION "${MISSREC_XXHASH_LIBRARY}"
+  INTERFACE_INCLUDE_DIRECTORIES "${MISSREC_XXHASH_INCLUDE_DIR}")
 # ATen's parallel_for is an inline template around "#pragma omp parallel": without
 # OpenMP in our own flags it silently runs on one thread.
 find_package(OpenMP REQUIRED COMPONENTS CXX)

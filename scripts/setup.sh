@@ -26,6 +26,8 @@ packages=(
   libhdf5-dev hdf5-tools
   libyaml-cpp-dev
   libgoogle-glog-dev libgflags-dev
+  libxxhash-dev xxhash nlohmann-json3-dev
+  clang-format
   libgtest-dev libgmock-dev googletest
   python3 python3-torch python3-h5py python3-numpy python3-yaml python3-matplotlib
 )

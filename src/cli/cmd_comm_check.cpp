@@ -4,6 +4,8 @@
 #include <iostream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/collective_checks.h"
 #include "cli/commands.h"
 #include "runtime/comm.h"
@@ -36,19 +38,22 @@ int64_t parse_size(const std::string& flag, const std::string& text) {
 
 std::string json_report(const std::vector<CheckResult>& checks,
                         const std::vector<BandwidthRow>& rows, const runtime::Communicator& comm) {
-  std::ostringstream out;
   bool all_passed = true;
   for (const CheckResult& check : checks) all_passed = all_passed && check.passed;
-  out << "{\"bench\":\"comm\",\"backend\":\"" << comm.backend_name() << "\",\"world_size\":"
-      << comm.size() << ",\"checks_passed\":" << (all_passed ? "true" : "false")
-      << ",\"allreduce\":[";
-  for (size_t i = 0; i < rows.size(); ++i) {
-    out << (i ? "," : "") << "{\"bytes\":" << rows[i].bytes << ",\"time_us\":"
-        << rows[i].seconds_per_op * 1e6 << ",\"algbw_gbps\":" << rows[i].algorithm_gbps
-        << ",\"busbw_gbps\":" << rows[i].bus_gbps << "}";
+  nlohmann::ordered_json json;
+  json["bench"] = "comm";
+  json["backend"] = comm.backend_name();
+  json["device"] = comm.device().str();
+  json["world_size"] = comm.size();
+  json["checks_passed"] = all_passed;
+  json["allreduce"] = nlohmann::ordered_json::array();
+  for (const BandwidthRow& row : rows) {
+    json["allreduce"].push_back({{"bytes", row.bytes},
+                                 {"time_us", row.seconds_per_op * 1e6},
+                                 {"algbw_gbps", row.algorithm_gbps},
+                                 {"busbw_gbps", row.bus_gbps}});
   }
-  out << "]}";
-  return out.str();
+  return json.dump();
 }
 
 struct CommCheckOptions {

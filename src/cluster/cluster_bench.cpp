@@ -1,5 +1,7 @@
 #include "cluster/cluster_bench.h"
 
+#include <nlohmann/json.hpp>
+
 #include <ATen/Parallel.h>
 
 #include <chrono>
@@ -61,14 +63,19 @@ std::string run_cluster_bench(const ClusterBenchOptions& options, runtime::Commu
   const double ours_seconds = seconds_since(start);
   const double ours_peak = status_mb("VmHWM") - base_mb;
 
-  std::ostringstream json;
-  json.precision(4);
-  json << "{\"bench\":\"cluster\",\"n\":" << options.n << ",\"dim\":" << options.dim
-       << ",\"k\":" << dpc.knn_k << ",\"clusters\":" << dpc.clusters << ",\"ranks\":"
-       << comm.size() << ",\"threads_per_rank\":" << at::get_num_threads()
-       << ",\"memory_mb\":" << options.memory_mb << ",\"ours_s\":" << ours_seconds
-       << ",\"ours_extra_peak_mb\":" << ours_peak << ",\"unresolved_rows\":"
-       << stats.unresolved_rows;
+  nlohmann::ordered_json json;
+  json["bench"] = "cluster";
+  json["n"] = options.n;
+  json["dim"] = options.dim;
+  json["k"] = dpc.knn_k;
+  json["clusters"] = dpc.clusters;
+  json["ranks"] = comm.size();
+  json["device"] = comm.device().str();
+  json["threads_per_rank"] = at::get_num_threads();
+  json["memory_mb"] = options.memory_mb;
+  json["ours_s"] = ours_seconds;
+  json["ours_extra_peak_mb"] = ours_peak;
+  json["unresolved_rows"] = stats.unresolved_rows;
   if (options.with_full_matrix && comm.size() == 1) {
     reset_peak_rss();
     const double full_base = status_mb("VmRSS");
@@ -76,16 +83,15 @@ std::string run_cluster_bench(const ClusterBenchOptions& options, runtime::Commu
     const DpcResult full = dpc_knn_full_matrix(tokens, dpc.clusters, dpc.knn_k);
     const double full_seconds = seconds_since(start);
     const double full_peak = status_mb("VmHWM") - full_base;
-    const bool same_centers = at::equal(full.center_index, ours.center_index);
-    const bool same_assignment = at::equal(full.cluster_index, ours.cluster_index);
-    json << ",\"full_matrix_s\":" << full_seconds << ",\"full_matrix_extra_peak_mb\":" << full_peak
-         << ",\"speedup\":" << full_seconds / ours_seconds << ",\"memory_fraction\":"
-         << ours_peak / full_peak << ",\"same_centers\":" << (same_centers ? "true" : "false")
-         << ",\"same_assignment\":" << (same_assignment ? "true" : "false");
+    json["full_matrix_s"] = full_seconds;
+    json["full_matrix_extra_peak_mb"] = full_peak;
+    json["speedup"] = full_seconds / ours_seconds;
+    json["memory_fraction"] = ours_peak / full_peak;
+    json["same_centers"] = at::equal(full.center_index, ours.center_index);
+    json["same_assignment"] = at::equal(full.cluster_index, ours.cluster_index);
   }
-  json << ",\"peak_measure\":\"" << (peak_resettable ? "VmHWM reset per run" : "VmHWM since start")
-       << "\"}";
-  return json.str();
+  json["peak_measure"] = peak_resettable ? "VmHWM reset per run" : "VmHWM since start";
+  return json.dump();
 }
 
 }  // namespace missrec::cluster

@@ -1,5 +1,7 @@
 #include "data/data_bench.h"
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -93,21 +95,26 @@ std::string run_data_bench(const DataBenchOptions& options) {
     sequential_mb = static_cast<double>(sequential_bytes) / 1e6;
   }
 
-  std::ostringstream json;
-  json.precision(4);
-  json << "{\"bench\":\"data\",\"dataset\":\"" << options.dataset_dir
-       << "\",\"order\":\"uniform\",\"global_batch\":" << options.global_batch
-       << ",\"ranks\":" << options.world_size << ",\"rank_batch\":" << slice.local()
-       << ",\"train_samples\":" << loader.samples_per_epoch() << ",\"batches\":" << batches
-       << ",\"samples\":" << samples
-       << ",\"mean_history\":" << static_cast<double>(history_items) / std::max<int64_t>(samples, 1)
-       << ",\"batches_per_s\":" << batches / loader_seconds
-       << ",\"samples_per_s\":" << samples / loader_seconds
-       << ",\"consumer_wait_s\":" << loader.stats().wait_seconds
-       << ",\"share_gather_s\":" << share_seconds << ",\"share_read_mb\":" << share_read_mb
-       << ",\"sequential_read_s\":" << sequential_seconds << ",\"sequential_read_mb\":" << sequential_mb
-       << ",\"peak_rss_mb\":" << runtime::peak_rss_mb() << "}";
-  return json.str();
+  nlohmann::ordered_json json;
+  json["bench"] = "data";
+  json["dataset"] = options.dataset_dir;
+  json["order"] = "uniform";
+  json["global_batch"] = options.global_batch;
+  json["ranks"] = options.world_size;
+  json["rank_batch"] = slice.local();
+  json["train_samples"] = loader.samples_per_epoch();
+  json["batches"] = batches;
+  json["samples"] = samples;
+  json["mean_history"] = static_cast<double>(history_items) / std::max<int64_t>(samples, 1);
+  json["batches_per_s"] = batches / loader_seconds;
+  json["samples_per_s"] = samples / loader_seconds;
+  json["consumer_wait_s"] = loader.stats().wait_seconds;
+  json["share_gather_s"] = share_seconds;
+  json["share_read_mb"] = share_read_mb;
+  json["sequential_read_s"] = sequential_seconds;
+  json["sequential_read_mb"] = sequential_mb;
+  json["peak_rss_mb"] = runtime::peak_rss_mb();
+  return json.dump();
 }
 
 }  // namespace missrec::data

@@ -121,13 +121,13 @@ Dataset Dataset::open(const std::string& dir) {
       files.push_back(H5File::open_read(path));
       const H5File& file = files.back();
       require(file.has_attribute("/", "format") &&
-                  file.string_attribute("/", "format") == kFormatName,
+                  file.attribute<std::string>("/", "format") == kFormatName,
               path + ": /", "expected attribute format=missrec-h5");
       require(file.has_attribute("/", "version") &&
-                  file.int_attribute("/", "version") == kFormatVersion,
+                  file.attribute<int64_t>("/", "version") == kFormatVersion,
               path + ": /", "expected attribute version=1");
       require(file.has_attribute("/", "domain") &&
-                  file.string_attribute("/", "domain") == entry.name,
+                  file.attribute<std::string>("/", "domain") == entry.name,
               path + ": /", "expected attribute domain=" + entry.name + " (from dataset.yaml)");
       ShardInfo shard;
       shard.path = path;
@@ -145,7 +145,7 @@ Dataset Dataset::open(const std::string& dir) {
                 "expected one token per item row");
       }
       shard.item_offset =
-          file.has_attribute("/items", "item_offset") ? file.int_attribute("/items", "item_offset") : 0;
+          file.has_attribute("/items", "item_offset") ? file.attribute<int64_t>("/items", "item_offset") : 0;
       require(shard.item_offset == domain.n_items, path + ": /items",
               "attribute item_offset=" + std::to_string(shard.item_offset) + ", expected " +
                   std::to_string(domain.n_items) + " (shards hold consecutive item ranges in "

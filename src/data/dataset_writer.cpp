@@ -100,7 +100,7 @@ void DatasetWriter::commit() {
     std::ofstream out(staging_ + "/dataset.yaml");
     out << manifest_.to_yaml();
     out.flush();
-    if (!out) runtime::throw_input_error(staging_ + "/dataset.yaml", "write failed");
+    if (!out) runtime::throw_output_error(staging_ + "/dataset.yaml", "write failed");
   }
   std::error_code error;
   fs::rename(staging_, dir_, error);

@@ -18,10 +18,10 @@ H5Handle half_float_type() {
   // IEEE 754 binary16, little endian: HDF5 1.10 has no predefined type for it, but
   // converts between float layouts in software.
   H5Handle type(H5Tcopy(H5T_IEEE_F32LE));
-  H5Tset_fields(type.get(), 15, 10, 5, 0, 10);
-  H5Tset_precision(type.get(), 16);
-  H5Tset_size(type.get(), 2);
-  H5Tset_ebias(type.get(), 15);
+  MISSREC_H5_CHECK(H5Tset_fields(type.get(), 15, 10, 5, 0, 10));
+  MISSREC_H5_CHECK(H5Tset_precision(type.get(), 16));
+  MISSREC_H5_CHECK(H5Tset_size(type.get(), 2));
+  MISSREC_H5_CHECK(H5Tset_ebias(type.get(), 15));
   return type;
 }
 
@@ -37,13 +37,13 @@ H5Handle chunked(const std::vector<hsize_t>& dims, int64_t element_bytes) {
   const int64_t max_rows = std::max<int64_t>(1, kChunkBytes / std::max<int64_t>(row_bytes, 1));
   const int64_t chunks = (rows + max_rows - 1) / max_rows;
   chunk[0] = static_cast<hsize_t>((rows + chunks - 1) / chunks);
-  H5Pset_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data());
+  MISSREC_H5_CHECK(H5Pset_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data()));
   return plist;
 }
 
 H5Handle intermediate_groups() {
   H5Handle plist(H5Pcreate(H5P_LINK_CREATE));
-  H5Pset_create_intermediate_group(plist.get(), 1);
+  MISSREC_H5_CHECK(H5Pset_create_intermediate_group(plist.get(), 1));
   return plist;
 }
 
@@ -64,12 +64,16 @@ H5File H5File::create(const std::string& path) {
   Lock lock(h5_mutex());
   silence_hdf5_errors();
   H5Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
-  if (!file.valid()) runtime::throw_input_error(path, "cannot create HDF5 file");
+  if (!file.valid()) runtime::throw_output_error(path, "cannot create HDF5 file");
   return H5File(path, std::move(file));
 }
 
 void H5File::fail(const std::string& object, const std::string& what) const {
   runtime::throw_input_error(path_ + ": " + object, what);
+}
+
+void H5File::fail_write(const std::string& object, const std::string& what) const {
+  runtime::throw_output_error(path_ + ": " + object, what);
 }
 
 bool H5File::exists(const std::string& object) const {
@@ -99,7 +103,7 @@ std::vector<int64_t> H5File::shape(const std::string& dataset) const {
   const int rank = H5Sget_simple_extent_ndims(space.get());
   if (rank < 0) fail(dataset, "cannot read its shape");
   std::vector<hsize_t> dims(static_cast<size_t>(rank));
-  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  MISSREC_H5_CHECK(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr));
   return std::vector<int64_t>(dims.begin(), dims.end());
 }
 
@@ -123,11 +127,17 @@ bool H5File::has_attribute(const std::string& object, const std::string& name) c
   return H5Aexists_by_name(file_.get(), object.c_str(), name.c_str(), H5P_DEFAULT) > 0;
 }
 
-std::string H5File::string_attribute(const std::string& object, const std::string& name) const {
-  Lock lock(h5_mutex());
+H5Handle H5File::open_attribute(const std::string& object, const std::string& name) const {
   if (!has_attribute(object, name)) fail(object, "missing attribute '" + name + "'");
-  H5Handle attribute(H5Aopen_by_name(file_.get(), object.c_str(), name.c_str(), H5P_DEFAULT,
-                                     H5P_DEFAULT));
+  H5Handle attribute(H5Aopen_by_name(file_.get(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
+  if (!attribute.valid()) fail(object, "cannot open attribute '" + name + "'");
+  return attribute;
+}
+
+template <>
+std::string H5File::attribute<std::string>(const std::string& object, const std::string& name) const {
+  Lock lock(h5_mutex());
+  const H5Handle attribute = open_attribute(object, name);
   H5Handle type(H5Aget_type(attribute.get()));
   if (H5Tget_class(type.get()) != H5T_STRING) {
     fail(object, "attribute '" + name + "' is not a string");
@@ -135,13 +145,13 @@ std::string H5File::string_attribute(const std::string& object, const std::strin
   if (H5Tis_variable_str(type.get()) > 0) {
     char* text = nullptr;
     H5Handle memory(H5Tcopy(H5T_C_S1));
-    H5Tset_size(memory.get(), H5T_VARIABLE);
-    H5Tset_cset(memory.get(), H5Tget_cset(type.get()));  // HDF5 never converts charsets
+    MISSREC_H5_CHECK(H5Tset_size(memory.get(), H5T_VARIABLE));
+    MISSREC_H5_CHECK(H5Tset_cset(memory.get(), H5Tget_cset(type.get())));  // HDF5 never converts charsets
     if (H5Aread(attribute.get(), memory.get(), &text) < 0) {
       fail(object, "cannot read attribute '" + name + "'");
     }
     std::string value = text != nullptr ? text : "";
-    H5free_memory(text);
+    MISSREC_H5_CHECK(H5free_memory(text));
     return value;
   }
   const size_t size = H5Tget_size(type.get());
@@ -153,11 +163,10 @@ std::string H5File::string_attribute(const std::string& object, const std::strin
   return value;
 }
 
-int64_t H5File::int_attribute(const std::string& object, const std::string& name) const {
+template <>
+int64_t H5File::attribute<int64_t>(const std::string& object, const std::string& name) const {
   Lock lock(h5_mutex());
-  if (!has_attribute(object, name)) fail(object, "missing attribute '" + name + "'");
-  H5Handle attribute(H5Aopen_by_name(file_.get(), object.c_str(), name.c_str(), H5P_DEFAULT,
-                                     H5P_DEFAULT));
+  const H5Handle attribute = open_attribute(object, name);
   H5Handle type(H5Aget_type(attribute.get()));
   if (H5Tget_class(type.get()) != H5T_INTEGER) {
     fail(object, "attribute '" + name + "' is not an integer");
@@ -179,7 +188,7 @@ std::vector<T> H5File::read_integers(const std::string& dataset, int64_t start, 
   H5Handle space(H5Dget_space(handle.get()));
   if (H5Sget_simple_extent_ndims(space.get()) != 1) fail(dataset, "expected a 1-D dataset");
   hsize_t length = 0;
-  H5Sget_simple_extent_dims(space.get(), &length, nullptr);
+  MISSREC_H5_CHECK(H5Sget_simple_extent_dims(space.get(), &length, nullptr));
   if (count < 0) count = static_cast<int64_t>(length) - start;
   if (start < 0 || count < 0 || start + count > static_cast<int64_t>(length)) {
     fail(dataset, "read of [" + std::to_string(start) + ", " + std::to_string(start + count) +
@@ -189,7 +198,7 @@ std::vector<T> H5File::read_integers(const std::string& dataset, int64_t start, 
   if (count == 0) return values;
   const hsize_t offset = static_cast<hsize_t>(start);
   const hsize_t extent = static_cast<hsize_t>(count);
-  H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &offset, nullptr, &extent, nullptr);
+  MISSREC_H5_CHECK(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &offset, nullptr, &extent, nullptr));
   H5Handle memory(H5Screate_simple(1, &extent, nullptr));
   if (H5Dread(handle.get(), memory_type, memory.get(), space.get(), H5P_DEFAULT,
               values.data()) < 0) {
@@ -217,14 +226,14 @@ void H5File::read_float_rows(const std::string& dataset, int64_t row_start, int6
   H5Handle space(H5Dget_space(handle.get()));
   if (H5Sget_simple_extent_ndims(space.get()) != 2) fail(dataset, "expected a 2-D dataset");
   hsize_t dims[2] = {0, 0};
-  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  MISSREC_H5_CHECK(H5Sget_simple_extent_dims(space.get(), dims, nullptr));
   if (row_start < 0 || row_count < 0 || row_start + row_count > static_cast<int64_t>(dims[0])) {
     fail(dataset, "row read outside its " + std::to_string(dims[0]) + " rows");
   }
   if (row_count == 0) return;
   const hsize_t offset[2] = {static_cast<hsize_t>(row_start), 0};
   const hsize_t extent[2] = {static_cast<hsize_t>(row_count), dims[1]};
-  H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, offset, nullptr, extent, nullptr);
+  MISSREC_H5_CHECK(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, offset, nullptr, extent, nullptr));
   H5Handle memory(H5Screate_simple(2, extent, nullptr));
   if (H5Dread(handle.get(), H5T_NATIVE_FLOAT, memory.get(), space.get(), H5P_DEFAULT, out) < 0) {
     fail(dataset, "read failed (corrupt file?)");
@@ -241,11 +250,11 @@ std::vector<std::string> H5File::read_strings(const std::string& dataset) const 
   H5Handle space(H5Dget_space(handle.get()));
   if (H5Sget_simple_extent_ndims(space.get()) != 1) fail(dataset, "expected a 1-D dataset");
   hsize_t length = 0;
-  H5Sget_simple_extent_dims(space.get(), &length, nullptr);
+  MISSREC_H5_CHECK(H5Sget_simple_extent_dims(space.get(), &length, nullptr));
   std::vector<char*> raw(length, nullptr);
   H5Handle memory(H5Tcopy(H5T_C_S1));
-  H5Tset_size(memory.get(), H5T_VARIABLE);
-  H5Tset_cset(memory.get(), H5Tget_cset(type.get()));
+  MISSREC_H5_CHECK(H5Tset_size(memory.get(), H5T_VARIABLE));
+  MISSREC_H5_CHECK(H5Tset_cset(memory.get(), H5Tget_cset(type.get())));
   if (length > 0 &&
       H5Dread(handle.get(), memory.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()) < 0) {
     fail(dataset, "read failed");
@@ -286,24 +295,26 @@ std::vector<std::string> H5File::list(const std::string& group) const {
   H5Handle handle(H5Gopen2(file_.get(), group.c_str(), H5P_DEFAULT));
   if (!handle.valid()) fail(group, "not a group");
   H5G_info_t info;
-  H5Gget_info(handle.get(), &info);
+  if (H5Gget_info(handle.get(), &info) < 0) fail(group, "cannot read the group's members (corrupt file?)");
   std::vector<std::string> names;
   for (hsize_t i = 0; i < info.nlinks; ++i) {
     const ssize_t size = H5Lget_name_by_idx(handle.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i,
                                             nullptr, 0, H5P_DEFAULT);
-    std::string name(static_cast<size_t>(std::max<ssize_t>(size, 0)), '\0');
-    H5Lget_name_by_idx(handle.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(),
-                       name.size() + 1, H5P_DEFAULT);
+    if (size < 0) fail(group, "cannot read member " + std::to_string(i) + "'s name (corrupt file?)");
+    std::string name(static_cast<size_t>(size), '\0');
+    if (H5Lget_name_by_idx(handle.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1,
+                           H5P_DEFAULT) < 0) {
+      fail(group, "cannot read member " + std::to_string(i) + "'s name (corrupt file?)");
+    }
     names.push_back(name);
   }
   return names;
 }
 
-double H5File::double_attribute(const std::string& object, const std::string& name) const {
+template <>
+double H5File::attribute<double>(const std::string& object, const std::string& name) const {
   Lock lock(h5_mutex());
-  if (!has_attribute(object, name)) fail(object, "missing attribute '" + name + "'");
-  H5Handle attribute(H5Aopen_by_name(file_.get(), object.c_str(), name.c_str(), H5P_DEFAULT,
-                                     H5P_DEFAULT));
+  const H5Handle attribute = open_attribute(object, name);
   double value = 0.0;
   if (H5Aread(attribute.get(), H5T_NATIVE_DOUBLE, &value) < 0) {
     fail(object, "cannot read attribute '" + name + "' as a number");
@@ -316,7 +327,7 @@ void H5File::create_group(const std::string& group) {
   if (exists(group)) return;
   H5Handle links = intermediate_groups();
   H5Handle handle(H5Gcreate2(file_.get(), group.c_str(), links.get(), H5P_DEFAULT, H5P_DEFAULT));
-  if (!handle.valid()) fail(group, "cannot create group");
+  if (!handle.valid()) fail_write(group, "cannot create group");
 }
 
 void H5File::write_vector(const std::string& dataset, const void* values, int64_t count,
@@ -328,10 +339,10 @@ void H5File::write_vector(const std::string& dataset, const void* values, int64_
   H5Handle links = intermediate_groups();
   H5Handle handle(H5Dcreate2(file_.get(), dataset.c_str(), file_type, space.get(), links.get(),
                              plist.get(), H5P_DEFAULT));
-  if (!handle.valid()) fail(dataset, "cannot create dataset");
+  if (!handle.valid()) fail_write(dataset, "cannot create dataset");
   if (count > 0 &&
       H5Dwrite(handle.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0) {
-    fail(dataset, "write failed");
+    fail_write(dataset, "write failed");
   }
 }
 
@@ -347,11 +358,11 @@ void H5File::write_tensor(const std::string& dataset, const at::Tensor& tensor) 
   H5Handle handle(H5Dcreate2(file_.get(), dataset.c_str(),
                              type == at::kFloat ? H5T_IEEE_F32LE : H5T_STD_I64LE, space.get(),
                              links.get(), H5P_DEFAULT, H5P_DEFAULT));
-  if (!handle.valid()) fail(dataset, "cannot create dataset");
+  if (!handle.valid()) fail_write(dataset, "cannot create dataset");
   if (values.numel() > 0 &&
       H5Dwrite(handle.get(), type == at::kFloat ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64, H5S_ALL,
                H5S_ALL, H5P_DEFAULT, values.data_ptr()) < 0) {
-    fail(dataset, "write failed");
+    fail_write(dataset, "write failed");
   }
 }
 
@@ -382,10 +393,10 @@ void H5File::write_float_matrix(const std::string& dataset, const float* values,
   H5Handle links = intermediate_groups();
   H5Handle handle(H5Dcreate2(file_.get(), dataset.c_str(), file_type, space.get(), links.get(),
                              plist.get(), H5P_DEFAULT));
-  if (!handle.valid()) fail(dataset, "cannot create dataset");
+  if (!handle.valid()) fail_write(dataset, "cannot create dataset");
   if (rows > 0 && columns > 0 &&
       H5Dwrite(handle.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0) {
-    fail(dataset, "write failed");
+    fail_write(dataset, "write failed");
   }
 }
 
@@ -395,17 +406,17 @@ void H5File::write_strings(const std::string& dataset, const std::vector<std::st
   raw.reserve(values.size());
   for (const std::string& value : values) raw.push_back(value.c_str());
   H5Handle type(H5Tcopy(H5T_C_S1));
-  H5Tset_size(type.get(), H5T_VARIABLE);
-  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  MISSREC_H5_CHECK(H5Tset_size(type.get(), H5T_VARIABLE));
+  MISSREC_H5_CHECK(H5Tset_cset(type.get(), H5T_CSET_UTF8));
   const hsize_t length = values.size();
   H5Handle space(H5Screate_simple(1, &length, nullptr));
   H5Handle links = intermediate_groups();
   H5Handle handle(H5Dcreate2(file_.get(), dataset.c_str(), type.get(), space.get(), links.get(),
                              H5P_DEFAULT, H5P_DEFAULT));
-  if (!handle.valid()) fail(dataset, "cannot create dataset");
+  if (!handle.valid()) fail_write(dataset, "cannot create dataset");
   if (length > 0 &&
       H5Dwrite(handle.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()) < 0) {
-    fail(dataset, "write failed");
+    fail_write(dataset, "write failed");
   }
 }
 
@@ -413,15 +424,15 @@ void H5File::set_string_attribute(const std::string& object, const std::string& 
                                   const std::string& value) {
   Lock lock(h5_mutex());
   H5Handle type(H5Tcopy(H5T_C_S1));
-  H5Tset_size(type.get(), std::max<size_t>(value.size(), 1));
-  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  MISSREC_H5_CHECK(H5Tset_size(type.get(), std::max<size_t>(value.size(), 1)));
+  MISSREC_H5_CHECK(H5Tset_cset(type.get(), H5T_CSET_UTF8));
   H5Handle space(H5Screate(H5S_SCALAR));
   H5Handle attribute(H5Acreate_by_name(file_.get(), object.c_str(), name.c_str(), type.get(),
                                        space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   std::string padded = value;
   padded.resize(std::max<size_t>(value.size(), 1), '\0');
   if (!attribute.valid() || H5Awrite(attribute.get(), type.get(), padded.data()) < 0) {
-    fail(object, "cannot write attribute '" + name + "'");
+    fail_write(object, "cannot write attribute '" + name + "'");
   }
 }
 
@@ -433,7 +444,7 @@ void H5File::set_int_attribute(const std::string& object, const std::string& nam
                                        H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT,
                                        H5P_DEFAULT));
   if (!attribute.valid() || H5Awrite(attribute.get(), H5T_NATIVE_INT64, &value) < 0) {
-    fail(object, "cannot write attribute '" + name + "'");
+    fail_write(object, "cannot write attribute '" + name + "'");
   }
 }
 
@@ -447,7 +458,7 @@ H5File::IntRangeReader H5File::open_int_reader(const std::string& dataset) const
   reader.space_ = H5Handle(H5Dget_space(reader.dataset_.get()));
   if (H5Sget_simple_extent_ndims(reader.space_.get()) != 1) fail(dataset, "expected a 1-D dataset");
   hsize_t length = 0;
-  H5Sget_simple_extent_dims(reader.space_.get(), &length, nullptr);
+  MISSREC_H5_CHECK(H5Sget_simple_extent_dims(reader.space_.get(), &length, nullptr));
   reader.length_ = static_cast<int64_t>(length);
   const hsize_t one = 1;
   reader.memory_ = H5Handle(H5Screate_simple(1, &one, nullptr));
@@ -462,8 +473,8 @@ void H5File::IntRangeReader::read(int64_t start, int64_t count, int32_t* out) {
   Lock lock(h5_mutex());
   const hsize_t offset = static_cast<hsize_t>(start);
   const hsize_t extent = static_cast<hsize_t>(count);
-  H5Sselect_hyperslab(space_.get(), H5S_SELECT_SET, &offset, nullptr, &extent, nullptr);
-  H5Sset_extent_simple(memory_.get(), 1, &extent, nullptr);
+  MISSREC_H5_CHECK(H5Sselect_hyperslab(space_.get(), H5S_SELECT_SET, &offset, nullptr, &extent, nullptr));
+  MISSREC_H5_CHECK(H5Sset_extent_simple(memory_.get(), 1, &extent, nullptr));
   if (H5Dread(dataset_.get(), H5T_NATIVE_INT32, memory_.get(), space_.get(), H5P_DEFAULT, out) < 0) {
     runtime::throw_input_error(where_, "read failed (corrupt file?)");
   }
@@ -471,7 +482,7 @@ void H5File::IntRangeReader::read(int64_t start, int64_t count, int32_t* out) {
 
 void H5File::flush() {
   Lock lock(h5_mutex());
-  if (H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) < 0) fail("/", "flush failed (disk full or I/O error)");
+  if (H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) < 0) fail_write("/", "flush failed (disk full or I/O error)");
 }
 
 }  // namespace missrec::data

@@ -27,8 +27,10 @@ class H5File {
   bool is_integer(const std::string& dataset) const;
 
   bool has_attribute(const std::string& object, const std::string& name) const;
-  std::string string_attribute(const std::string& object, const std::string& name) const;
-  int64_t int_attribute(const std::string& object, const std::string& name) const;
+  // The attribute `name` of `object` as T: std::string (fixed or variable length),
+  // int64_t (any integer type) or double (any number).
+  template <class T>
+  T attribute(const std::string& object, const std::string& name) const;
 
   // Elements [start, start + count) of a 1-D integer dataset (count < 0: to the end).
   std::vector<int64_t> read_int64(const std::string& dataset, int64_t start = 0,
@@ -45,7 +47,6 @@ class H5File {
   at::Tensor read_tensor(const std::string& dataset) const;
   // Names of the members of a group.
   std::vector<std::string> list(const std::string& group) const;
-  double double_attribute(const std::string& object, const std::string& name) const;
 
   void create_group(const std::string& group);
   void write_int64(const std::string& dataset, const std::vector<int64_t>& values);
@@ -85,7 +86,9 @@ class H5File {
  private:
   H5File(std::string path, H5Handle file) : path_(std::move(path)), file_(std::move(file)) {}
   [[noreturn]] void fail(const std::string& object, const std::string& what) const;
+  [[noreturn]] void fail_write(const std::string& object, const std::string& what) const;
   H5Handle open_dataset(const std::string& dataset) const;
+  H5Handle open_attribute(const std::string& object, const std::string& name) const;
   template <class T>
   std::vector<T> read_integers(const std::string& dataset, int64_t start, int64_t count,
                                hid_t memory_type) const;
@@ -95,5 +98,12 @@ class H5File {
   std::string path_;
   H5Handle file_;
 };
+
+template <>
+std::string H5File::attribute<std::string>(const std::string& object, const std::string& name) const;
+template <>
+int64_t H5File::attribute<int64_t>(const std::string& object, const std::string& name) const;
+template <>
+double H5File::attribute<double>(const std::string& object, const std::string& name) const;
 
 }  // namespace missrec::data

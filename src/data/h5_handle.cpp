@@ -62,4 +62,13 @@ void silence_hdf5_errors() {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
 }
 
+namespace detail {
+
+void h5_call_failed(const char* call, const char* file, int line) {
+  LOG(FATAL) << "HDF5 call failed: " << call << " at " << file << ":" << line;
+  std::abort();  // LOG(FATAL) does not return; this tells the compiler so
+}
+
+}  // namespace detail
+
 }  // namespace missrec::data

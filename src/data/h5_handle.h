@@ -34,4 +34,22 @@ class H5Handle {
 // Silences HDF5's own error stack printing: errors are reported by our messages.
 void silence_hdf5_errors();
 
+namespace detail {
+// Reports a failed HDF5 call with its text and place, then aborts (glog).
+[[noreturn]] void h5_call_failed(const char* call, const char* file, int line);
+}  // namespace detail
+
+}  // namespace missrec::data
+
+// For HDF5 calls whose failure is not a property of a file's content (types, property
+// lists and selections this code builds, freeing HDF5's memory): a failure is a broken
+// invariant, reported with the call's text. Calls that can fail on a bad or full file
+// are checked where they are made and throw InputError / OutputError naming the file.
+#define MISSREC_H5_CHECK(call)                                                   \
+  do {                                                                           \
+    if ((call) < 0) ::missrec::data::detail::h5_call_failed(#call, __FILE__, __LINE__); \
+  } while (0)
+
+namespace missrec::data {
+
 }  // namespace missrec::data

@@ -14,7 +14,7 @@ constexpr double kOutputAtol = 1e-5;
 constexpr double kGradientRtol = 1e-3;
 
 int64_t int_config(const data::H5File& file, const std::string& name) {
-  return static_cast<int64_t>(file.double_attribute("/config", name));
+  return static_cast<int64_t>(file.attribute<double>("/config", name));
 }
 
 // Elementwise |a-b| <= atol + rtol|b| reported as max |a-b| / (|b| + atol/rtol) <= rtol.
@@ -53,11 +53,11 @@ ModelFixture load_model_fixture(const std::string& path) {
   config.n_layers = int_config(file, "n_layers");
   config.inner_size = int_config(file, "inner_size");
   config.max_seq_len = int_config(file, "MAX_ITEM_LIST_LENGTH");
-  config.layer_norm_eps = file.double_attribute("/config", "layer_norm_eps");
-  config.hidden_act = file.string_attribute("/config", "hidden_act");
-  config.temperature = file.double_attribute("/config", "temperature");
-  config.lambda = file.double_attribute("/config", "lambda");
-  config.gamma = file.double_attribute("/config", "gamma");
+  config.layer_norm_eps = file.attribute<double>("/config", "layer_norm_eps");
+  config.hidden_act = file.attribute<std::string>("/config", "hidden_act");
+  config.temperature = file.attribute<double>("/config", "temperature");
+  config.lambda = file.attribute<double>("/config", "lambda");
+  config.gamma = file.attribute<double>("/config", "gamma");
   config.text_dim = int_config(file, "plm_size");
   config.image_dim = int_config(file, "img_size");
   config.dropout = 0.0;

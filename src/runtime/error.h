@@ -18,7 +18,15 @@ class InputError : public std::runtime_error {
   explicit InputError(const std::string& message);
 };
 
-// Builds "<where>: <what>" so every error names its source the same way.
+// An output that could not be written (disk full, no permission, I/O error): not the
+// user's input, so `main` exits with kExitFailure, the message naming the file.
+class OutputError : public std::runtime_error {
+ public:
+  explicit OutputError(const std::string& message);
+};
+
+// Build "<where>: <what>" so every error names its source the same way.
 [[noreturn]] void throw_input_error(const std::string& where, const std::string& what);
+[[noreturn]] void throw_output_error(const std::string& where, const std::string& what);
 
 }  // namespace missrec::runtime

@@ -6,10 +6,18 @@
 
 namespace missrec::runtime {
 
-// 64-bit digest of a file's bytes (not cryptographic: it catches truncation and
-// corruption). Throws InputError naming the file when it cannot be read.
-uint64_t file_checksum(const std::string& path);
-std::string checksum_hex(uint64_t checksum);
+// Digests of a file's bytes (not cryptographic: they catch truncation and corruption).
+// XXH3-64 is what files carry; `xxhsum -H3 FILE` prints the same 16 hex digits. The
+// 64-bit mix of checkpoints written before they named their digest is kept to verify
+// those.
+enum class FileDigest { kXxh3_64, kLegacyMix64 };
+const char* digest_name(FileDigest digest);  // "xxh3_64", "missrec_mix64"
+
+// The digest as 16 hex digits; InputError naming the file when it cannot be read.
+std::string file_digest_hex(const std::string& path, FileDigest digest = FileDigest::kXxh3_64);
+
+// 16 hex digits of a 64-bit value.
+std::string hex_digest(uint64_t value);
 
 // Writes `content` to `path` through a temporary file in the same directory, flushed to
 // disk and renamed, so a reader sees the old file or the new one, never a part.

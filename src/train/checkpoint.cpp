@@ -62,9 +62,11 @@ std::string manifest_text(const TrainingState& state, const std::string& dir) {
   out << YAML::Key << "global_step" << YAML::Value << state.global_step;
   out << YAML::Key << "world_size" << YAML::Value << state.world_size;
   out << YAML::Key << "config_hash" << YAML::Value << state.config_hash;
+  // Named so that a user can check a file with a standard tool: xxhsum -H3 FILE.
+  out << YAML::Key << "checksum" << YAML::Value << runtime::digest_name(runtime::FileDigest::kXxh3_64);
   out << YAML::Key << "files" << YAML::Value << YAML::BeginMap;
   for (const char* file : {kState, kConfig}) {
-    out << YAML::Key << file << YAML::Value << runtime::checksum_hex(runtime::file_checksum(dir + "/" + file));
+    out << YAML::Key << file << YAML::Value << runtime::file_digest_hex(dir + "/" + file);
   }
   out << YAML::EndMap << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
@@ -95,9 +97,9 @@ void point_latest(const std::string& checkpoints_dir, const std::string& name) {
   std::error_code error;
   fs::remove(staging, error);
   fs::create_directory_symlink(name, staging, error);
-  if (error) runtime::throw_input_error(staging, "cannot create link: " + error.message());
+  if (error) runtime::throw_output_error(staging, "cannot create link: " + error.message());
   fs::rename(staging, link, error);
-  if (error) runtime::throw_input_error(link, "cannot update link: " + error.message());
+  if (error) runtime::throw_output_error(link, "cannot update link: " + error.message());
   runtime::sync_path(checkpoints_dir);
 }
 
@@ -106,20 +108,20 @@ void point_latest(const std::string& checkpoints_dir, const std::string& name) {
 std::string config_hash(const std::string& config_yaml) {
   uint64_t hash = 1469598103934665603ULL;
   for (const unsigned char c : config_yaml) hash = (hash ^ c) * 1099511628211ULL;
-  return runtime::checksum_hex(hash);
+  return runtime::hex_digest(hash);
 }
 
 std::string write_checkpoint(const std::string& checkpoints_dir, const TrainingState& state,
                              int64_t keep) {
   std::error_code error;
   fs::create_directories(checkpoints_dir, error);
-  if (error) runtime::throw_input_error(checkpoints_dir, "cannot create directory: " + error.message());
+  if (error) runtime::throw_output_error(checkpoints_dir, "cannot create directory: " + error.message());
   const std::string name = directory_name(state);
   const std::string final_dir = checkpoints_dir + "/" + name;
   const std::string staging = final_dir + ".partial";
   fs::remove_all(staging, error);
   fs::create_directory(staging, error);
-  if (error) runtime::throw_input_error(staging, "cannot create directory: " + error.message());
+  if (error) runtime::throw_output_error(staging, "cannot create directory: " + error.message());
   try {
     write_state_file(staging + "/" + kState, state);
     runtime::sync_path(staging + "/" + kState);
@@ -128,7 +130,7 @@ std::string write_checkpoint(const std::string& checkpoints_dir, const TrainingS
     runtime::sync_path(staging);
     fs::remove_all(final_dir, error);
     fs::rename(staging, final_dir, error);
-    if (error) runtime::throw_input_error(final_dir, "cannot move checkpoint into place: " + error.message());
+    if (error) runtime::throw_output_error(final_dir, "cannot move checkpoint into place: " + error.message());
     runtime::sync_path(checkpoints_dir);
   } catch (...) {
     fs::remove_all(staging, error);
@@ -160,11 +162,19 @@ TrainingState read_checkpoint(const std::string& dir) {
   if (manifest["format_version"].as<int64_t>(-1) != kFormatVersion) {
     runtime::throw_input_error(manifest_path, "unsupported format_version (expected 1)");
   }
+  // Checkpoints written before the digest was named carry the legacy 64-bit mix.
+  const std::string digest_key = manifest["checksum"] ? manifest["checksum"].as<std::string>("") : "";
+  runtime::FileDigest digest = runtime::FileDigest::kLegacyMix64;
+  if (digest_key == runtime::digest_name(runtime::FileDigest::kXxh3_64)) {
+    digest = runtime::FileDigest::kXxh3_64;
+  } else if (manifest["checksum"]) {
+    runtime::throw_input_error(manifest_path, "unknown checksum '" + digest_key + "' (expected xxh3_64)");
+  }
   for (const char* file : {kState, kConfig}) {
     const YAML::Node files = manifest["files"];
     const std::string expected = files && files[file] ? files[file].as<std::string>("") : "";
     if (expected.empty()) runtime::throw_input_error(manifest_path, std::string("no checksum for ") + file);
-    const std::string actual = runtime::checksum_hex(runtime::file_checksum(dir + "/" + file));
+    const std::string actual = runtime::file_digest_hex(dir + "/" + file, digest);
     if (actual != expected) {
       runtime::throw_input_error(dir + "/" + file, "checksum mismatch (expected " + expected + ", got " +
                                                        actual + "): the file is corrupt or truncated");
@@ -172,11 +182,11 @@ TrainingState read_checkpoint(const std::string& dir) {
   }
   TrainingState state;
   const data::H5File file = data::H5File::open_read(dir + "/" + kState);
-  state.epoch = file.int_attribute("/", "epoch");
-  state.step = file.int_attribute("/", "step");
-  state.global_step = file.int_attribute("/", "global_step");
-  state.world_size = file.int_attribute("/", "world_size");
-  state.optimizer_steps = file.int_attribute("/", "optimizer_steps");
+  state.epoch = file.attribute<int64_t>("/", "epoch");
+  state.step = file.attribute<int64_t>("/", "step");
+  state.global_step = file.attribute<int64_t>("/", "global_step");
+  state.world_size = file.attribute<int64_t>("/", "world_size");
+  state.optimizer_steps = file.attribute<int64_t>("/", "optimizer_steps");
   for (const std::string& name : file.list("/model")) state.model[name] = file.read_tensor("/model/" + name);
   if (file.exists("/optimizer")) {
     for (const std::string& name : file.list("/optimizer/exp_avg")) {

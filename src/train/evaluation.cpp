@@ -7,16 +7,15 @@
 
 #include "data/sample_reader.h"
 #include "runtime/comm.h"
+#include "train/metrics_log.h"
 
 namespace missrec::train {
 
 std::string RankingMetrics::json() const {
-  char text[256];
-  std::snprintf(text, sizeof text,
-                "{\"recall@10\": %.6f, \"ndcg@10\": %.6f, \"recall@50\": %.6f, \"ndcg@50\": %.6f, "
-                "\"users\": %lld}",
-                recall10, ndcg10, recall50, ndcg50, static_cast<long long>(users));
-  return text;
+  // Six decimals, as the public implementation reports them.
+  const auto six = [](double value) { return std::round(value * 1e6) / 1e6; };
+  return JsonLine().add("recall@10", six(recall10)).add("ndcg@10", six(ndcg10)).add("recall@50", six(recall50))
+      .add("ndcg@50", six(ndcg50)).add("users", users).str();
 }
 
 torch::Tensor target_ranks(const torch::Tensor& scores, const torch::Tensor& target_columns) {

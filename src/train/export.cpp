@@ -107,7 +107,7 @@ void write_pytorch_export(const ModelExport& model, const std::string& path) {
     std::ofstream out(staging, std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.flush();
-    if (!out) runtime::throw_input_error(path, "write failed (disk full or not writable)");
+    if (!out) runtime::throw_output_error(path, "write failed (disk full or not writable)");
   });
 }
 
@@ -132,23 +132,23 @@ void write_native_export(const ModelExport& model, const std::string& path) {
 ModelExport read_native_export(const std::string& path) {
   if (!std::filesystem::is_regular_file(path)) runtime::throw_input_error(path, "no such file");
   const data::H5File file = data::H5File::open_read(path);
-  if (!file.has_attribute("/", "format") || file.string_attribute("/", "format") != kNativeFormat) {
+  if (!file.has_attribute("/", "format") || file.attribute<std::string>("/", "format") != kNativeFormat) {
     runtime::throw_input_error(path, "not a missrec native export (attribute format != missrec-export); "
                                      "write one with `missrec export --format native`");
   }
-  if (file.int_attribute("/", "format_version") != kNativeVersion) {
+  if (file.attribute<int64_t>("/", "format_version") != kNativeVersion) {
     runtime::throw_input_error(path, "unsupported format_version (expected 1)");
   }
   ModelExport model;
-  model.config = config_from_text(file.string_attribute("/", "config"), path + ": attribute config");
+  model.config = config_from_text(file.attribute<std::string>("/", "config"), path + ": attribute config");
   for (const std::string& name : file.list("/model")) model.parameters[name] = file.read_tensor("/model/" + name);
   if (file.exists("/interests")) {
     model.interest_embeddings = file.read_tensor("/interests/interest_embeddings");
     model.text_interest = file.read_tensor("/interests/text_interest");
     model.image_interest = file.read_tensor("/interests/image_interest");
   }
-  model.epoch = file.int_attribute("/", "epoch");
-  model.global_step = file.int_attribute("/", "global_step");
+  model.epoch = file.attribute<int64_t>("/", "epoch");
+  model.global_step = file.attribute<int64_t>("/", "global_step");
   return model;
 }
 

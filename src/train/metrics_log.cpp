@@ -15,46 +15,6 @@ StepTimes& StepTimes::operator+=(const StepTimes& other) {
   return *this;
 }
 
-void JsonLine::key(const std::string& name) {
-  if (!body_.empty()) body_ += ", ";
-  body_ += "\"" + name + "\": ";
-}
-
-JsonLine& JsonLine::add(const std::string& name, double value) {
-  key(name);
-  if (!std::isfinite(value)) {
-    body_ += std::isnan(value) ? "NaN" : (value > 0 ? "Infinity" : "-Infinity");
-    return *this;
-  }
-  char text[32];
-  std::snprintf(text, sizeof text, "%.7g", value);
-  body_ += text;
-  return *this;
-}
-
-JsonLine& JsonLine::add(const std::string& name, int64_t value) {
-  key(name);
-  body_ += std::to_string(value);
-  return *this;
-}
-
-JsonLine& JsonLine::add(const std::string& name, const std::string& value) {
-  key(name);
-  body_ += "\"";
-  for (const char c : value) {
-    if (c == '"' || c == '\\') body_ += '\\';
-    body_ += c;
-  }
-  body_ += "\"";
-  return *this;
-}
-
-JsonLine& JsonLine::add(const std::string& name, const JsonLine& object) {
-  key(name);
-  body_ += object.str();
-  return *this;
-}
-
 JsonLine step_times_json(const StepTimes& times, double divisor) {
   const double d = divisor > 0 ? divisor : 1.0;
   JsonLine line;

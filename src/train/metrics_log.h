@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace missrec::train {
 
 // Wall-clock split of training steps.
@@ -35,18 +37,23 @@ class Stopwatch {
   std::chrono::steady_clock::time_point start_;
 };
 
-// A JSON object built field by field, for one metrics.jsonl line.
+// A JSON object built field by field, in insertion order, for one metrics.jsonl line
+// or a benchmark's report (nlohmann::json writes it; non-finite numbers become null).
 class JsonLine {
  public:
-  JsonLine& add(const std::string& key, double value);
-  JsonLine& add(const std::string& key, int64_t value);
-  JsonLine& add(const std::string& key, const std::string& value);
-  JsonLine& add(const std::string& key, const JsonLine& object);
-  std::string str() const { return "{" + body_ + "}"; }
+  template <class T>
+  JsonLine& add(const std::string& key, const T& value) {
+    object_[key] = value;
+    return *this;
+  }
+  JsonLine& add(const std::string& key, const JsonLine& object) {
+    object_[key] = object.object_;
+    return *this;
+  }
+  std::string str() const { return object_.dump(); }
 
  private:
-  void key(const std::string& name);
-  std::string body_;
+  nlohmann::ordered_json object_ = nlohmann::ordered_json::object();
 };
 
 JsonLine step_times_json(const StepTimes& times, double divisor);

@@ -171,19 +171,26 @@ std::string run_train_bench(const TrainBenchOptions& options, runtime::Communica
   const double steps = static_cast<double>(options.steps);
   const double samples_per_s = steps * static_cast<double>(options.batch) / job_wall;
   const double model_gflops = job_flops / job_wall / 1e9;
-  char line[1024];
-  std::snprintf(line, sizeof line,
-                "{\"bench\": \"train\", \"batch\": %lld, \"lengths\": \"%s\", \"mean_history\": %.2f, "
-                "\"computation\": \"%s\", \"precision\": \"%s\", \"ranks\": %d, \"threads_per_rank\": %d, \"steps\": %lld, "
-                "\"samples_per_s\": %.1f, \"step_s\": %.4f, \"split_s\": %s, \"peak_rss_mb\": %.0f, "
-                "\"model_gflop_per_step\": %.2f, \"achieved_gflop_s\": %.2f, \"large_gemm_gflop_s\": %.2f, "
-                "\"gemm_fraction\": %.3f}",
-                static_cast<long long>(options.batch), options.lengths.c_str(), history / steps,
-                options.padded ? "padded" : "length-aware", options.precision.c_str(), comm.size(), at::get_num_threads(),
-                static_cast<long long>(options.steps), samples_per_s, job_wall / steps,
-                step_times_json(total, steps).str().c_str(), runtime::peak_rss_mb(), job_flops / steps / 1e9, model_gflops,
-                gemm, gemm > 0 ? model_gflops / (gemm * comm.size()) : 0.0);
-  return line;
+  return JsonLine()
+      .add("bench", std::string("train"))
+      .add("batch", options.batch)
+      .add("lengths", options.lengths)
+      .add("mean_history", history / steps)
+      .add("computation", std::string(options.padded ? "padded" : "length-aware"))
+      .add("precision", options.precision)
+      .add("device", device.str())
+      .add("ranks", comm.size())
+      .add("threads_per_rank", at::get_num_threads())
+      .add("steps", options.steps)
+      .add("samples_per_s", samples_per_s)
+      .add("step_s", job_wall / steps)
+      .add("split_s", step_times_json(total, steps))
+      .add("peak_rss_mb", runtime::peak_rss_mb())
+      .add("model_gflop_per_step", job_flops / steps / 1e9)
+      .add("achieved_gflop_s", model_gflops)
+      .add("large_gemm_gflop_s", gemm)
+      .add("gemm_fraction", gemm > 0 ? model_gflops / (gemm * comm.size()) : 0.0)
+      .str();
 }
 
 }  // namespace missrec::train

@@ -40,8 +40,8 @@ void check_fixture(const std::string& name) {
   MISSREC_SKIP_WITHOUT_FIXTURE(fixture_path(name));
   const data::H5File file = data::H5File::open_read(fixture_path(name));
   DpcOptions options;
-  options.clusters = file.int_attribute("/", "cluster_num");
-  options.knn_k = file.int_attribute("/", "local_size");
+  options.clusters = file.attribute<int64_t>("/", "cluster_num");
+  options.knn_k = file.attribute<int64_t>("/", "local_size");
   const DpcResult result = dpc_knn(file.read_tensor("/tokens"), options, comm());
   DpcResult expected;
   expected.density = file.read_tensor("/expected/density");

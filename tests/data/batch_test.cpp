@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include "data/h5_file.h"
+#include "support/fixture_path.h"
+
 namespace missrec::data {
 namespace {
 
@@ -34,6 +37,38 @@ TEST(InterestIds, DuplicatesAcrossTextAndImageCountOnce) {
   EXPECT_EQ(ids({3, 3, 1}, 50), (std::vector<int64_t>{0, 1, 3}));
   EXPECT_EQ(ids({4, 4}, 2), (std::vector<int64_t>{2, 4}));
 }
+
+// The public implementation's interest-id sequences of both fixture batches (the view
+// and the augmented view), from the fixtures' own item -> interest tables: each row is
+// interest_ids of its history, zero-padded to the batch's widest.
+void expect_fixture_interest_ids(const std::string& name) {
+  const std::string path = missrec::testing::fixture_path(name);
+  MISSREC_SKIP_WITHOUT_FIXTURE(path);
+  const H5File file = H5File::open_read(path);
+  const int64_t max_seq_len = static_cast<int64_t>(file.attribute<double>("/config", "MAX_ITEM_LIST_LENGTH"));
+  InterestTables tables;
+  tables.text_interest = file.read_tensor("/tables/text_interest").to(at::kLong);
+  tables.image_interest = file.read_tensor("/tables/image_interest").to(at::kLong);
+  for (const std::string suffix : {"", "_aug"}) {
+    const at::Tensor items = file.read_tensor("/batch/item_seq" + suffix).to(at::kLong).contiguous();
+    const at::Tensor lengths = file.read_tensor("/batch/item_length" + suffix).to(at::kLong);
+    const at::Tensor expected = file.read_tensor("/batch/interest_seq" + suffix).to(at::kLong);
+    const int64_t width = expected.size(1);
+    int64_t widest = 0;
+    for (int64_t b = 0; b < items.size(0); ++b) {
+      const int64_t n = lengths[b].item<int64_t>();
+      std::vector<int64_t> row = interest_ids(items[b].data_ptr<int64_t>(), n, max_seq_len, tables);
+      widest = std::max<int64_t>(widest, static_cast<int64_t>(row.size()));
+      ASSERT_LE(static_cast<int64_t>(row.size()), width) << name << suffix << " sample " << b;
+      row.resize(static_cast<size_t>(width), 0);
+      EXPECT_TRUE(at::equal(at::tensor(row, at::kLong), expected[b])) << name << suffix << " sample " << b;
+    }
+    EXPECT_EQ(widest, width) << name << suffix << ": the width is the widest sample's";
+  }
+}
+
+TEST(InterestIdsFixture, SmallFixture) { expect_fixture_interest_ids("missrec_forward_small.h5"); }
+TEST(InterestIdsFixture, FullFixture) { expect_fixture_interest_ids("missrec_forward_full.h5"); }
 
 InterestTables random_tables(int64_t items) {
   InterestTables tables;
@@ -104,8 +139,20 @@ TEST(BuildBatch, ItemDropCompactsAndKeepsTheFirstItem) {
     std::vector<int64_t> kept_items(n);
     for (int64_t j = 0; j < n; ++j) kept_items[j] = batch.aug.item_seq[b][j].item<int64_t>();
     const std::vector<int64_t> expected = interest_ids(kept_items.data(), n, 50, tables);
-    for (size_t j = 0; j < expected.size(); ++j) {
-      EXPECT_EQ(batch.aug.interest_seq[b][j].item<int64_t>(), expected[j]);
+    const int64_t width = batch.aug.interest_seq.size(1);
+    ASSERT_GE(width, static_cast<int64_t>(expected.size()));
+    for (int64_t j = 0; j < width; ++j) {
+      const int64_t want = j < static_cast<int64_t>(expected.size()) ? expected[static_cast<size_t>(j)] : 0;
+      EXPECT_EQ(batch.aug.interest_seq[b][j].item<int64_t>(), want) << "sample " << b << ", column " << j;
+    }
+    // The view's interest ids likewise: its history's, then zero padding to the width.
+    const std::vector<int64_t> view_expected =
+        interest_ids(history.data(), static_cast<int64_t>(history.size()), 50, tables);
+    const int64_t view_width = batch.view.interest_seq.size(1);
+    ASSERT_GE(view_width, static_cast<int64_t>(view_expected.size()));
+    for (int64_t j = 0; j < view_width; ++j) {
+      const int64_t want = j < static_cast<int64_t>(view_expected.size()) ? view_expected[static_cast<size_t>(j)] : 0;
+      EXPECT_EQ(batch.view.interest_seq[b][j].item<int64_t>(), want) << "view sample " << b << ", column " << j;
     }
     kept += n - 1;
     total += static_cast<int64_t>(history.size()) - 1;

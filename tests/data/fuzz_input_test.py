@@ -85,9 +85,20 @@ def mutate_yaml(path):
     return kind
 
 
-def judge(family, case, what, code, stdout, stderr, output=None):
-    message_lines = [line for line in stderr.splitlines() if "error" in line]
-    ok = code in (0, 2) and (code == 0 or len(message_lines) >= 1)
+def judge(family, case, what, code, stdout, stderr, output=None, work=None, must_reject=False):
+    """Exit 0 or 2; on 2 exactly one error line, naming a file of the mutated input; no
+    output left behind. must_reject: a checksummed file changed, so 0 is wrong too."""
+    message_lines = [line for line in stderr.splitlines() if line.startswith("missrec: error:")]
+    ok = code in (0, 2)
+    if code == 2 and len(message_lines) != 1:
+        ok = False
+        what += f" ({len(message_lines)} error lines, expected 1)"
+    elif code == 2 and work is not None and os.path.basename(work) not in message_lines[0]:
+        ok = False
+        what += " (the error names no file of the input)"
+    if must_reject and code != 2:
+        ok = False
+        what += " (a checksummed file changed, yet not rejected)"
     if code == 2 and output is not None and os.path.exists(output):
         ok = False
         what += " (output left behind)"
@@ -100,13 +111,13 @@ with tempfile.TemporaryDirectory() as tmp:
     base = os.path.join(tmp, "demo", "downstream")
     files = sorted(f for f in os.listdir(base))
 
-    jobs = []  # (family, case, what, args, output checked on exit 2)
+    jobs = []  # (family, case, what, args, output checked on exit 2, input directory, must reject)
     for case in range(CASES["dataset"]):
         work = os.path.join(tmp, f"ds{case}")
         shutil.copytree(base, work)
         name = rng.choice(files)
         kind = mutate_yaml(os.path.join(work, name)) if name.endswith(".yaml") else mutate_bytes(os.path.join(work, name))
-        jobs.append(("dataset", case, f"{name} {kind}", ["data", "inspect", work], None))
+        jobs.append(("dataset", case, f"{name} {kind}", ["data", "inspect", work], None, work, False))
 
     # A public-release downstream domain (the public MISSRec/UniSRec layout, see
     # docs/data-format.md).
@@ -142,7 +153,8 @@ with tempfile.TemporaryDirectory() as tmp:
             kind = mutate_text(path)
         output = os.path.join(tmp, f"pub_out{case}")
         jobs.append(("public", case, f"{name} {kind}",
-                     ["data", "convert", "--from-missrec", work, "--out", output, "--feature-dim", "8"], output))
+                     ["data", "convert", "--from-missrec", work, "--out", output, "--feature-dim", "8"], output,
+                     work, False))
 
     # A checkpoint of a 2-step run.
     config = write_config(os.path.join(tmp, "run.yaml"), {
@@ -157,23 +169,30 @@ with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(checkpoint, work)
         name = rng.choice(sorted(os.listdir(work)))
         path = os.path.join(work, name)
+        before = open(path, "rb").read()
         kind = mutate_yaml(path) if name.endswith(".yaml") else mutate_bytes(path)
+        # checkpoint.yaml holds the checksums of the other files: any change to those
+        # must be rejected (a change to checkpoint.yaml itself may be harmless, e.g. in
+        # a comment).
+        must_reject = name != "checkpoint.yaml" and open(path, "rb").read() != before
         output = os.path.join(tmp, f"export{case}.pth")
         jobs.append(("checkpoint", case, f"{name} {kind}",
-                     ["export", "--checkpoint", work, "--format", "pytorch", "--out", output], output))
+                     ["export", "--checkpoint", work, "--format", "pytorch", "--out", output], output,
+                     work, must_reject))
 
     # The cases were drawn in a fixed order; they run two at a time (each is mostly the
     # executable's start-up).
     def execute(job):
-        family, case, what, args, output = job
+        family, case, what, args, output, work, must_reject = job
         code, out, err = run(args, timeout=60)
-        return family, case, what, code, out, err, output
+        return family, case, what, code, out, err, output, work, must_reject
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for family, case, what, code, out, err, output in pool.map(execute, jobs):
-            judge(family, case, what, code, out, err, output=output)
+        for family, case, what, code, out, err, output, work, must_reject in pool.map(execute, jobs):
+            judge(family, case, what, code, out, err, output=output, work=work, must_reject=must_reject)
 
     total = sum(CASES.values())
-    check(f"{total} mutated inputs: every one exits 0 or 2 with a message, nothing partial left "
+    check(f"{total} mutated inputs: every one exits 0 or 2 with one error line naming the input, checksummed "
+          f"checkpoint files always rejected, nothing partial left "
           f"({len(problems)} problems)", not problems, "\n".join(problems[:15]))
 finish()

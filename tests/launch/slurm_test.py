@@ -201,16 +201,16 @@ with tempfile.TemporaryDirectory() as tmp:
         check("the resumed run finished", "pretraining finished" in log, log[-2000:])
         check("metrics.jsonl records the resume", len(read_metrics(preempt_dir, "resume")) == 1)
         preempt_latest = latest_checkpoint(preempt_dir)
-        if whole_latest and preempt_latest:
-            check("both runs end at the same checkpoint",
-                  os.path.basename(whole_latest) == os.path.basename(preempt_latest), (whole_latest, preempt_latest))
-            whole = checkpoint_datasets(whole_latest)
-            resumed = checkpoint_datasets(preempt_latest)
-            different = [name for name in whole
-                         if name not in resumed or not np.array_equal(whole[name], resumed[name])]
-            check(f"the preempted + resumed state (model, Adam, interests, RNG: {len(whole)} datasets) "
-                  "equals the uninterrupted run's bit for bit",
-                  whole and not different and set(whole) == set(resumed), different[:5])
+        # The checkpoint's name holds its epoch and step: equal names, equal step counts.
+        check("both runs end at the same checkpoint (epoch and step)",
+              bool(whole_latest and preempt_latest)
+              and os.path.basename(whole_latest) == os.path.basename(preempt_latest), (whole_latest, preempt_latest))
+        whole = checkpoint_datasets(whole_latest) if whole_latest else {}
+        resumed = checkpoint_datasets(preempt_latest) if preempt_latest else {}
+        different = [name for name in whole if name not in resumed or not np.array_equal(whole[name], resumed[name])]
+        check(f"the preempted + resumed state (model, Adam, interests, RNG: {len(whole)} datasets) "
+              "equals the uninterrupted run's bit for bit",
+              bool(whole) and not different and set(whole) == set(resumed), different[:5])
 
         # 3. One task killed: the whole job ends, non-zero, and is not requeued.
         killed_dir = os.path.join(tmp, "killed")

@@ -4,10 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <yaml-cpp/yaml.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include "runtime/error.h"
+#include "runtime/file_io.h"
 
 namespace missrec::train {
 namespace {
@@ -103,6 +107,44 @@ TEST_F(CheckpointTest, AChangedByteIsRejectedNamingTheFile) {
   } catch (const runtime::InputError& error) {
     EXPECT_NE(std::string(error.what()).find("state.h5"), std::string::npos) << error.what();
   }
+}
+
+// What `xxhsum -H3 FILE` (Debian's xxhash, a standard tool) prints for a file.
+std::string xxhsum_h3(const std::string& path) {
+  std::FILE* pipe = ::popen(("xxhsum -H3 '" + path + "' 2>&1").c_str(), "r");
+  if (pipe == nullptr) return "";
+  char line[4096] = {};
+  const bool got = std::fgets(line, sizeof line, pipe) != nullptr;
+  ::pclose(pipe);
+  const std::string text = got ? line : "";
+  const size_t equals = text.rfind("= ");
+  return equals == std::string::npos ? text : text.substr(equals + 2, 16);
+}
+
+TEST_F(CheckpointTest, TheManifestNamesXxh3AndAStandardToolAgrees) {
+  const std::string path = write_checkpoint(dir_, sample_state(9), 1);
+  const YAML::Node manifest = YAML::LoadFile(path + "/checkpoint.yaml");
+  EXPECT_EQ(manifest["checksum"].as<std::string>(""), "xxh3_64");
+  for (const char* file : {"state.h5", "config.yaml"}) {
+    EXPECT_EQ(manifest["files"][file].as<std::string>(""), xxhsum_h3(path + "/" + file))
+        << file << " (xxhsum from Debian's xxhash package)";
+  }
+}
+
+TEST_F(CheckpointTest, ACheckpointWithTheLegacyDigestStillLoads) {
+  const TrainingState written = sample_state(4);
+  const std::string path = write_checkpoint(dir_, written, 1);
+  // The manifest as checkpoints were written before they named their digest.
+  YAML::Node manifest = YAML::LoadFile(path + "/checkpoint.yaml");
+  manifest.remove("checksum");
+  for (const char* file : {"state.h5", "config.yaml"}) {
+    manifest["files"][file] = runtime::file_digest_hex(path + "/" + file, runtime::FileDigest::kLegacyMix64);
+  }
+  std::ofstream(path + "/checkpoint.yaml") << YAML::Dump(manifest) << "\n";
+  expect_same(written, read_checkpoint(path));
+  manifest["checksum"] = "md5";
+  std::ofstream(path + "/checkpoint.yaml") << YAML::Dump(manifest) << "\n";
+  EXPECT_THROW(read_checkpoint(path), runtime::InputError) << "an unknown digest name is bad input";
 }
 
 }  // namespace

@@ -45,9 +45,9 @@ with tempfile.TemporaryDirectory() as tmp:
     two, losses_two = pretrain(tmp, "np2", 2)
     check("5 steps logged by both runs", len(losses_one) == STEPS and len(losses_two) == STEPS,
           f"{len(losses_one)} and {len(losses_two)}")
-    if len(losses_one) == len(losses_two) and len(losses_one) > 0:
-        error = max_relative(losses_two, losses_one)
-        check(f"losses of every step equal within 1e-5 relative (max {error:.2e})", error <= 1e-5)
+    same_steps = len(losses_one) == len(losses_two) == STEPS
+    error = max_relative(losses_two, losses_one) if same_steps else float("inf")
+    check(f"losses of every step equal within 1e-5 relative (max {error:.2e})", error <= 1e-5)
     check("same parameter names", sorted(one) == sorted(two))
     # Relative error per tensor: |a - b| / |b| (L2). Adam divides each element's step by
     # its gradient's running scale, so elements whose gradient is rounding-sized move by
@@ -73,7 +73,8 @@ with tempfile.TemporaryDirectory() as tmp:
     check(f"attention key biases (zero gradient) equal within 1e-5 absolute (max {key_bias:.2e})",
           key_bias <= 1e-5)
     local, losses_local = pretrain(tmp, "np2_local", 2, negatives="local")
-    if len(losses_local) == len(losses_one) and len(losses_one) > 0:
-        check("local negatives at np=2 give other losses (the comparison can fail)",
-              max_relative(losses_local, losses_one) > 1e-3)
+    same_steps = len(losses_local) == len(losses_one) == STEPS
+    check("the local-negatives run logged the same 5 steps", same_steps, f"{len(losses_local)}")
+    check("local negatives at np=2 give other losses (the comparison can fail)",
+          same_steps and max_relative(losses_local, losses_one) > 1e-3)
 finish()
