@@ -55,6 +55,19 @@ start=$(date +%s)
 if [ "$skip_setup" -eq 0 ]; then
   scripts/setup.sh --with-slurm
 fi
+# Formatting first: a file clang-format would change fails the run (.clang-format).
+if command -v clang-format >/dev/null; then
+  if ! git ls-files -z '*.cpp' '*.h' | xargs -0 clang-format --dry-run --Werror 2>/tmp/missrec_format.$$; then
+    head -20 /tmp/missrec_format.$$ >&2
+    echo "scripts/test.sh: C++ formatting differs from .clang-format (fix: git ls-files '*.cpp' '*.h' | xargs clang-format -i)" >&2
+    rm -f /tmp/missrec_format.$$
+    exit 1
+  fi
+  rm -f /tmp/missrec_format.$$
+else
+  echo "scripts/test.sh: clang-format missing (scripts/setup.sh installs it)" >&2
+  exit 1
+fi
 if [ "$cuda_torch" -eq 1 ]; then
   mapfile -t cuda_args < <(scripts/cuda_torch.sh --cmake-args)
   [ ${#cuda_args[@]} -gt 0 ] || { echo "scripts/test.sh: scripts/cuda_torch.sh failed" >&2; exit 1; }

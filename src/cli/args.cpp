@@ -66,8 +66,8 @@ ParsedArgs parse_args(const CommandSpec& command, const std::vector<std::string>
         if (option.name == name) spec = &option;
       }
       if (spec == nullptr) {
-        throw_input_error("missrec " + command.name, "unknown option --" + name +
-                                                         runtime::did_you_mean("--" + name, known));
+        throw_input_error("missrec " + command.name,
+                          "unknown option --" + name + runtime::did_you_mean("--" + name, known));
       }
       if (!spec->repeatable && parsed.has(name)) {
         throw_input_error("--" + name, "given more than once");
@@ -91,11 +91,9 @@ ParsedArgs parse_args(const CommandSpec& command, const std::vector<std::string>
   }
   if (parsed.positionals().size() != command.positional_count) {
     if (command.positional_count == 0) {
-      throw_input_error("missrec " + command.name,
-                        "unexpected argument '" + parsed.positionals().front() + "'");
+      throw_input_error("missrec " + command.name, "unexpected argument '" + parsed.positionals().front() + "'");
     }
-    throw_input_error("missrec " + command.name,
-                      "expects " + command.positional_usage + " (see --help)");
+    throw_input_error("missrec " + command.name, "expects " + command.positional_usage + " (see --help)");
   }
   return parsed;
 }

@@ -14,7 +14,7 @@ class MpiWorld;
 namespace missrec::cli {
 
 struct OptionSpec {
-  std::string name;  // without the leading "--"
+  std::string name;        // without the leading "--"
   std::string value_name;  // empty: a flag without a value
   std::string help;
   bool repeatable = false;

@@ -1,15 +1,15 @@
+#include <unistd.h>
 #include <filesystem>
 #include <iostream>
-#include <unistd.h>
 
 #include "cli/commands.h"
 #include "cluster/cluster_bench.h"
-#include "runtime/comm.h"
-#include "runtime/mpi_world.h"
 #include "data/data_bench.h"
 #include "data/dataset_writer.h"
 #include "data/synth.h"
+#include "runtime/comm.h"
 #include "runtime/error.h"
+#include "runtime/mpi_world.h"
 #include "runtime/threads.h"
 #include "train/train_bench.h"
 
@@ -47,9 +47,8 @@ CommandSpec bench_data_command() {
     if (args.has("data")) {
       options.dataset_dir = args.value("data");
     } else {
-      scratch = (std::filesystem::temp_directory_path() /
-                 ("missrec_bench_data_" + std::to_string(::getpid())))
-                    .string();
+      scratch =
+          (std::filesystem::temp_directory_path() / ("missrec_bench_data_" + std::to_string(::getpid()))).string();
       data::SynthOptions synth;
       synth.preset = "pretrain";
       synth.scale = 0.3;

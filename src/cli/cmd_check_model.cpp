@@ -38,14 +38,14 @@ CommandSpec check_model_command() {
     double worst_output = 0.0;
     double worst_gradient = 0.0;
     for (const model::ParityLine& line : lines) {
-      std::printf("%-4s %-70s %10.3e  (tol %.0e)\n", line.passed() ? "ok" : "FAIL",
-                  line.name.c_str(), line.error, line.tolerance);
+      std::printf("%-4s %-70s %10.3e  (tol %.0e)\n", line.passed() ? "ok" : "FAIL", line.name.c_str(), line.error,
+                  line.tolerance);
       failed += line.passed() ? 0 : 1;
       double& worst = line.name.rfind("grad ", 0) == 0 ? worst_gradient : worst_output;
       worst = std::max(worst, line.error);
     }
-    std::printf("%zu checks, %d failed; largest error: outputs %.3e, gradients %.3e\n",
-                lines.size(), failed, worst_output, worst_gradient);
+    std::printf("%zu checks, %d failed; largest error: outputs %.3e, gradients %.3e\n", lines.size(), failed,
+                worst_output, worst_gradient);
     return failed == 0 ? runtime::kExitOk : runtime::kExitFailure;
   };
   return command;

@@ -28,8 +28,7 @@ std::vector<int64_t> to_longs(const at::Tensor& tensor) {
   return std::vector<int64_t>(flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel());
 }
 
-void write_result(const std::string& path, const cluster::DpcResult& result, int64_t clusters,
-                  int64_t k) {
+void write_result(const std::string& path, const cluster::DpcResult& result, int64_t clusters, int64_t k) {
   runtime::write_staged(path, [&](const std::string& staging) {
     data::H5File file = data::H5File::create(staging);
     file.set_int_attribute("/", "cluster_num", clusters);
@@ -85,23 +84,22 @@ CommandSpec cluster_command() {
     const int64_t n = tokens.size(0);
     cluster::DpcOptions options;
     options.clusters = args.integer("clusters", 0);
-    options.knn_k = args.has("knn-k")
-                        ? args.integer("knn-k", 0)
-                        : static_cast<int64_t>(std::ceil(n * args.real("knn-ratio", 0.0)));
+    options.knn_k =
+        args.has("knn-k") ? args.integer("knn-k", 0) : static_cast<int64_t>(std::ceil(n * args.real("knn-ratio", 0.0)));
     options.memory_mb = context.config.cluster.memory_mb;
     auto comm = make_comm(context);
     cluster::DpcStats stats;
     const cluster::DpcResult result = cluster::dpc_knn(tokens.to(comm->device()), options, *comm, &stats);
     const double rss = runtime::peak_rss_mb();
-    at::Tensor all_rss = comm->allgather(at::full({1}, rss, at::TensorOptions().dtype(at::kDouble).device(comm->device())));
+    at::Tensor all_rss =
+        comm->allgather(at::full({1}, rss, at::TensorOptions().dtype(at::kDouble).device(comm->device())));
     if (comm->rank() == 0) {
-      std::printf("dpc-knn: N=%lld D=%lld K=%lld k=%lld ranks=%d blocks %lldx%lld, %lld rows "
-                  "needed a full delta scan, %.2f s\n",
-                  static_cast<long long>(n), static_cast<long long>(tokens.size(1)),
-                  static_cast<long long>(options.clusters), static_cast<long long>(options.knn_k),
-                  comm->size(), static_cast<long long>(stats.row_block),
-                  static_cast<long long>(stats.column_block),
-                  static_cast<long long>(stats.unresolved_rows), stats.seconds);
+      std::printf(
+          "dpc-knn: N=%lld D=%lld K=%lld k=%lld ranks=%d blocks %lldx%lld, %lld rows "
+          "needed a full delta scan, %.2f s\n",
+          static_cast<long long>(n), static_cast<long long>(tokens.size(1)), static_cast<long long>(options.clusters),
+          static_cast<long long>(options.knn_k), comm->size(), static_cast<long long>(stats.row_block),
+          static_cast<long long>(stats.column_block), static_cast<long long>(stats.unresolved_rows), stats.seconds);
       const at::Tensor rss_cpu = all_rss.to(at::kCPU);
       for (int r = 0; r < comm->size(); ++r) {
         std::printf("rank %d peak memory %.0f MB\n", r, rss_cpu[r].item<double>());

@@ -36,8 +36,8 @@ int64_t parse_size(const std::string& flag, const std::string& text) {
   return value;
 }
 
-std::string json_report(const std::vector<CheckResult>& checks,
-                        const std::vector<BandwidthRow>& rows, const runtime::Communicator& comm) {
+std::string json_report(const std::vector<CheckResult>& checks, const std::vector<BandwidthRow>& rows,
+                        const runtime::Communicator& comm) {
   bool all_passed = true;
   for (const CheckResult& check : checks) all_passed = all_passed && check.passed;
   nlohmann::ordered_json json;
@@ -98,8 +98,8 @@ CommandSpec comm_check_command() {
     const CommCheckOptions options = parse_options(args);
     auto comm = make_comm(context);
     const bool json = args.has("json");
-    LOG(INFO) << "comm-check: backend " << comm->backend_name() << ", " << comm->size()
-              << " ranks, device " << comm->device();
+    LOG(INFO) << "comm-check: backend " << comm->backend_name() << ", " << comm->size() << " ranks, device "
+              << comm->device();
 
     const std::vector<CheckResult> checks = verify_collectives(*comm);
     int local_failures = 0;
@@ -128,15 +128,13 @@ CommandSpec comm_check_command() {
     if (print && json) {
       std::cout << json_report(checks, rows, *comm) << std::endl;
     } else if (print) {
-      std::printf("# allreduce float32 sum, %d ranks, backend %s\n", comm->size(),
-                  comm->backend_name());
-      std::printf("%12s %12s %7s %12s %12s %12s %6s\n", "size(B)", "count", "iters",
-                  "time(us)", "algbw(GB/s)", "busbw(GB/s)", "check");
+      std::printf("# allreduce float32 sum, %d ranks, backend %s\n", comm->size(), comm->backend_name());
+      std::printf("%12s %12s %7s %12s %12s %12s %6s\n", "size(B)", "count", "iters", "time(us)", "algbw(GB/s)",
+                  "busbw(GB/s)", "check");
       for (const BandwidthRow& row : rows) {
-        std::printf("%12lld %12lld %7d %12.1f %12.3f %12.3f %6s\n",
-                    static_cast<long long>(row.bytes), static_cast<long long>(row.bytes / 4),
-                    row.iterations, row.seconds_per_op * 1e6, row.algorithm_gbps, row.bus_gbps,
-                    row.correct ? "ok" : "WRONG");
+        std::printf("%12lld %12lld %7d %12.1f %12.3f %12.3f %6s\n", static_cast<long long>(row.bytes),
+                    static_cast<long long>(row.bytes / 4), row.iterations, row.seconds_per_op * 1e6, row.algorithm_gbps,
+                    row.bus_gbps, row.correct ? "ok" : "WRONG");
       }
     }
     std::fflush(stdout);

@@ -82,11 +82,13 @@ std::string reference_text() {
     describe_field(field, out);
   }
   out << "\n# Commands\n\nExit status: 0 success, 1 failure (a check that failed, a job that could not "
-         "finish, an output that could not be written: disk full, no permission), 2 bad input (one line naming the file, key or flag), 75 stopped by SIGTERM/SIGUSR1 "
+         "finish, an output that could not be written: disk full, no permission), 2 bad input (one line naming the "
+         "file, key or flag), 75 stopped by SIGTERM/SIGUSR1 "
          "with a checkpoint (requeue).\n";
   for (const CommandSpec& command : all_commands()) {
     out << "\n## `missrec " << command.name << (command.positional_usage.empty() ? "" : " " + command.positional_usage)
-        << "`\n\n" << command.summary << (command.needs_mpi ? " Runs under mpirun/srun." : "") << "\n";
+        << "`\n\n"
+        << command.summary << (command.needs_mpi ? " Runs under mpirun/srun." : "") << "\n";
     if (command.options.empty()) continue;
     out << "\n| option | meaning |\n|---|---|\n";
     for (const OptionSpec& option : command.options) {

@@ -51,9 +51,8 @@ CommandSpec data_synth_command() {
   };
   command.run = [](const ParsedArgs& args, CommandContext&) {
     const data::SynthReport report = data::synthesize(synth_options(args), args.value("out"));
-    std::cout << "wrote " << args.value("out") << ": " << report.domains << " domains, "
-              << report.items << " items, " << report.samples << " samples, mean history "
-              << report.mean_history << "\n";
+    std::cout << "wrote " << args.value("out") << ": " << report.domains << " domains, " << report.items << " items, "
+              << report.samples << " samples, mean history " << report.mean_history << "\n";
     return runtime::kExitOk;
   };
   return command;
@@ -104,8 +103,7 @@ CommandSpec data_convert_command() {
     options.dataset = args.value("dataset");
     options.feature_dim = args.integer("feature-dim", 512);
     const data::ConvertReport report = data::convert_missrec(options);
-    std::cout << "converted " << report.layout << " dataset into " << options.out << "\n"
-              << report.summary;
+    std::cout << "converted " << report.layout << " dataset into " << options.out << "\n" << report.summary;
     return runtime::kExitOk;
   };
   return command;

@@ -25,12 +25,12 @@ CommandSpec encode_command() {
       "an export against another implementation and for inspecting user vectors.";
   command.options = config_options();
   command.options.insert(command.options.end(), {
-      {"model", "FILE", "native export (required)", false},
-      {"data", "DIR", "dataset directory (required)", false},
-      {"split", "NAME", "train, valid or test (default train)", false},
-      {"samples", "N", "how many samples (default 64)", false},
-      {"out", "FILE", "output HDF5 file (required)", false},
-  });
+                                                    {"model", "FILE", "native export (required)", false},
+                                                    {"data", "DIR", "dataset directory (required)", false},
+                                                    {"split", "NAME", "train, valid or test (default train)", false},
+                                                    {"samples", "N", "how many samples (default 64)", false},
+                                                    {"out", "FILE", "output HDF5 file (required)", false},
+                                                });
   command.uses_config = true;
   command.check_args = [](const ParsedArgs& args) {
     for (const char* name : {"model", "data", "out"}) {
@@ -50,8 +50,8 @@ CommandSpec encode_command() {
                                                          " items; the model's interest tables cover " +
                                                          std::to_string(exported.text_interest.numel() - 1));
     }
-    const at::Device device = runtime::select_device(context.config.run.device, 0,
-                                                     static_cast<int>(torch::cuda::device_count()));
+    const at::Device device =
+        runtime::select_device(context.config.run.device, 0, static_cast<int>(torch::cuda::device_count()));
     model::MissRec model =
         train::make_model(train::model_config_of(exported.config, dataset.text_dim(), dataset.image_dim()), 0, device);
     train::load_parameters(*model, exported.parameters, args.value("model"));
@@ -90,8 +90,7 @@ CommandSpec encode_command() {
       file.write_tensor("/reg", host(output.reg));
       file.flush();
     });
-    std::cout << "encoded " << input.item_seq.size(0) << " samples of " << options.split << " to " << out
-              << std::endl;
+    std::cout << "encoded " << input.item_seq.size(0) << " samples of " << options.split << " to " << out << std::endl;
     return runtime::kExitOk;
   };
   return command;

@@ -49,8 +49,8 @@ CommandSpec evaluate_command() {
     const auto found = exported.parameters.find("item_embedding.weight");
     const int64_t id_items = found == exported.parameters.end() ? 0 : found->second.size(0) - 1;
     if (id_items != 0 && id_items != dataset.total_items()) {
-      runtime::throw_input_error(path, "has item ID embeddings for " + std::to_string(id_items) + " items, the data has " +
-                                           std::to_string(dataset.total_items()));
+      runtime::throw_input_error(path, "has item ID embeddings for " + std::to_string(id_items) +
+                                           " items, the data has " + std::to_string(dataset.total_items()));
     }
     auto comm = make_comm(context);
     const at::Device device = comm->device();

@@ -51,8 +51,8 @@ CommandSpec export_command() {
     } else {
       train::write_native_export(model, out);
     }
-    std::cout << "exported " << dir << " (epoch " << model.epoch << ", step " << model.global_step
-              << ") to " << out << " (" << args.value("format") << ")" << std::endl;
+    std::cout << "exported " << dir << " (epoch " << model.epoch << ", step " << model.global_step << ") to " << out
+              << " (" << args.value("format") << ")" << std::endl;
     return runtime::kExitOk;
   };
   return command;

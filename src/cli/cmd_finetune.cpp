@@ -14,8 +14,10 @@ CommandSpec finetune_command() {
       "<run.dir>/test_metrics.json.";
   command.options = config_options();
   command.options.push_back({"data", "DIR", "downstream dataset (default: data.dir)", false});
-  command.options.push_back({"pretrained", "FILE", "native export to start from (missrec export --format "
-                                                   "native, or scripts/convert_public_checkpoint.py)", false});
+  command.options.push_back({"pretrained", "FILE",
+                             "native export to start from (missrec export --format "
+                             "native, or scripts/convert_public_checkpoint.py)",
+                             false});
   command.uses_config = true;
   command.needs_mpi = true;
   command.run = [](const ParsedArgs& args, CommandContext& context) {

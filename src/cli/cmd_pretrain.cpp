@@ -14,8 +14,8 @@ CommandSpec pretrain_command() {
       "Writes metrics.jsonl and checkpoints/ under run.dir. SIGTERM or SIGUSR1 writes a "
       "checkpoint and exits with status 75 (requeue).";
   command.options = config_options();
-  command.options.push_back({"resume", "latest|DIR",
-                             "continue from the newest valid checkpoint of run.dir, or from DIR", false});
+  command.options.push_back(
+      {"resume", "latest|DIR", "continue from the newest valid checkpoint of run.dir, or from DIR", false});
   command.uses_config = true;
   command.needs_mpi = true;
   command.check_args = [](const ParsedArgs& args) {

@@ -37,8 +37,7 @@ std::string loaded_blas() {
     const size_t slash = line.find('/');
     if (slash == std::string::npos) continue;
     const std::string path = line.substr(slash);
-    if (path.find("libblas") == std::string::npos &&
-        path.find("libopenblas") == std::string::npos &&
+    if (path.find("libblas") == std::string::npos && path.find("libopenblas") == std::string::npos &&
         path.find("libmkl") == std::string::npos) {
       continue;
     }
@@ -55,16 +54,15 @@ std::string loaded_blas() {
 CommandSpec version_command() {
   CommandSpec command;
   command.name = "version";
-  command.summary = "Prints the version, the LibTorch version, the backends built and the "
-                    "devices this process sees.";
+  command.summary =
+      "Prints the version, the LibTorch version, the backends built and the "
+      "devices this process sees.";
   command.run = [](const ParsedArgs&, CommandContext&) {
     std::cout << "missrec " << MISSREC_VERSION << "\n";
-    std::cout << "libtorch: " << TORCH_VERSION << (MISSREC_TORCH_CUDA ? " (CUDA)" : " (CPU)")
-              << "\n";
+    std::cout << "libtorch: " << TORCH_VERSION << (MISSREC_TORCH_CUDA ? " (CUDA)" : " (CPU)") << "\n";
     std::cout << "backends: mpi: built (" << mpi_library_version() << "); nccl: "
-              << (runtime::nccl_backend_built()
-                      ? "built (NCCL " + runtime::nccl_version_string() + ")"
-                      : std::string("not built"))
+              << (runtime::nccl_backend_built() ? "built (NCCL " + runtime::nccl_version_string() + ")"
+                                                : std::string("not built"))
               << "\n";
     std::cout << "devices: cpu (" << at::get_num_threads() << " threads)";
     const auto gpus = torch::cuda::device_count();

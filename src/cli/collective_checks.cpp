@@ -58,20 +58,16 @@ CheckResult compare(std::string name, const at::Tensor& actual, const at::Tensor
   const at::Tensor flat_got = got.reshape({-1});
   const at::Tensor flat_expected = expected.reshape({-1});
   std::ostringstream detail;
-  detail << wrong.size(0) << " wrong elements, first at " << at_index << ": got "
-         << flat_got[at_index].item<double>() << ", expected "
-         << flat_expected[at_index].item<double>();
+  detail << wrong.size(0) << " wrong elements, first at " << at_index << ": got " << flat_got[at_index].item<double>()
+         << ", expected " << flat_expected[at_index].item<double>();
   result.detail = detail.str();
   return result;
 }
 
 // Rows contributed by rank r to the variable allgather: r+1 rows, or r rows (so rank
 // 0 contributes none) in the second variant.
-at::Tensor variable_rows(int rank, int64_t rows, int64_t width, at::ScalarType type,
-                         at::Device device) {
-  return (at::arange(rows * width, at::kLong).reshape({rows, width}) + 1000 * rank)
-      .to(type)
-      .to(device);
+at::Tensor variable_rows(int rank, int64_t rows, int64_t width, at::ScalarType type, at::Device device) {
+  return (at::arange(rows * width, at::kLong).reshape({rows, width}) + 1000 * rank).to(type).to(device);
 }
 
 std::string dtype_name(at::ScalarType type) {
@@ -100,8 +96,7 @@ std::vector<CheckResult> verify_collectives(Communicator& comm) {
     for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kMax, ReduceOp::kMin}) {
       at::Tensor values = rank_values(count, rank, type, device);
       comm.allreduce(values, op);
-      results.push_back(compare(std::string("allreduce ") + runtime::reduce_op_name(op) + " " +
-                                    dtype_name(type),
+      results.push_back(compare(std::string("allreduce ") + runtime::reduce_op_name(op) + " " + dtype_name(type),
                                 values, expected_reduction(count, world, op, type)));
     }
   }
@@ -110,8 +105,7 @@ std::vector<CheckResult> verify_collectives(Communicator& comm) {
     at::Tensor mine = variable_rows(rank, 3, 4, type, device);
     std::vector<at::Tensor> parts;
     for (int r = 0; r < world; ++r) parts.push_back(variable_rows(r, 3, 4, type, at::kCPU));
-    results.push_back(compare(std::string("allgather ") + dtype_name(type),
-                              comm.allgather(mine), at::cat(parts)));
+    results.push_back(compare(std::string("allgather ") + dtype_name(type), comm.allgather(mine), at::cat(parts)));
   }
 
   for (int64_t extra : {1, 0}) {
@@ -125,9 +119,9 @@ std::vector<CheckResult> verify_collectives(Communicator& comm) {
       }
       std::vector<int64_t> counts;
       at::Tensor gathered = comm.allgather_variable(mine, &counts);
-      CheckResult result = compare(std::string("allgather variable (rank r gives r+") +
-                                       std::to_string(extra) + " rows) " + dtype_name(type),
-                                   gathered, at::cat(parts));
+      CheckResult result = compare(
+          std::string("allgather variable (rank r gives r+") + std::to_string(extra) + " rows) " + dtype_name(type),
+          gathered, at::cat(parts));
       if (result.passed && counts != expected_counts) {
         result.passed = false;
         result.detail = "row counts differ from r+" + std::to_string(extra);
@@ -157,8 +151,7 @@ std::vector<CheckResult> verify_collectives(Communicator& comm) {
   return results;
 }
 
-std::vector<BandwidthRow> measure_allreduce(Communicator& comm, int64_t min_bytes,
-                                            int64_t max_bytes, int warmup) {
+std::vector<BandwidthRow> measure_allreduce(Communicator& comm, int64_t min_bytes, int64_t max_bytes, int warmup) {
   using Clock = std::chrono::steady_clock;
   std::vector<BandwidthRow> rows;
   const int world = comm.size();

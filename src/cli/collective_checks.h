@@ -27,7 +27,7 @@ struct BandwidthRow {
 };
 
 // float32 sum-allreduce timings for sizes min_bytes, 2*min_bytes, ..., max_bytes.
-std::vector<BandwidthRow> measure_allreduce(runtime::Communicator& comm, int64_t min_bytes,
-                                            int64_t max_bytes, int warmup);
+std::vector<BandwidthRow> measure_allreduce(runtime::Communicator& comm, int64_t min_bytes, int64_t max_bytes,
+                                            int warmup);
 
 }  // namespace missrec::cli

@@ -9,22 +9,10 @@ namespace missrec::cli {
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> commands = {
-      version_command(),
-      config_show_command(),
-      config_docs_command(),
-      comm_check_command(),
-      data_synth_command(),
-      data_inspect_command(),
-      data_convert_command(),
-      check_model_command(),
-      cluster_command(),
-      pretrain_command(),
-      export_command(),
-      encode_command(),
-      finetune_command(),
-      evaluate_command(),
-      bench_data_command(),
-      bench_cluster_command(),
+      version_command(),     config_show_command(),  config_docs_command(),  comm_check_command(),
+      data_synth_command(),  data_inspect_command(), data_convert_command(), check_model_command(),
+      cluster_command(),     pretrain_command(),     export_command(),       encode_command(),
+      finetune_command(),    evaluate_command(),     bench_data_command(),   bench_cluster_command(),
       bench_train_command(),
   };
   return commands;
@@ -40,8 +28,7 @@ std::vector<OptionSpec> config_options() {
 std::unique_ptr<runtime::Communicator> make_comm(const CommandContext& context) {
   CHECK(context.world != nullptr) << "make_comm needs a command with needs_mpi";
   const at::Device device = runtime::select_device(context.config.run.device, *context.world);
-  return runtime::make_communicator(context.config.dist.backend, *context.world,
-                                    context.config.dist.timeout_s, device);
+  return runtime::make_communicator(context.config.dist.backend, *context.world, context.config.dist.timeout_s, device);
 }
 
 }  // namespace missrec::cli

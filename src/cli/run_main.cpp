@@ -38,9 +38,8 @@ std::string usage() {
     std::string name = "  " + command.name;
     if (name.size() < 16) name.resize(16, ' ');
     const size_t sentence_end = command.summary.find(". ");
-    const std::string summary = sentence_end == std::string::npos
-                                    ? command.summary
-                                    : command.summary.substr(0, sentence_end + 1);
+    const std::string summary =
+        sentence_end == std::string::npos ? command.summary : command.summary.substr(0, sentence_end + 1);
     out << name << "  " << summary << "\n";
   }
   out << "\nexit status: 0 success, 2 bad input (one line on stderr), 1 other failures\n";
@@ -71,13 +70,12 @@ const CommandSpec& find_command(const std::vector<std::string>& args, size_t* wo
   if (!subcommands.empty()) {
     std::string list;
     for (const std::string& sub : subcommands) list += (list.empty() ? "" : ", ") + sub;
-    const std::string given = args.size() > 1 ? "unknown subcommand '" + args[1] + "'"
-                                              : std::string("missing subcommand");
+    const std::string given =
+        args.size() > 1 ? "unknown subcommand '" + args[1] + "'" : std::string("missing subcommand");
     runtime::throw_input_error("missrec " + args[0], given + "; expected one of: " + list);
   }
-  runtime::throw_input_error("missrec", "unknown command '" + args[0] + "'" +
-                                            runtime::did_you_mean(args[0], names) +
-                                            "; see missrec --help");
+  runtime::throw_input_error(
+      "missrec", "unknown command '" + args[0] + "'" + runtime::did_you_mean(args[0], names) + "; see missrec --help");
 }
 
 // The rank the launcher assigned, before MPI starts (-1 when not launched by one).
@@ -123,15 +121,14 @@ int run_without_mpi(const CommandSpec& command, const ParsedArgs& args, CommandC
   }
 }
 
-int run_with_mpi(const CommandSpec& command, const ParsedArgs& args, CommandContext& context,
-                 int* argc, char*** argv) {
+int run_with_mpi(const CommandSpec& command, const ParsedArgs& args, CommandContext& context, int* argc, char*** argv) {
   runtime::MpiWorld world(argc, argv);
   runtime::init_logging(context.argv0, world.rank(), world.size(), world.host());
   context.world = &world;
   if (command.uses_config) {
     const int threads = runtime::configure_threads(context.config.run.threads, world.local_size());
-    LOG(INFO) << world.size() << " ranks (" << world.local_size() << " on this node), "
-              << threads << " CPU threads per rank";
+    LOG(INFO) << world.size() << " ranks (" << world.local_size() << " on this node), " << threads
+              << " CPU threads per rank";
   }
   int status = runtime::kExitOk;
   try {
@@ -142,8 +139,8 @@ int run_with_mpi(const CommandSpec& command, const ParsedArgs& args, CommandCont
     if (world.size() > 1) runtime::abort_job(runtime::kExitBadInput);
     status = runtime::kExitBadInput;
   } catch (const std::exception& e) {
-    LOG(ERROR) << "fatal: " << command.name << " failed on rank " << world.rank() << " ("
-               << world.host() << "): " << e.what();
+    LOG(ERROR) << "fatal: " << command.name << " failed on rank " << world.rank() << " (" << world.host()
+               << "): " << e.what();
     runtime::abort_job(runtime::kExitFailure);
   }
   context.world = nullptr;

@@ -45,8 +45,7 @@ std::string run_cluster_bench(const ClusterBenchOptions& options, runtime::Commu
   const int64_t groups = std::max<int64_t>(2, options.n / 100);
   const at::Tensor means = at::randn({groups, options.dim}) * 2;
   const at::Tensor tokens =
-      (means.index_select(0, at::randint(0, groups, {options.n}, at::kLong)) +
-       at::randn({options.n, options.dim}))
+      (means.index_select(0, at::randint(0, groups, {options.n}, at::kLong)) + at::randn({options.n, options.dim}))
           .to(comm.device());
   DpcOptions dpc;
   dpc.knn_k = static_cast<int64_t>(std::ceil(options.n * options.knn_ratio));

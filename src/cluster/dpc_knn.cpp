@@ -6,10 +6,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
-#include <memory>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <memory>
 
 #include "runtime/comm.h"
 #include "runtime/error.h"
@@ -30,15 +30,12 @@ struct Shard {
 // and rank shards are whole tiles: every row then sees exactly the same GEMM call
 // whatever the rank count or memory budget, so results are bit-identical across both
 // (BLAS rounding depends on a call's shape). Tiles of ~64 MB keep the GEMM efficient.
-int64_t tile_rows(int64_t n) {
-  return std::clamp<int64_t>((int64_t{64} << 20) / (4 * n), 32, 2048);
-}
+int64_t tile_rows(int64_t n) { return std::clamp<int64_t>((int64_t{64} << 20) / (4 * n), 32, 2048); }
 
 Shard shard_of(int64_t n, int rank, int size) {
   const int64_t tile = tile_rows(n);
   const int64_t tiles = (n + tile - 1) / tile;
-  return Shard{std::min(n, tiles * rank / size * tile),
-               std::min(n, tiles * (rank + 1) / size * tile)};
+  return Shard{std::min(n, tiles * rank / size * tile), std::min(n, tiles * (rank + 1) / size * tile)};
 }
 
 // The per-rank state that lives through the whole run (kept neighbour lists of the
@@ -48,8 +45,8 @@ void check_budget(int64_t n, int64_t owned, int64_t kept, int64_t memory_mb) {
   const int64_t resident = owned * kept * 12 + n * 24;
   const int64_t tile = tile_rows(n) * (4 * n + 64 * kept);
   if ((memory_mb << 20) < resident + tile) {
-    LOG(WARNING) << "cluster.memory_mb=" << memory_mb << " is below the "
-                 << ((resident + tile) >> 20) << " MB one distance tile and the per-rank "
+    LOG(WARNING) << "cluster.memory_mb=" << memory_mb << " is below the " << ((resident + tile) >> 20)
+                 << " MB one distance tile and the per-rank "
                  << "state need";
   }
 }
@@ -57,8 +54,8 @@ void check_budget(int64_t n, int64_t owned, int64_t kept, int64_t memory_mb) {
 // Per row of a block of squared-distance rows [R, N] (consumed: reordered in place): the
 // sum of its k smallest values (float64), its `kept` smallest values with their column
 // indices in ascending order (ties: lower index first), and its maximum.
-void summarise_rows(at::Tensor& block, int64_t k, int64_t kept, double* sums,
-                    float* kept_values, int64_t* kept_index, float* row_max) {
+void summarise_rows(at::Tensor& block, int64_t k, int64_t kept, double* sums, float* kept_values, int64_t* kept_index,
+                    float* row_max) {
   const int64_t rows = block.size(0);
   const int64_t n = block.size(1);
   float* data = block.data_ptr<float>();
@@ -99,8 +96,8 @@ void summarise_rows(at::Tensor& block, int64_t k, int64_t kept, double* sums,
 
 // The same summary with tensor ops, for tensors on any device (GPUs): topk for the k
 // smallest and the kept nearest, re-ordered so equal distances list the lower index first.
-void summarise_rows_on_device(const at::Tensor& block, int64_t k, int64_t kept, at::Tensor sums,
-                              at::Tensor kept_values, at::Tensor kept_index, at::Tensor row_max) {
+void summarise_rows_on_device(const at::Tensor& block, int64_t k, int64_t kept, at::Tensor sums, at::Tensor kept_values,
+                              at::Tensor kept_index, at::Tensor row_max) {
   sums.copy_(std::get<0>(block.topk(k, 1, /*largest=*/false, /*sorted=*/false)).to(at::kDouble).sum(1));
   auto [values, index] = block.topk(kept, 1, /*largest=*/false, /*sorted=*/true);
   const at::Tensor by_index = std::get<1>(at::sort(index, /*stable=*/true, 1, false));
@@ -141,20 +138,19 @@ at::Tensor gather_rows(Communicator& comm, const at::Tensor& mine) {
 
 }  // namespace
 
-DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Communicator& comm,
-                  DpcStats* stats) {
+DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Communicator& comm, DpcStats* stats) {
   const auto start = std::chrono::steady_clock::now();
   CHECK_EQ(tokens_in.dim(), 2);
   const at::Tensor tokens = tokens_in.to(at::kFloat).contiguous();
   const int64_t n = tokens.size(0);
   const double dim = static_cast<double>(tokens.size(1));
   if (options.knn_k < 1 || options.knn_k > n) {
-    runtime::throw_input_error("cluster.knn_k", "k=" + std::to_string(options.knn_k) +
-                                                    " must be in [1, N=" + std::to_string(n) + "]");
+    runtime::throw_input_error("cluster.knn_k",
+                               "k=" + std::to_string(options.knn_k) + " must be in [1, N=" + std::to_string(n) + "]");
   }
   if (options.clusters < 1 || options.clusters > n) {
-    runtime::throw_input_error("clusters", "K=" + std::to_string(options.clusters) +
-                                               " must be in [1, N=" + std::to_string(n) + "]");
+    runtime::throw_input_error(
+        "clusters", "K=" + std::to_string(options.clusters) + " must be in [1, N=" + std::to_string(n) + "]");
   }
   const int64_t k = options.knn_k;
   const int64_t kept = std::min<int64_t>({options.kept_neighbours, k, n});
@@ -188,20 +184,17 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
     const int64_t local = r0 - own.begin;
     if (block.is_cpu() && !options.force_tensor_selection) {
       summarise_rows(block, k, kept, knn_sums.data_ptr<double>() + local,
-                     kept_distance.data_ptr<float>() + local * kept,
-                     kept_index.data_ptr<int64_t>() + local * kept,
+                     kept_distance.data_ptr<float>() + local * kept, kept_index.data_ptr<int64_t>() + local * kept,
                      row_maxima.data_ptr<float>() + local);
     } else {
       summarise_rows_on_device(block, k, kept, knn_sums.narrow(0, local, r1 - r0),
-                               kept_distance.narrow(0, local, r1 - r0),
-                               kept_index.narrow(0, local, r1 - r0),
+                               kept_distance.narrow(0, local, r1 - r0), kept_index.narrow(0, local, r1 - r0),
                                row_maxima.narrow(0, local, r1 - r0));
     }
-    select_seconds +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - select_start).count();
+    select_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - select_start).count();
   }
-  VLOG(1) << "dpc-knn pass 1: distances " << gemm_seconds << " s, selection " << select_seconds
-          << " s, " << seconds_since(start) << " s so far";
+  VLOG(1) << "dpc-knn pass 1: distances " << gemm_seconds << " s, selection " << select_seconds << " s, "
+          << seconds_since(start) << " s so far";
   buffer = at::Tensor();
   at::Tensor row_max = row_maxima.max().reshape({1});
 
@@ -215,13 +208,12 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
   // holds every point closer than its last entry, so its first denser entry is exact;
   // rows without one are scanned against all columns.
   const at::Tensor own_rho = density.slice(0, own.begin, own.end);
-  const at::Tensor denser = density.index_select(0, kept_index.reshape({-1})).view({owned, kept})
-                                .gt(own_rho.unsqueeze(1));
+  const at::Tensor denser =
+      density.index_select(0, kept_index.reshape({-1})).view({owned, kept}).gt(own_rho.unsqueeze(1));
   const at::Tensor resolved = denser.any(1);
   const at::Tensor first = denser.to(at::kByte).argmax(1);
   at::Tensor own_delta =
-      at::where(resolved, kept_distance.gather(1, first.unsqueeze(1)).squeeze(1).sqrt(),
-                max_distance.expand({owned}));
+      at::where(resolved, kept_distance.gather(1, first.unsqueeze(1)).squeeze(1).sqrt(), max_distance.expand({owned}));
   const at::Tensor unresolved = resolved.logical_not().nonzero().squeeze(1);
   // Unresolved rows are scanned one tile's worth at a time: which rows of a tile need
   // the scan depends only on the (global) densities, so the GEMM call is the same at
@@ -236,18 +228,15 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
       const at::Tensor local = unresolved.slice(0, i, j);
       const at::Tensor global = local + own.begin;
       at::Tensor block = at::empty({j - i, n}, float_options);
-      distance_rows(tokens.index_select(0, global), norms.index_select(0, global), tokens, norms,
-                    dim, block);
+      distance_rows(tokens.index_select(0, global), norms.index_select(0, global), tokens, norms, dim, block);
       const at::Tensor rho = density.index_select(0, global).unsqueeze(1);
-      block.masked_fill_(density.unsqueeze(0).gt(rho).logical_not(),
-                         std::numeric_limits<float>::infinity());
+      block.masked_fill_(density.unsqueeze(0).gt(rho).logical_not(), std::numeric_limits<float>::infinity());
       const at::Tensor best = std::get<0>(block.min(1));
       own_delta.index_put_({local}, at::where(best.isfinite(), best.sqrt(), max_distance.expand({j - i})));
       i = j;
     }
   }
-  VLOG(1) << "dpc-knn delta: " << unresolved.size(0) << " rows scanned, " << seconds_since(start)
-          << " s so far";
+  VLOG(1) << "dpc-knn delta: " << unresolved.size(0) << " rows scanned, " << seconds_since(start) << " s so far";
   at::Tensor unresolved_count = at::full({1}, unresolved.size(0), long_options);
   comm.allreduce(unresolved_count, ReduceOp::kSum);
 
@@ -265,8 +254,7 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
   for (int64_t r0 = own.begin; r0 < own.end; r0 += row_block) {
     const int64_t r1 = std::min(own.end, r0 + row_block);
     at::Tensor block = at::empty({r1 - r0, options.clusters}, float_options);
-    distance_rows(tokens.slice(0, r0, r1), norms.slice(0, r0, r1), center_tokens, center_norms,
-                  dim, block);
+    distance_rows(tokens.slice(0, r0, r1), norms.slice(0, r0, r1), center_tokens, center_norms, dim, block);
     own_cluster.slice(0, r0 - own.begin, r1 - own.begin).copy_(block.argmin(1));
   }
   at::Tensor cluster_index = gather_rows(comm, own_cluster);
@@ -293,16 +281,14 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
     stats->row_block = row_block;
     stats->column_block = column_block;
     stats->unresolved_rows = unresolved_count.to(at::kCPU).item<int64_t>();
-    stats->seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   return result;
 }
 
 DpcResult dpc_knn_full_matrix(const at::Tensor& tokens_in, int64_t clusters, int64_t knn_k) {
   // float64 input stays float64: an exact-arithmetic reference for tie tests.
-  const at::Tensor tokens =
-      tokens_in.scalar_type() == at::kDouble ? tokens_in : tokens_in.to(at::kFloat);
+  const at::Tensor tokens = tokens_in.scalar_type() == at::kDouble ? tokens_in : tokens_in.to(at::kFloat);
   const at::Tensor distance = at::cdist(tokens, tokens) / std::sqrt(static_cast<double>(tokens.size(1)));
   const at::Tensor nearest = std::get<0>(distance.topk(knn_k, 1, /*largest=*/false));
   DpcResult result;

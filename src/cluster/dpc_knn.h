@@ -42,8 +42,8 @@ struct DpcStats {
 // rows at a time (tile height fixed by N, so results are bit-identical at any rank count
 // and budget), never as an N x N or N x K matrix; memory_mb is checked against one tile
 // plus the per-rank state.
-DpcResult dpc_knn(const at::Tensor& tokens, const DpcOptions& options,
-                  runtime::Communicator& comm, DpcStats* stats = nullptr);
+DpcResult dpc_knn(const at::Tensor& tokens, const DpcOptions& options, runtime::Communicator& comm,
+                  DpcStats* stats = nullptr);
 
 // The same semantics with the full N x N matrix, as the public implementation computes
 // it (cdist -> topk -> masked min): a reference for tests and the benchmark baseline.

@@ -27,17 +27,15 @@ at::Tensor adapted(torch::nn::Linear& adaptor, const at::Tensor& table) {
 }  // namespace
 
 double interest_checksum(const InterestState& state) {
-  const at::Tensor weights = at::arange(1, state.text_interest.numel() + 1, state.text_interest.options())
-                                 .to(at::kDouble);
+  const at::Tensor weights =
+      at::arange(1, state.text_interest.numel() + 1, state.text_interest.options()).to(at::kDouble);
   return (state.text_interest.to(at::kDouble) * weights).sum().item<double>() +
          3.0 * (state.image_interest.to(at::kDouble) * weights).sum().item<double>() +
-         state.interest_embeddings.to(at::kDouble).abs().sum().item<double>() +
-         static_cast<double>(state.clusters);
+         state.interest_embeddings.to(at::kDouble).abs().sum().item<double>() + static_cast<double>(state.clusters);
 }
 
 InterestState refresh_interests(model::MissRecImpl& model, const model::ItemFeatures& features,
-                                const RefreshOptions& options, runtime::Communicator& comm,
-                                DpcStats* stats) {
+                                const RefreshOptions& options, runtime::Communicator& comm, DpcStats* stats) {
   torch::NoGradGuard no_grad;
   const int64_t items = features.text.size(0) - 1;
   CHECK_GT(items, 0);
@@ -46,8 +44,9 @@ InterestState refresh_interests(model::MissRecImpl& model, const model::ItemFeat
   const int64_t n = tokens.size(0);  // 2N
   DpcOptions dpc;
   dpc.clusters = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(n * options.interest_ratio)), 1, n);
-  dpc.knn_k = options.knn_k > 0 ? std::min(options.knn_k, n)
-                                : std::clamp<int64_t>(static_cast<int64_t>(std::ceil(n * options.knn_local_ratio)), 1, n);
+  dpc.knn_k = options.knn_k > 0
+                  ? std::min(options.knn_k, n)
+                  : std::clamp<int64_t>(static_cast<int64_t>(std::ceil(n * options.knn_local_ratio)), 1, n);
   dpc.memory_mb = options.memory_mb;
   const DpcResult result = dpc_knn(tokens, dpc, comm, stats);
 
@@ -67,13 +66,12 @@ InterestState refresh_interests(model::MissRecImpl& model, const model::ItemFeat
   comm.allreduce(bounds, runtime::ReduceOp::kMax);
   bounds = bounds.to(at::kCPU);
   CHECK_EQ(bounds[0].item<double>(), -bounds[1].item<double>())
-      << "interest tables differ between ranks after the refresh (checksum on rank "
-      << comm.rank() << ": " << checksum << ")";
+      << "interest tables differ between ranks after the refresh (checksum on rank " << comm.rank() << ": " << checksum
+      << ")";
   return state;
 }
 
-void broadcast_interests(InterestState& state, int64_t items, int64_t hidden, runtime::Communicator& comm,
-                         int root) {
+void broadcast_interests(InterestState& state, int64_t items, int64_t hidden, runtime::Communicator& comm, int root) {
   const at::Device device = comm.device();
   const bool is_root = comm.rank() == root;
   if (is_root && (state.text_interest.numel() != items || state.image_interest.numel() != items)) {

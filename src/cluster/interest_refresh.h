@@ -21,8 +21,8 @@ struct InterestState {
 };
 
 struct RefreshOptions {
-  double interest_ratio = 0.02;   // K = ceil(2N * ratio)
-  double knn_local_ratio = 0.1;   // k = ceil(2N * ratio) unless knn_k > 0
+  double interest_ratio = 0.02;  // K = ceil(2N * ratio)
+  double knn_local_ratio = 0.1;  // k = ceil(2N * ratio) unless knn_k > 0
   int64_t knn_k = 0;
   int64_t memory_mb = 1024;
 };
@@ -32,8 +32,7 @@ struct RefreshOptions {
 // written back and verified identical on every rank by checksum (a mismatch is a
 // broken invariant and aborts).
 InterestState refresh_interests(model::MissRecImpl& model, const model::ItemFeatures& features,
-                                const RefreshOptions& options, runtime::Communicator& comm,
-                                DpcStats* stats = nullptr);
+                                const RefreshOptions& options, runtime::Communicator& comm, DpcStats* stats = nullptr);
 
 // Rank `root`'s tables on every rank (a resumed run, a fine-tuning run's best model):
 // root passes them in `state`, the others receive them there, on the communicator's

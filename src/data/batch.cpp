@@ -45,8 +45,7 @@ at::Tensor pad_columns(const at::Tensor& values, int64_t width) {
 
 }  // namespace
 
-std::vector<int64_t> interest_ids(const int64_t* items, int64_t n, int64_t max_seq_len,
-                                  const InterestTables& tables) {
+std::vector<int64_t> interest_ids(const int64_t* items, int64_t n, int64_t max_seq_len, const InterestTables& tables) {
   const auto text = tables.text_interest.accessor<int64_t, 1>();
   const auto image = tables.image_interest.accessor<int64_t, 1>();
   std::vector<int64_t> ids;
@@ -61,8 +60,8 @@ std::vector<int64_t> interest_ids(const int64_t* items, int64_t n, int64_t max_s
   return ids;
 }
 
-Batch build_batch(const std::vector<RawSample>& samples, int64_t epoch, int64_t step,
-                  const InterestTables& tables, const BatchOptions& options) {
+Batch build_batch(const std::vector<RawSample>& samples, int64_t epoch, int64_t step, const InterestTables& tables,
+                  const BatchOptions& options) {
   CHECK(tables.text_interest.defined() && tables.image_interest.defined());
   const int64_t count = static_cast<int64_t>(samples.size());
   Batch batch;
@@ -94,8 +93,8 @@ Batch build_batch(const std::vector<RawSample>& samples, int64_t epoch, int64_t 
     const auto& history = histories[b];
     const uint64_t position = static_cast<uint64_t>(samples[b].position);
     for (size_t j = 0; j < history.size(); ++j) {
-      const bool hit = unit_interval(keyed_hash(seed ^ 0xa06ULL, static_cast<uint64_t>(epoch),
-                                                position, j)) < options.item_drop_ratio;
+      const bool hit = unit_interval(keyed_hash(seed ^ 0xa06ULL, static_cast<uint64_t>(epoch), position, j)) <
+                       options.item_drop_ratio;
       if (batch.item_drop) {
         if (j == 0 || !hit) augmented[b].push_back(history[j]);
       } else {
@@ -107,8 +106,7 @@ Batch build_batch(const std::vector<RawSample>& samples, int64_t epoch, int64_t 
   batch.aug = assemble(augmented, options.max_seq_len, tables);
   // The public implementation's item-drop view reads every text feature from the
   // word-drop table (text_aug): the reference fixtures are computed that way.
-  batch.text_aug_mask = batch.item_drop ? batch.aug.item_seq.ne(0)
-                                        : at::zeros(batch.aug.item_seq.sizes(), at::kBool);
+  batch.text_aug_mask = batch.item_drop ? batch.aug.item_seq.ne(0) : at::zeros(batch.aug.item_seq.sizes(), at::kBool);
   if (!batch.item_drop) {
     auto mask = batch.text_aug_mask.accessor<bool, 2>();
     for (int64_t b = 0; b < count; ++b) {
@@ -119,9 +117,8 @@ Batch build_batch(const std::vector<RawSample>& samples, int64_t epoch, int64_t 
 }
 
 void pad_interests_globally(Batch& batch, runtime::Communicator& comm) {
-  at::Tensor widths = at::tensor({batch.view.interest_seq.size(1), batch.aug.interest_seq.size(1)},
-                                 at::kLong)
-                          .to(comm.device());
+  at::Tensor widths =
+      at::tensor({batch.view.interest_seq.size(1), batch.aug.interest_seq.size(1)}, at::kLong).to(comm.device());
   comm.allreduce(widths, runtime::ReduceOp::kMax);
   widths = widths.to(at::kCPU);
   pad_interest_columns(batch, widths[0].item<int64_t>(), widths[1].item<int64_t>());

@@ -29,15 +29,15 @@ struct BatchView {
 // A rank's slice of one global batch, both views, CPU tensors.
 struct Batch {
   int64_t epoch = 0;
-  int64_t step = 0;                // global step within the epoch
-  at::Tensor pos_item;             // [b] int64 global target ids
-  at::Tensor domain;               // [b] int64 domain index
-  at::Tensor sample_position;      // [b] int64 position in the epoch order
+  int64_t step = 0;            // global step within the epoch
+  at::Tensor pos_item;         // [b] int64 global target ids
+  at::Tensor domain;           // [b] int64 domain index
+  at::Tensor sample_position;  // [b] int64 position in the epoch order
   BatchView view;
   BatchView aug;
-  at::Tensor text_aug_mask;        // [b, L_aug] bool: text from text_aug there (word drop:
-                                   // the dropped positions; item drop: every position)
-  bool item_drop = false;          // which augmentation this batch drew
+  at::Tensor text_aug_mask;  // [b, L_aug] bool: text from text_aug there (word drop:
+                             // the dropped positions; item drop: every position)
+  bool item_drop = false;    // which augmentation this batch drew
 };
 
 // One sample before assembly: global ids, oldest first.
@@ -57,14 +57,13 @@ struct BatchOptions {
 
 // sorted(unique(text_interest[s] ∪ image_interest[s])) over the n items, with a
 // leading 0 when n < max_seq_len (the public code's padding position).
-std::vector<int64_t> interest_ids(const int64_t* items, int64_t n, int64_t max_seq_len,
-                                  const InterestTables& tables);
+std::vector<int64_t> interest_ids(const int64_t* items, int64_t n, int64_t max_seq_len, const InterestTables& tables);
 
 // Assembles both views; histories longer than max_seq_len keep their newest items. The
 // augmentation draws are keyed on (seed, epoch, step) and (seed, epoch, position), so
 // they do not depend on the number of ranks.
-Batch build_batch(const std::vector<RawSample>& samples, int64_t epoch, int64_t step,
-                  const InterestTables& tables, const BatchOptions& options);
+Batch build_batch(const std::vector<RawSample>& samples, int64_t epoch, int64_t step, const InterestTables& tables,
+                  const BatchOptions& options);
 
 // Moves every tensor of `batch` into page-locked host memory, so that copies to a GPU
 // run asynchronously at full speed (needs a CUDA build; the loader does it when asked).

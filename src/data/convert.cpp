@@ -29,14 +29,13 @@ std::vector<float> read_features(const std::string& path, int64_t dim, int64_t* 
   if (error) runtime::throw_input_error(path, "cannot read the feature file: " + error.message());
   const int64_t row_bytes = 4 * dim;
   if (size % static_cast<uintmax_t>(row_bytes) != 0) {
-    runtime::throw_input_error(path, "size " + std::to_string(size) +
-                                         " bytes is not a multiple of 4*D = " +
+    runtime::throw_input_error(path, "size " + std::to_string(size) + " bytes is not a multiple of 4*D = " +
                                          std::to_string(row_bytes) + " (D = --feature-dim)");
   }
   const int64_t n = static_cast<int64_t>(size) / row_bytes;
   if (*rows >= 0 && n != *rows) {
-    runtime::throw_input_error(path, "has " + std::to_string(n) + " rows, expected " +
-                                         std::to_string(*rows) + " like the text features");
+    runtime::throw_input_error(
+        path, "has " + std::to_string(n) + " rows, expected " + std::to_string(*rows) + " like the text features");
   }
   *rows = n;
   std::vector<float> values(static_cast<size_t>(n * dim));
@@ -61,8 +60,8 @@ struct ItemRef {
 };
 
 // Downstream tokens are item indices; pretraining tokens are "<d>-<i>".
-ItemRef parse_token(const std::string& path, int64_t line, std::string_view token,
-                    bool pretraining, const std::vector<int64_t>& items_per_domain) {
+ItemRef parse_token(const std::string& path, int64_t line, std::string_view token, bool pretraining,
+                    const std::vector<int64_t>& items_per_domain) {
   ItemRef ref{0, 0};
   if (pretraining) {
     const size_t dash = token.find('-');
@@ -72,17 +71,17 @@ ItemRef parse_token(const std::string& path, int64_t line, std::string_view toke
     ref.domain = static_cast<int>(parse_index(path, line, token.substr(0, dash)));
     ref.item = parse_index(path, line, token.substr(dash + 1));
     if (ref.domain >= static_cast<int>(items_per_domain.size())) {
-      bad_line(path, line, "token '" + std::string(token) + "' names domain " +
-                               std::to_string(ref.domain) + " but pt_datasets lists " +
-                               std::to_string(items_per_domain.size()));
+      bad_line(path, line,
+               "token '" + std::string(token) + "' names domain " + std::to_string(ref.domain) +
+                   " but pt_datasets lists " + std::to_string(items_per_domain.size()));
     }
   } else {
     ref.item = parse_index(path, line, token);
   }
   if (ref.item >= items_per_domain[ref.domain]) {
-    bad_line(path, line, "item id " + std::to_string(ref.item) + " beyond the " +
-                             std::to_string(items_per_domain[ref.domain]) +
-                             " feature rows of its domain");
+    bad_line(path, line,
+             "item id " + std::to_string(ref.item) + " beyond the " + std::to_string(items_per_domain[ref.domain]) +
+                 " feature rows of its domain");
   }
   return ref;
 }
@@ -101,8 +100,7 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
 
 // Reads one .inter file into per-domain sample tables of `split_name`.
 int64_t read_inter(const std::string& path, const std::string& split_name, bool pretraining,
-                   const std::vector<int64_t>& items_per_domain,
-                   std::unordered_map<std::string, int32_t>* users,
+                   const std::vector<int64_t>& items_per_domain, std::unordered_map<std::string, int32_t>* users,
                    std::vector<DomainContent>* domains) {
   std::ifstream in(path);
   if (!in) runtime::throw_input_error(path, "cannot read");
@@ -130,16 +128,14 @@ int64_t read_inter(const std::string& path, const std::string& split_name, bool 
       if (token.empty()) bad_line(path, line, "empty token in item_id_list (double space?)");
       const ItemRef item = parse_token(path, line, token, pretraining, items_per_domain);
       if (item.domain != target.domain) {
-        bad_line(path, line, "history item '" + std::string(token) +
-                                 "' is from another domain than the target");
+        bad_line(path, line, "history item '" + std::string(token) + "' is from another domain than the target");
       }
       history.push_back(static_cast<int32_t>(item.item));
     }
     const std::string user(fields[0]);
     const auto inserted = users->emplace(user, static_cast<int32_t>(users->size()));
-    (*domains)[target.domain].splits[split_name].add(
-        history.data(), static_cast<int64_t>(history.size()),
-        static_cast<int32_t>(target.item), inserted.first->second);
+    (*domains)[target.domain].splits[split_name].add(history.data(), static_cast<int64_t>(history.size()),
+                                                     static_cast<int32_t>(target.item), inserted.first->second);
     ++rows;
   }
   return rows;
@@ -161,8 +157,8 @@ std::vector<std::string> read_tokens(const std::string& path, int64_t n_items) {
     if (fields.size() != 2) bad_line(path, line, "expected raw_id<TAB>index");
     const int64_t index = parse_index(path, line, fields[1]);
     if (index >= n_items) {
-      bad_line(path, line, "index " + std::to_string(index) + " beyond the " +
-                               std::to_string(n_items) + " feature rows");
+      bad_line(path, line,
+               "index " + std::to_string(index) + " beyond the " + std::to_string(n_items) + " feature rows");
     }
     tokens[static_cast<size_t>(index)] = std::string(fields[0]);
   }
@@ -175,8 +171,7 @@ std::string find_dataset_name(const std::string& source) {
   for (const auto& entry : fs::directory_iterator(source)) {
     const std::string name = entry.path().filename().string();
     const auto strip = [&](const std::string& suffix) {
-      return name.size() > suffix.size() &&
-                     name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0
+      return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0
                  ? name.substr(0, name.size() - suffix.size())
                  : std::string();
     };
@@ -185,9 +180,8 @@ std::string find_dataset_name(const std::string& source) {
   }
   const std::vector<std::string>& found = pretraining.empty() ? downstream : pretraining;
   if (found.size() != 1) {
-    runtime::throw_input_error(source, found.empty()
-                                           ? "no <ds>.train.inter or <ds>.pt_datasets found"
-                                           : "several datasets found; pick one with --dataset");
+    runtime::throw_input_error(source, found.empty() ? "no <ds>.train.inter or <ds>.pt_datasets found"
+                                                     : "several datasets found; pick one with --dataset");
   }
   return found[0];
 }
@@ -242,8 +236,7 @@ ConvertReport convert_missrec(const ConvertOptions& options) {
   for (const char* split_name : kSplitNames) {
     const std::string path = base + "." + split_name + ".inter";
     if (!fs::exists(path)) continue;
-    rows_per_split[split_name] =
-        read_inter(path, split_name, pretraining, items_per_domain, &users, &domains);
+    rows_per_split[split_name] = read_inter(path, split_name, pretraining, items_per_domain, &users, &domains);
   }
 
   DatasetWriter writer(options.out, options.feature_dim, options.feature_dim);

@@ -19,8 +19,8 @@ struct ConvertOptions {
 };
 
 struct ConvertReport {
-  std::string layout;  // "downstream" or "pretraining"
-  std::string summary; // per-domain counts, one line each
+  std::string layout;   // "downstream" or "pretraining"
+  std::string summary;  // per-domain counts, one line each
 };
 
 ConvertReport convert_missrec(const ConvertOptions& options);

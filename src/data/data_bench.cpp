@@ -9,9 +9,9 @@
 
 #include "data/dataset.h"
 #include "data/epoch_order.h"
+#include "data/epoch_share.h"
 #include "data/h5_file.h"
 #include "data/loader.h"
-#include "data/epoch_share.h"
 #include "data/sample_reader.h"
 #include "runtime/process_memory.h"
 

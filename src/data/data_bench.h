@@ -11,9 +11,9 @@ namespace missrec::data {
 struct DataBenchOptions {
   std::string dataset_dir;
   int64_t global_batch = 4096;
-  int world_size = 8;         // the rank measured is rank 0 of this many
+  int world_size = 8;  // the rank measured is rank 0 of this many
   int64_t max_seq_len = 50;
-  int64_t max_batches = 0;    // 0: a whole epoch
+  int64_t max_batches = 0;  // 0: a whole epoch
 };
 
 // One JSON line of measurements.

@@ -14,23 +14,20 @@ void require(bool condition, const std::string& where, const std::string& what) 
   if (!condition) runtime::throw_input_error(where, what);
 }
 
-void check_features(const H5File& file, const std::string& dataset, int64_t dim,
-                    int64_t* rows) {
+void check_features(const H5File& file, const std::string& dataset, int64_t dim, int64_t* rows) {
   const std::string where = file.path() + ": " + dataset;
   const std::vector<int64_t> shape = file.shape(dataset);
   require(shape.size() == 2, where, "expected a 2-D dataset [n, D]");
   require(file.is_float(dataset), where, "expected float16 or float32 values");
-  require(shape[1] == dim, where,
-          "expected " + std::to_string(dim) + " columns (feature_dims in dataset.yaml), got " +
-              std::to_string(shape[1]));
+  require(
+      shape[1] == dim, where,
+      "expected " + std::to_string(dim) + " columns (feature_dims in dataset.yaml), got " + std::to_string(shape[1]));
   if (*rows < 0) *rows = shape[0];
   require(shape[0] == *rows, where,
-          "expected " + std::to_string(*rows) + " rows like /items/text, got " +
-              std::to_string(shape[0]));
+          "expected " + std::to_string(*rows) + " rows like /items/text, got " + std::to_string(shape[0]));
 }
 
-std::vector<int64_t> check_vector(const H5File& file, const std::string& dataset,
-                                  int64_t length) {
+std::vector<int64_t> check_vector(const H5File& file, const std::string& dataset, int64_t length) {
   const std::string where = file.path() + ": " + dataset;
   const std::vector<int64_t> shape = file.shape(dataset);
   require(shape.size() == 1, where, "expected a 1-D dataset");
@@ -42,8 +39,7 @@ std::vector<int64_t> check_vector(const H5File& file, const std::string& dataset
   return shape;
 }
 
-SampleSegment load_segment(const H5File& file, const std::string& split, int domain,
-                           int64_t n_items) {
+SampleSegment load_segment(const H5File& file, const std::string& split, int domain, int64_t n_items) {
   const std::string group = "/samples/" + split;
   SampleSegment segment;
   segment.path = file.path();
@@ -59,34 +55,31 @@ SampleSegment load_segment(const H5File& file, const std::string& split, int dom
   require(segment.offsets.front() == 0, at + "/offsets", "expected to start at 0");
   for (int64_t s = 0; s < count; ++s) {
     if (segment.offsets[s + 1] <= segment.offsets[s]) {
-      runtime::throw_input_error(
-          at + "/offsets", "sample " + std::to_string(s) +
-                               (segment.offsets[s + 1] < segment.offsets[s]
-                                    ? " has offsets that decrease (must be monotone)"
-                                    : " has an empty history"));
+      runtime::throw_input_error(at + "/offsets", "sample " + std::to_string(s) +
+                                                      (segment.offsets[s + 1] < segment.offsets[s]
+                                                           ? " has offsets that decrease (must be monotone)"
+                                                           : " has an empty history"));
     }
   }
   require(segment.offsets.back() == nnz, at + "/offsets",
-          "last offset " + std::to_string(segment.offsets.back()) + " != length of items " +
-              std::to_string(nnz));
+          "last offset " + std::to_string(segment.offsets.back()) + " != length of items " + std::to_string(nnz));
   segment.target = file.read_int32(group + "/target");
   for (int64_t s = 0; s < count; ++s) {
     if (segment.target[s] < 0 || segment.target[s] >= n_items) {
       runtime::throw_input_error(at + "/target", "sample " + std::to_string(s) + " has item id " +
-                                                     std::to_string(segment.target[s]) +
-                                                     " outside [0, " + std::to_string(n_items) + ")");
+                                                     std::to_string(segment.target[s]) + " outside [0, " +
+                                                     std::to_string(n_items) + ")");
     }
   }
   // Validate history ids in bounded blocks so memory stays small for large splits.
   constexpr int64_t kBlock = 1 << 22;
   for (int64_t start = 0; start < nnz; start += kBlock) {
-    const std::vector<int32_t> items =
-        file.read_int32(group + "/items", start, std::min(kBlock, nnz - start));
+    const std::vector<int32_t> items = file.read_int32(group + "/items", start, std::min(kBlock, nnz - start));
     for (size_t i = 0; i < items.size(); ++i) {
       if (items[i] < 0 || items[i] >= n_items) {
-        runtime::throw_input_error(at + "/items", "element " + std::to_string(start + i) +
-                                                      " is item id " + std::to_string(items[i]) +
-                                                      " outside [0, " + std::to_string(n_items) + ")");
+        runtime::throw_input_error(at + "/items", "element " + std::to_string(start + i) + " is item id " +
+                                                      std::to_string(items[i]) + " outside [0, " +
+                                                      std::to_string(n_items) + ")");
       }
     }
   }
@@ -120,14 +113,11 @@ Dataset Dataset::open(const std::string& dir) {
       const std::string path = dir + "/" + entry.files[f];
       files.push_back(H5File::open_read(path));
       const H5File& file = files.back();
-      require(file.has_attribute("/", "format") &&
-                  file.attribute<std::string>("/", "format") == kFormatName,
+      require(file.has_attribute("/", "format") && file.attribute<std::string>("/", "format") == kFormatName,
               path + ": /", "expected attribute format=missrec-h5");
-      require(file.has_attribute("/", "version") &&
-                  file.attribute<int64_t>("/", "version") == kFormatVersion,
+      require(file.has_attribute("/", "version") && file.attribute<int64_t>("/", "version") == kFormatVersion,
               path + ": /", "expected attribute version=1");
-      require(file.has_attribute("/", "domain") &&
-                  file.attribute<std::string>("/", "domain") == entry.name,
+      require(file.has_attribute("/", "domain") && file.attribute<std::string>("/", "domain") == entry.name,
               path + ": /", "expected attribute domain=" + entry.name + " (from dataset.yaml)");
       ShardInfo shard;
       shard.path = path;
@@ -148,7 +138,8 @@ Dataset Dataset::open(const std::string& dir) {
           file.has_attribute("/items", "item_offset") ? file.attribute<int64_t>("/items", "item_offset") : 0;
       require(shard.item_offset == domain.n_items, path + ": /items",
               "attribute item_offset=" + std::to_string(shard.item_offset) + ", expected " +
-                  std::to_string(domain.n_items) + " (shards hold consecutive item ranges in "
+                  std::to_string(domain.n_items) +
+                  " (shards hold consecutive item ranges in "
                   "the order dataset.yaml lists them)");
       domain.n_items += shard.n_items;
       domain.shards.push_back(shard);
@@ -157,8 +148,7 @@ Dataset Dataset::open(const std::string& dir) {
     for (const H5File& file : files) {
       for (const char* split : kSplitNames) {
         if (!file.exists(std::string("/samples/") + split)) continue;
-        domain.splits[split].push_back(
-            load_segment(file, split, domain.index, domain.n_items));
+        domain.splits[split].push_back(load_segment(file, split, domain.index, domain.n_items));
       }
     }
     next_global += domain.n_items;
@@ -174,8 +164,7 @@ int64_t Dataset::total_items() const {
 }
 
 bool Dataset::has_text_aug() const {
-  return std::all_of(domains_.begin(), domains_.end(),
-                     [](const DomainInfo& domain) { return domain.has_text_aug; });
+  return std::all_of(domains_.begin(), domains_.end(), [](const DomainInfo& domain) { return domain.has_text_aug; });
 }
 
 int64_t Dataset::samples(const std::string& split) const {

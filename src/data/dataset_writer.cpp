@@ -18,8 +18,7 @@ void remove_tree(const std::string& dir) noexcept {
   if (error) LOG(WARNING) << "cannot remove " << dir << ": " << error.message();
 }
 
-DatasetWriter::DatasetWriter(std::string dir, int64_t text_dim, int64_t image_dim)
-    : dir_(std::move(dir)) {
+DatasetWriter::DatasetWriter(std::string dir, int64_t text_dim, int64_t image_dim) : dir_(std::move(dir)) {
   while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
   if (fs::exists(dir_)) {
     runtime::throw_input_error(dir_, "already exists; choose a new output directory");
@@ -28,9 +27,7 @@ DatasetWriter::DatasetWriter(std::string dir, int64_t text_dim, int64_t image_di
   std::error_code error;
   fs::create_directories(parent, error);
   if (error) runtime::throw_input_error(parent.string(), "cannot create: " + error.message());
-  staging_ = (parent / ("." + fs::path(dir_).filename().string() + ".partial-" +
-                        std::to_string(::getpid())))
-                 .string();
+  staging_ = (parent / ("." + fs::path(dir_).filename().string() + ".partial-" + std::to_string(::getpid()))).string();
   remove_tree(staging_);
   fs::create_directory(staging_, error);
   if (error) runtime::throw_input_error(staging_, "cannot create: " + error.message());
@@ -44,10 +41,8 @@ DatasetWriter::~DatasetWriter() {
 
 void DatasetWriter::add_domain(const DomainContent& domain, int shards, bool half_features) {
   CHECK_GE(shards, 1);
-  CHECK_EQ(static_cast<int64_t>(domain.text.size()), domain.n_items * manifest_.text_dim)
-      << domain.name;
-  CHECK_EQ(static_cast<int64_t>(domain.image.size()), domain.n_items * manifest_.image_dim)
-      << domain.name;
+  CHECK_EQ(static_cast<int64_t>(domain.text.size()), domain.n_items * manifest_.text_dim) << domain.name;
+  CHECK_EQ(static_cast<int64_t>(domain.image.size()), domain.n_items * manifest_.image_dim) << domain.name;
   CHECK(domain.text_aug.empty() || domain.text_aug.size() == domain.text.size()) << domain.name;
   CHECK(domain.tokens.empty() || static_cast<int64_t>(domain.tokens.size()) == domain.n_items);
   DomainEntry entry;
@@ -56,27 +51,25 @@ void DatasetWriter::add_domain(const DomainContent& domain, int shards, bool hal
   for (int shard = 0; shard < shards; ++shard) {
     const int64_t begin = std::min(domain.n_items, shard * per_shard);
     const int64_t end = std::min(domain.n_items, begin + per_shard);
-    const std::string name =
-        shards == 1 ? domain.name + ".h5"
-                    : domain.name + "-" + std::string(5 - std::to_string(shard).size(), '0') +
-                          std::to_string(shard) + ".h5";
+    const std::string name = shards == 1 ? domain.name + ".h5"
+                                         : domain.name + "-" + std::string(5 - std::to_string(shard).size(), '0') +
+                                               std::to_string(shard) + ".h5";
     H5File file = H5File::create(staging_ + "/" + name);
     file.set_string_attribute("/", "format", kFormatName);
     file.set_int_attribute("/", "version", kFormatVersion);
     file.set_string_attribute("/", "domain", domain.name);
     const int64_t rows = end - begin;
-    file.write_float_matrix("/items/text", domain.text.data() + begin * manifest_.text_dim, rows,
-                            manifest_.text_dim, half_features);
+    file.write_float_matrix("/items/text", domain.text.data() + begin * manifest_.text_dim, rows, manifest_.text_dim,
+                            half_features);
     if (!domain.text_aug.empty()) {
-      file.write_float_matrix("/items/text_aug",
-                              domain.text_aug.data() + begin * manifest_.text_dim, rows,
+      file.write_float_matrix("/items/text_aug", domain.text_aug.data() + begin * manifest_.text_dim, rows,
                               manifest_.text_dim, half_features);
     }
-    file.write_float_matrix("/items/image", domain.image.data() + begin * manifest_.image_dim,
-                            rows, manifest_.image_dim, half_features);
+    file.write_float_matrix("/items/image", domain.image.data() + begin * manifest_.image_dim, rows,
+                            manifest_.image_dim, half_features);
     if (!domain.tokens.empty()) {
-      file.write_strings("/items/token", std::vector<std::string>(domain.tokens.begin() + begin,
-                                                                  domain.tokens.begin() + end));
+      file.write_strings("/items/token",
+                         std::vector<std::string>(domain.tokens.begin() + begin, domain.tokens.begin() + end));
     }
     file.set_int_attribute("/items", "item_offset", begin);
     if (shard == 0) {

@@ -13,9 +13,9 @@ namespace missrec::data {
 struct DomainContent {
   std::string name;
   int64_t n_items = 0;
-  std::vector<float> text;      // [n_items, text_dim]
-  std::vector<float> text_aug;  // empty, or [n_items, text_dim]
-  std::vector<float> image;     // [n_items, image_dim]
+  std::vector<float> text;          // [n_items, text_dim]
+  std::vector<float> text_aug;      // empty, or [n_items, text_dim]
+  std::vector<float> image;         // [n_items, image_dim]
   std::vector<std::string> tokens;  // empty, or n_items original ids
   std::map<std::string, SampleTable> splits;
 };

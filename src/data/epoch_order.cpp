@@ -25,8 +25,8 @@ EpochOrder::EpochOrder(const std::vector<SampleSegment>& segments, uint64_t seed
 SampleRef EpochOrder::at(int64_t position) const {
   CHECK(position >= 0 && position < size()) << position << " outside [0, " << size() << ")";
   const int64_t index = permutation_[static_cast<size_t>(position)];
-  const int segment = static_cast<int>(
-      std::upper_bound(segment_starts_.begin(), segment_starts_.end(), index) - segment_starts_.begin() - 1);
+  const int segment = static_cast<int>(std::upper_bound(segment_starts_.begin(), segment_starts_.end(), index) -
+                                       segment_starts_.begin() - 1);
   return SampleRef{segment, index - segment_starts_[static_cast<size_t>(segment)]};
 }
 

@@ -6,8 +6,8 @@
 
 namespace missrec::data {
 
-EpochShare::EpochShare(const std::vector<SampleSegment>& segments, const EpochOrder& order,
-                       const RankSlice& slice, int64_t first_step, int64_t end_step, SampleReader& reader)
+EpochShare::EpochShare(const std::vector<SampleSegment>& segments, const EpochOrder& order, const RankSlice& slice,
+                       int64_t first_step, int64_t end_step, SampleReader& reader)
     : slice_(slice), first_step_(first_step) {
   CHECK(0 <= first_step && first_step <= end_step) << first_step << " .. " << end_step;
   const int64_t local = slice.local();

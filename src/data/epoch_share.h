@@ -45,8 +45,8 @@ class EpochShare {
  private:
   RankSlice slice_;
   int64_t first_step_;
-  std::vector<SampleRef> refs_;   // by share index: (step - first_step) * local + i
-  std::vector<int64_t> begin_;    // share index -> first item in items_, + end
+  std::vector<SampleRef> refs_;  // by share index: (step - first_step) * local + i
+  std::vector<int64_t> begin_;   // share index -> first item in items_, + end
   std::vector<int32_t> items_;
 };
 

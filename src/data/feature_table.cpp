@@ -23,9 +23,8 @@ const char* feature_dataset(FeatureKind kind) {
   return "";
 }
 
-void for_each_feature_block(
-    const Dataset& dataset, FeatureKind kind,
-    const std::function<void(const DomainInfo&, int64_t, const at::Tensor&)>& visit) {
+void for_each_feature_block(const Dataset& dataset, FeatureKind kind,
+                            const std::function<void(const DomainInfo&, int64_t, const at::Tensor&)>& visit) {
   const int64_t dim = kind == FeatureKind::kImage ? dataset.image_dim() : dataset.text_dim();
   const int64_t block_rows = std::max<int64_t>(1, kBlockBytes / (dim * 4));
   const std::string name = feature_dataset(kind);
@@ -48,17 +47,15 @@ void for_each_feature_block(
   }
 }
 
-FeatureTables load_feature_tables(const Dataset& dataset, at::Device device,
-                                  at::ScalarType dtype) {
+FeatureTables load_feature_tables(const Dataset& dataset, at::Device device, at::ScalarType dtype) {
   const int64_t rows = dataset.total_items() + 1;
   auto options = at::TensorOptions().dtype(dtype).device(device);
   FeatureTables tables;
   auto load = [&](FeatureKind kind, int64_t dim) {
     at::Tensor table = at::zeros({rows, dim}, options);
-    for_each_feature_block(dataset, kind,
-                           [&](const DomainInfo&, int64_t first, const at::Tensor& block) {
-                             table.narrow(0, first, block.size(0)).copy_(block);
-                           });
+    for_each_feature_block(dataset, kind, [&](const DomainInfo&, int64_t first, const at::Tensor& block) {
+      table.narrow(0, first, block.size(0)).copy_(block);
+    });
     return table;
   };
   tables.text = load(FeatureKind::kText, dataset.text_dim());

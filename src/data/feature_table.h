@@ -29,7 +29,6 @@ struct FeatureTables {
   at::Tensor text_aug;
 };
 
-FeatureTables load_feature_tables(const Dataset& dataset, at::Device device,
-                                  at::ScalarType dtype);
+FeatureTables load_feature_tables(const Dataset& dataset, at::Device device, at::ScalarType dtype);
 
 }  // namespace missrec::data

@@ -191,8 +191,8 @@ std::vector<T> H5File::read_integers(const std::string& dataset, int64_t start, 
   MISSREC_H5_CHECK(H5Sget_simple_extent_dims(space.get(), &length, nullptr));
   if (count < 0) count = static_cast<int64_t>(length) - start;
   if (start < 0 || count < 0 || start + count > static_cast<int64_t>(length)) {
-    fail(dataset, "read of [" + std::to_string(start) + ", " + std::to_string(start + count) +
-                      ") outside its " + std::to_string(length) + " elements");
+    fail(dataset, "read of [" + std::to_string(start) + ", " + std::to_string(start + count) + ") outside its " +
+                      std::to_string(length) + " elements");
   }
   std::vector<T> values(static_cast<size_t>(count));
   if (count == 0) return values;
@@ -200,25 +200,21 @@ std::vector<T> H5File::read_integers(const std::string& dataset, int64_t start, 
   const hsize_t extent = static_cast<hsize_t>(count);
   MISSREC_H5_CHECK(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &offset, nullptr, &extent, nullptr));
   H5Handle memory(H5Screate_simple(1, &extent, nullptr));
-  if (H5Dread(handle.get(), memory_type, memory.get(), space.get(), H5P_DEFAULT,
-              values.data()) < 0) {
+  if (H5Dread(handle.get(), memory_type, memory.get(), space.get(), H5P_DEFAULT, values.data()) < 0) {
     fail(dataset, "read failed (values out of range for the type, or a corrupt file)");
   }
   return values;
 }
 
-std::vector<int64_t> H5File::read_int64(const std::string& dataset, int64_t start,
-                                        int64_t count) const {
+std::vector<int64_t> H5File::read_int64(const std::string& dataset, int64_t start, int64_t count) const {
   return read_integers<int64_t>(dataset, start, count, H5T_NATIVE_INT64);
 }
 
-std::vector<int32_t> H5File::read_int32(const std::string& dataset, int64_t start,
-                                        int64_t count) const {
+std::vector<int32_t> H5File::read_int32(const std::string& dataset, int64_t start, int64_t count) const {
   return read_integers<int32_t>(dataset, start, count, H5T_NATIVE_INT32);
 }
 
-void H5File::read_float_rows(const std::string& dataset, int64_t row_start, int64_t row_count,
-                             float* out) const {
+void H5File::read_float_rows(const std::string& dataset, int64_t row_start, int64_t row_count, float* out) const {
   Lock lock(h5_mutex());
   H5Handle handle = open_dataset(dataset);
   H5Handle type(H5Dget_type(handle.get()));
@@ -255,8 +251,7 @@ std::vector<std::string> H5File::read_strings(const std::string& dataset) const 
   H5Handle memory(H5Tcopy(H5T_C_S1));
   MISSREC_H5_CHECK(H5Tset_size(memory.get(), H5T_VARIABLE));
   MISSREC_H5_CHECK(H5Tset_cset(memory.get(), H5Tget_cset(type.get())));
-  if (length > 0 &&
-      H5Dread(handle.get(), memory.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()) < 0) {
+  if (length > 0 && H5Dread(handle.get(), memory.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()) < 0) {
     fail(dataset, "read failed");
   }
   std::vector<std::string> values;
@@ -279,11 +274,9 @@ at::Tensor H5File::read_tensor(const std::string& dataset) const {
   std::vector<hsize_t> dims(static_cast<size_t>(std::max(rank, 0)));
   if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
   const bool is_float = type_class == H5T_FLOAT;
-  at::Tensor out = at::empty(std::vector<int64_t>(dims.begin(), dims.end()),
-                             is_float ? at::kFloat : at::kLong);
-  if (out.numel() > 0 &&
-      H5Dread(handle.get(), is_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64, H5S_ALL, H5S_ALL,
-              H5P_DEFAULT, out.data_ptr()) < 0) {
+  at::Tensor out = at::empty(std::vector<int64_t>(dims.begin(), dims.end()), is_float ? at::kFloat : at::kLong);
+  if (out.numel() > 0 && H5Dread(handle.get(), is_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64, H5S_ALL, H5S_ALL,
+                                 H5P_DEFAULT, out.data_ptr()) < 0) {
     fail(dataset, "read failed");
   }
   return out;
@@ -298,8 +291,7 @@ std::vector<std::string> H5File::list(const std::string& group) const {
   if (H5Gget_info(handle.get(), &info) < 0) fail(group, "cannot read the group's members (corrupt file?)");
   std::vector<std::string> names;
   for (hsize_t i = 0; i < info.nlinks; ++i) {
-    const ssize_t size = H5Lget_name_by_idx(handle.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i,
-                                            nullptr, 0, H5P_DEFAULT);
+    const ssize_t size = H5Lget_name_by_idx(handle.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
     if (size < 0) fail(group, "cannot read member " + std::to_string(i) + "'s name (corrupt file?)");
     std::string name(static_cast<size_t>(size), '\0');
     if (H5Lget_name_by_idx(handle.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1,
@@ -330,18 +322,17 @@ void H5File::create_group(const std::string& group) {
   if (!handle.valid()) fail_write(group, "cannot create group");
 }
 
-void H5File::write_vector(const std::string& dataset, const void* values, int64_t count,
-                          hid_t file_type, hid_t memory_type) {
+void H5File::write_vector(const std::string& dataset, const void* values, int64_t count, hid_t file_type,
+                          hid_t memory_type) {
   Lock lock(h5_mutex());
   const std::vector<hsize_t> dims = {static_cast<hsize_t>(count)};
   H5Handle space(H5Screate_simple(1, dims.data(), nullptr));
   H5Handle plist = chunked(dims, static_cast<int64_t>(H5Tget_size(file_type)));
   H5Handle links = intermediate_groups();
-  H5Handle handle(H5Dcreate2(file_.get(), dataset.c_str(), file_type, space.get(), links.get(),
-                             plist.get(), H5P_DEFAULT));
+  H5Handle handle(
+      H5Dcreate2(file_.get(), dataset.c_str(), file_type, space.get(), links.get(), plist.get(), H5P_DEFAULT));
   if (!handle.valid()) fail_write(dataset, "cannot create dataset");
-  if (count > 0 &&
-      H5Dwrite(handle.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0) {
+  if (count > 0 && H5Dwrite(handle.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0) {
     fail_write(dataset, "write failed");
   }
 }
@@ -355,34 +346,29 @@ void H5File::write_tensor(const std::string& dataset, const at::Tensor& tensor) 
   H5Handle space(dims.empty() ? H5Screate(H5S_SCALAR)
                               : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
   H5Handle links = intermediate_groups();
-  H5Handle handle(H5Dcreate2(file_.get(), dataset.c_str(),
-                             type == at::kFloat ? H5T_IEEE_F32LE : H5T_STD_I64LE, space.get(),
-                             links.get(), H5P_DEFAULT, H5P_DEFAULT));
+  H5Handle handle(H5Dcreate2(file_.get(), dataset.c_str(), type == at::kFloat ? H5T_IEEE_F32LE : H5T_STD_I64LE,
+                             space.get(), links.get(), H5P_DEFAULT, H5P_DEFAULT));
   if (!handle.valid()) fail_write(dataset, "cannot create dataset");
-  if (values.numel() > 0 &&
-      H5Dwrite(handle.get(), type == at::kFloat ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64, H5S_ALL,
-               H5S_ALL, H5P_DEFAULT, values.data_ptr()) < 0) {
+  if (values.numel() > 0 && H5Dwrite(handle.get(), type == at::kFloat ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64, H5S_ALL,
+                                     H5S_ALL, H5P_DEFAULT, values.data_ptr()) < 0) {
     fail_write(dataset, "write failed");
   }
 }
 
 void H5File::write_int64(const std::string& dataset, const std::vector<int64_t>& values) {
-  write_vector(dataset, values.data(), static_cast<int64_t>(values.size()), H5T_STD_I64LE,
-               H5T_NATIVE_INT64);
+  write_vector(dataset, values.data(), static_cast<int64_t>(values.size()), H5T_STD_I64LE, H5T_NATIVE_INT64);
 }
 
 void H5File::write_int32(const std::string& dataset, const std::vector<int32_t>& values) {
-  write_vector(dataset, values.data(), static_cast<int64_t>(values.size()), H5T_STD_I32LE,
-               H5T_NATIVE_INT32);
+  write_vector(dataset, values.data(), static_cast<int64_t>(values.size()), H5T_STD_I32LE, H5T_NATIVE_INT32);
 }
 
 void H5File::write_float32(const std::string& dataset, const std::vector<float>& values) {
-  write_vector(dataset, values.data(), static_cast<int64_t>(values.size()), H5T_IEEE_F32LE,
-               H5T_NATIVE_FLOAT);
+  write_vector(dataset, values.data(), static_cast<int64_t>(values.size()), H5T_IEEE_F32LE, H5T_NATIVE_FLOAT);
 }
 
-void H5File::write_float_matrix(const std::string& dataset, const float* values, int64_t rows,
-                                int64_t columns, bool half) {
+void H5File::write_float_matrix(const std::string& dataset, const float* values, int64_t rows, int64_t columns,
+                                bool half) {
   Lock lock(h5_mutex());
   const std::vector<hsize_t> dims = {static_cast<hsize_t>(rows), static_cast<hsize_t>(columns)};
   H5Handle space(H5Screate_simple(2, dims.data(), nullptr));
@@ -391,11 +377,10 @@ void H5File::write_float_matrix(const std::string& dataset, const float* values,
   const hid_t file_type = half ? half_type.get() : H5T_IEEE_F32LE;
   H5Handle plist = chunked(dims, half ? 2 : 4);
   H5Handle links = intermediate_groups();
-  H5Handle handle(H5Dcreate2(file_.get(), dataset.c_str(), file_type, space.get(), links.get(),
-                             plist.get(), H5P_DEFAULT));
+  H5Handle handle(
+      H5Dcreate2(file_.get(), dataset.c_str(), file_type, space.get(), links.get(), plist.get(), H5P_DEFAULT));
   if (!handle.valid()) fail_write(dataset, "cannot create dataset");
-  if (rows > 0 && columns > 0 &&
-      H5Dwrite(handle.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0) {
+  if (rows > 0 && columns > 0 && H5Dwrite(handle.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0) {
     fail_write(dataset, "write failed");
   }
 }
@@ -411,24 +396,22 @@ void H5File::write_strings(const std::string& dataset, const std::vector<std::st
   const hsize_t length = values.size();
   H5Handle space(H5Screate_simple(1, &length, nullptr));
   H5Handle links = intermediate_groups();
-  H5Handle handle(H5Dcreate2(file_.get(), dataset.c_str(), type.get(), space.get(), links.get(),
-                             H5P_DEFAULT, H5P_DEFAULT));
+  H5Handle handle(
+      H5Dcreate2(file_.get(), dataset.c_str(), type.get(), space.get(), links.get(), H5P_DEFAULT, H5P_DEFAULT));
   if (!handle.valid()) fail_write(dataset, "cannot create dataset");
-  if (length > 0 &&
-      H5Dwrite(handle.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()) < 0) {
+  if (length > 0 && H5Dwrite(handle.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()) < 0) {
     fail_write(dataset, "write failed");
   }
 }
 
-void H5File::set_string_attribute(const std::string& object, const std::string& name,
-                                  const std::string& value) {
+void H5File::set_string_attribute(const std::string& object, const std::string& name, const std::string& value) {
   Lock lock(h5_mutex());
   H5Handle type(H5Tcopy(H5T_C_S1));
   MISSREC_H5_CHECK(H5Tset_size(type.get(), std::max<size_t>(value.size(), 1)));
   MISSREC_H5_CHECK(H5Tset_cset(type.get(), H5T_CSET_UTF8));
   H5Handle space(H5Screate(H5S_SCALAR));
-  H5Handle attribute(H5Acreate_by_name(file_.get(), object.c_str(), name.c_str(), type.get(),
-                                       space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  H5Handle attribute(H5Acreate_by_name(file_.get(), object.c_str(), name.c_str(), type.get(), space.get(), H5P_DEFAULT,
+                                       H5P_DEFAULT, H5P_DEFAULT));
   std::string padded = value;
   padded.resize(std::max<size_t>(value.size(), 1), '\0');
   if (!attribute.valid() || H5Awrite(attribute.get(), type.get(), padded.data()) < 0) {
@@ -436,13 +419,11 @@ void H5File::set_string_attribute(const std::string& object, const std::string& 
   }
 }
 
-void H5File::set_int_attribute(const std::string& object, const std::string& name,
-                               int64_t value) {
+void H5File::set_int_attribute(const std::string& object, const std::string& name, int64_t value) {
   Lock lock(h5_mutex());
   H5Handle space(H5Screate(H5S_SCALAR));
-  H5Handle attribute(H5Acreate_by_name(file_.get(), object.c_str(), name.c_str(),
-                                       H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT,
-                                       H5P_DEFAULT));
+  H5Handle attribute(H5Acreate_by_name(file_.get(), object.c_str(), name.c_str(), H5T_STD_I64LE, space.get(),
+                                       H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   if (!attribute.valid() || H5Awrite(attribute.get(), H5T_NATIVE_INT64, &value) < 0) {
     fail_write(object, "cannot write attribute '" + name + "'");
   }

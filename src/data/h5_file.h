@@ -33,14 +33,11 @@ class H5File {
   T attribute(const std::string& object, const std::string& name) const;
 
   // Elements [start, start + count) of a 1-D integer dataset (count < 0: to the end).
-  std::vector<int64_t> read_int64(const std::string& dataset, int64_t start = 0,
-                                  int64_t count = -1) const;
-  std::vector<int32_t> read_int32(const std::string& dataset, int64_t start = 0,
-                                  int64_t count = -1) const;
+  std::vector<int64_t> read_int64(const std::string& dataset, int64_t start = 0, int64_t count = -1) const;
+  std::vector<int32_t> read_int32(const std::string& dataset, int64_t start = 0, int64_t count = -1) const;
   // Rows [row_start, row_start + row_count) of a 2-D float dataset (float16, float32 or
   // float64 on disk) as float32 into `out` (row_count * columns values).
-  void read_float_rows(const std::string& dataset, int64_t row_start, int64_t row_count,
-                       float* out) const;
+  void read_float_rows(const std::string& dataset, int64_t row_start, int64_t row_count, float* out) const;
   std::vector<std::string> read_strings(const std::string& dataset) const;
   // A whole dataset of any rank as a CPU tensor: float32 for float data, int64 for
   // integers.
@@ -53,14 +50,13 @@ class H5File {
   void write_int32(const std::string& dataset, const std::vector<int32_t>& values);
   void write_float32(const std::string& dataset, const std::vector<float>& values);
   // Chunked in row blocks of about 4 MiB; float16 on disk when `half`.
-  void write_float_matrix(const std::string& dataset, const float* values, int64_t rows,
-                          int64_t columns, bool half = false);
+  void write_float_matrix(const std::string& dataset, const float* values, int64_t rows, int64_t columns,
+                          bool half = false);
   void write_strings(const std::string& dataset, const std::vector<std::string>& values);
   // A float32 or int64 CPU tensor of any rank, bit for bit (read it back with
   // read_tensor); the checkpoint and export formats use it.
   void write_tensor(const std::string& dataset, const at::Tensor& tensor);
-  void set_string_attribute(const std::string& object, const std::string& name,
-                            const std::string& value);
+  void set_string_attribute(const std::string& object, const std::string& name, const std::string& value);
   void set_int_attribute(const std::string& object, const std::string& name, int64_t value);
 
   void flush();
@@ -90,10 +86,8 @@ class H5File {
   H5Handle open_dataset(const std::string& dataset) const;
   H5Handle open_attribute(const std::string& object, const std::string& name) const;
   template <class T>
-  std::vector<T> read_integers(const std::string& dataset, int64_t start, int64_t count,
-                               hid_t memory_type) const;
-  void write_vector(const std::string& dataset, const void* values, int64_t count,
-                    hid_t file_type, hid_t memory_type);
+  std::vector<T> read_integers(const std::string& dataset, int64_t start, int64_t count, hid_t memory_type) const;
+  void write_vector(const std::string& dataset, const void* values, int64_t count, hid_t file_type, hid_t memory_type);
 
   std::string path_;
   H5Handle file_;

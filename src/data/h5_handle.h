@@ -45,11 +45,7 @@ namespace detail {
 // lists and selections this code builds, freeing HDF5's memory): a failure is a broken
 // invariant, reported with the call's text. Calls that can fail on a bad or full file
 // are checked where they are made and throw InputError / OutputError naming the file.
-#define MISSREC_H5_CHECK(call)                                                   \
-  do {                                                                           \
+#define MISSREC_H5_CHECK(call)                                                          \
+  do {                                                                                  \
     if ((call) < 0) ::missrec::data::detail::h5_call_failed(#call, __FILE__, __LINE__); \
   } while (0)
-
-namespace missrec::data {
-
-}  // namespace missrec::data

@@ -38,14 +38,13 @@ std::string inspect_dataset(const std::string& dir) {
 
   std::ostringstream out;
   out << std::fixed << std::setprecision(1);
-  out << "dataset " << dir << ": " << dataset.domains().size() << " domains, "
-      << dataset.total_items() << " items, features text " << dataset.text_dim() << " / image "
-      << dataset.image_dim() << (dataset.has_text_aug() ? ", text_aug present" : ", no text_aug")
+  out << "dataset " << dir << ": " << dataset.domains().size() << " domains, " << dataset.total_items()
+      << " items, features text " << dataset.text_dim() << " / image " << dataset.image_dim()
+      << (dataset.has_text_aug() ? ", text_aug present" : ", no text_aug") << "\n";
+  out << std::left << std::setw(14) << "domain" << std::right << std::setw(9) << "items" << std::setw(10) << "train"
+      << std::setw(9) << "valid" << std::setw(9) << "test" << std::setw(10) << "no text" << std::setw(10) << "no image"
+      << std::setw(11) << "mean hist" << std::setw(11) << "files MB"
       << "\n";
-  out << std::left << std::setw(14) << "domain" << std::right << std::setw(9) << "items"
-      << std::setw(10) << "train" << std::setw(9) << "valid" << std::setw(9) << "test"
-      << std::setw(10) << "no text" << std::setw(10) << "no image" << std::setw(11) << "mean hist"
-      << std::setw(11) << "files MB" << "\n";
   std::vector<int64_t> histogram(length_bins().size(), 0);
   int64_t total_bytes = 0;
   for (const DomainInfo& domain : dataset.domains()) {
@@ -70,20 +69,19 @@ std::string inspect_dataset(const std::string& dir) {
     for (const ShardInfo& shard : domain.shards) bytes += std::filesystem::file_size(shard.path);
     total_bytes += bytes;
     const double items = static_cast<double>(domain.n_items);
-    out << std::left << std::setw(14) << domain.name << std::right << std::setw(9) << domain.n_items
-        << std::setw(10) << domain.samples("train") << std::setw(9) << domain.samples("valid")
-        << std::setw(9) << domain.samples("test") << std::setw(9)
-        << 100.0 * missing[domain.index].text / items << "%" << std::setw(9)
+    out << std::left << std::setw(14) << domain.name << std::right << std::setw(9) << domain.n_items << std::setw(10)
+        << domain.samples("train") << std::setw(9) << domain.samples("valid") << std::setw(9) << domain.samples("test")
+        << std::setw(9) << 100.0 * missing[domain.index].text / items << "%" << std::setw(9)
         << 100.0 * missing[domain.index].image / items << "%" << std::setw(11)
-        << (history_count ? static_cast<double>(history_sum) / history_count : 0.0)
-        << std::setw(11) << bytes / 1048576.0 << "\n";
+        << (history_count ? static_cast<double>(history_sum) / history_count : 0.0) << std::setw(11)
+        << bytes / 1048576.0 << "\n";
   }
   out << "history length histogram (all splits):";
   int64_t all = 0;
   for (int64_t count : histogram) all += count;
   for (size_t b = 0; b < histogram.size(); ++b) {
-    out << "  " << length_bins()[b].second << ": " << histogram[b] << " ("
-        << (all ? 100.0 * histogram[b] / all : 0.0) << "%)";
+    out << "  " << length_bins()[b].second << ": " << histogram[b] << " (" << (all ? 100.0 * histogram[b] / all : 0.0)
+        << "%)";
   }
   out << "\ntotal file size " << total_bytes / 1048576.0 << " MB; valid\n";
   return out.str();

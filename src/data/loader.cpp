@@ -10,14 +10,13 @@
 
 namespace missrec::data {
 
-Loader::Loader(const Dataset& dataset, LoaderOptions options)
-    : dataset_(dataset), options_(std::move(options)) {
+Loader::Loader(const Dataset& dataset, LoaderOptions options) : dataset_(dataset), options_(std::move(options)) {
   CHECK_GT(options_.world_size, 0);
   CHECK_GT(options_.prefetch, 0);
   if (options_.global_batch % options_.world_size != 0) {
-    runtime::throw_input_error("train.batch_size",
-                               std::to_string(options_.global_batch) + " does not split evenly over " +
-                                   std::to_string(options_.world_size) + " ranks");
+    runtime::throw_input_error("train.batch_size", std::to_string(options_.global_batch) +
+                                                       " does not split evenly over " +
+                                                       std::to_string(options_.world_size) + " ranks");
   }
   for (const DomainInfo& domain : dataset_.domains()) {
     const auto found = domain.splits.find(options_.split);
@@ -28,8 +27,8 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options)
     }
   }
   if (samples_ < options_.global_batch) {
-    runtime::throw_input_error(dataset_.dir(), "has " + std::to_string(samples_) + " " +
-                                                   options_.split + " samples, fewer than one global batch of " +
+    runtime::throw_input_error(dataset_.dir(), "has " + std::to_string(samples_) + " " + options_.split +
+                                                   " samples, fewer than one global batch of " +
                                                    std::to_string(options_.global_batch));
   }
 }
@@ -49,8 +48,7 @@ void Loader::stop_reader() {
   epoch_done_ = true;
 }
 
-void Loader::start_epoch(int64_t epoch, int64_t first_step,
-                         std::shared_ptr<const InterestTables> tables) {
+void Loader::start_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const InterestTables> tables) {
   CHECK(tables != nullptr);
   stop_reader();
   {
@@ -73,8 +71,7 @@ void Loader::start_epoch(int64_t epoch, int64_t first_step,
   });
 }
 
-void Loader::read_epoch(int64_t epoch, int64_t first_step,
-                        std::shared_ptr<const InterestTables> tables) {
+void Loader::read_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const InterestTables> tables) {
   const RankSlice slice{options_.global_batch, options_.rank, options_.world_size};
   SampleReader reader;
   // The order (8 bytes per sample of the split) lives only while the share is gathered.
@@ -102,9 +99,7 @@ void Loader::read_epoch(int64_t epoch, int64_t first_step,
     Batch batch = build_batch(samples, epoch, step, *tables, options_.batch);
     if (options_.pin_memory) pin_memory(batch);
     std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [this] {
-      return stopping_ || static_cast<int64_t>(queue_.size()) < options_.prefetch;
-    });
+    changed_.wait(lock, [this] { return stopping_ || static_cast<int64_t>(queue_.size()) < options_.prefetch; });
     if (stopping_) return;
     queue_.push_back(std::move(batch));
     changed_.notify_all();
@@ -115,8 +110,7 @@ std::optional<Batch> Loader::next() {
   const auto start = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mutex_);
   changed_.wait(lock, [this] { return !queue_.empty() || epoch_done_; });
-  stats_.wait_seconds +=
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  stats_.wait_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (queue_.empty()) {
     if (error_) std::rethrow_exception(error_);
     return std::nullopt;

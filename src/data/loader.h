@@ -19,8 +19,8 @@ struct LoaderOptions {
   int64_t global_batch = 4096;  // split evenly over the ranks
   int rank = 0;
   int world_size = 1;
-  int64_t prefetch = 4;         // batches read ahead
-  bool pin_memory = false;      // assemble batches in page-locked memory (for a GPU)
+  int64_t prefetch = 4;     // batches read ahead
+  bool pin_memory = false;  // assemble batches in page-locked memory (for a GPU)
   BatchOptions batch;
 };
 

@@ -31,8 +31,7 @@ Manifest Manifest::load(const std::string& dir) {
   } catch (const YAML::BadFile&) {
     runtime::throw_input_error(path, "cannot read (is " + dir + " a missrec dataset?)");
   } catch (const YAML::Exception& e) {
-    runtime::throw_input_error(path + ":" + std::to_string(e.mark.line + 1),
-                               "invalid YAML: " + e.msg);
+    runtime::throw_input_error(path + ":" + std::to_string(e.mark.line + 1), "invalid YAML: " + e.msg);
   }
   if (!root.IsMap()) runtime::throw_input_error(path, "expected a mapping");
   const std::set<std::string> known = {"format", "version", "domains", "feature_dims"};

@@ -6,8 +6,7 @@
 
 namespace missrec::data {
 
-std::vector<int32_t> SampleReader::read(const SampleSegment& segment, int64_t first,
-                                        int64_t count) {
+std::vector<int32_t> SampleReader::read(const SampleSegment& segment, int64_t first, int64_t count) {
   CHECK(first >= 0 && count >= 0 && first + count <= segment.size())
       << "samples [" << first << ", " << first + count << ") of " << segment.path;
   const int64_t begin = segment.offsets[first];
@@ -29,8 +28,7 @@ H5File::IntRangeReader& SampleReader::items_of(const SampleSegment& segment) {
   return found->second.items;
 }
 
-void SampleReader::scan(const SampleSegment& segment, const std::vector<int64_t>& rows,
-                        const HistoryVisitor& visit) {
+void SampleReader::scan(const SampleSegment& segment, const std::vector<int64_t>& rows, const HistoryVisitor& visit) {
   // 4 MiB of ids per read; a longer history gets a read of its own size.
   constexpr int64_t kBlockItems = int64_t{1} << 20;
   H5File::IntRangeReader& items = items_of(segment);

@@ -22,8 +22,7 @@ class SampleReader {
   // the blocks no row needs: per-call cost, not bytes, dominates small HDF5 reads, so
   // one pass beats a read per sample even when few rows are wanted.
   using HistoryVisitor = std::function<void(size_t, const int32_t*, int64_t)>;
-  void scan(const SampleSegment& segment, const std::vector<int64_t>& rows,
-            const HistoryVisitor& visit);
+  void scan(const SampleSegment& segment, const std::vector<int64_t>& rows, const HistoryVisitor& visit);
   int64_t bytes_read() const { return bytes_read_; }
 
  private:

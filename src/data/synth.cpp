@@ -177,12 +177,10 @@ std::vector<DomainPlan> downstream_domains(double scale) {
 }
 
 void write(const std::vector<DomainPlan>& plans, int first_index, const Interests& interests,
-           const SynthOptions& options, const std::string& dir, SynthReport* report,
-           std::vector<int64_t>* lengths) {
+           const SynthOptions& options, const std::string& dir, SynthReport* report, std::vector<int64_t>* lengths) {
   DatasetWriter writer(dir, options.feature_dim, options.feature_dim);
   for (size_t d = 0; d < plans.size(); ++d) {
-    const DomainContent domain =
-        make_domain(plans[d], first_index + static_cast<int>(d), interests, options, lengths);
+    const DomainContent domain = make_domain(plans[d], first_index + static_cast<int>(d), interests, options, lengths);
     // The largest pretraining domain is written as two shards to exercise that layout.
     const int shards = (d == 0 && !plans[d].downstream) ? 2 : 1;
     writer.add_domain(domain, shards, options.half_features);
@@ -197,8 +195,7 @@ void write(const std::vector<DomainPlan>& plans, int first_index, const Interest
 
 SynthReport synthesize(const SynthOptions& options, const std::string& out) {
   if (options.preset != "demo" && options.preset != "pretrain" && options.preset != "downstream") {
-    runtime::throw_input_error("--preset", "expected demo, pretrain or downstream, got '" +
-                                               options.preset + "'");
+    runtime::throw_input_error("--preset", "expected demo, pretrain or downstream, got '" + options.preset + "'");
   }
   if (!(options.scale > 0.0 && options.scale <= 1000.0)) {
     runtime::throw_input_error("--scale", "expected a number in (0, 1000]");
@@ -218,10 +215,8 @@ SynthReport synthesize(const SynthOptions& options, const std::string& out) {
   if (options.preset == "demo") {
     std::filesystem::create_directories(out);
     try {
-      write(pretrain_domains(options.scale), 0, interests, options, out + "/pretrain", &report,
-            &lengths);
-      write(downstream_domains(options.scale), 5, interests, options, out + "/downstream",
-            &report, &lengths);
+      write(pretrain_domains(options.scale), 0, interests, options, out + "/pretrain", &report, &lengths);
+      write(downstream_domains(options.scale), 5, interests, options, out + "/downstream", &report, &lengths);
     } catch (...) {
       remove_tree(out);
       throw;
@@ -232,8 +227,7 @@ SynthReport synthesize(const SynthOptions& options, const std::string& out) {
     write(downstream_domains(4.0 * options.scale), 5, interests, options, out, &report, &lengths);
   }
   if (!lengths.empty()) {
-    report.mean_history = std::accumulate(lengths.begin(), lengths.end(), 0.0) /
-                          static_cast<double>(lengths.size());
+    report.mean_history = std::accumulate(lengths.begin(), lengths.end(), 0.0) / static_cast<double>(lengths.size());
   }
   return report;
 }

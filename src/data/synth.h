@@ -13,11 +13,11 @@ namespace missrec::data {
 struct SynthOptions {
   std::string preset = "demo";  // demo | pretrain | downstream
   uint64_t seed = 2020;
-  double scale = 1.0;           // multiplies item and user counts
-  int64_t feature_dim = 512;    // text and image
-  int64_t interests = 48;       // latent interests shared across domains
-  int64_t max_seq_len = 50;     // histories keep their most recent items
-  bool half_features = false;   // store features as float16
+  double scale = 1.0;          // multiplies item and user counts
+  int64_t feature_dim = 512;   // text and image
+  int64_t interests = 48;      // latent interests shared across domains
+  int64_t max_seq_len = 50;    // histories keep their most recent items
+  bool half_features = false;  // store features as float16
 };
 
 struct SynthReport {

@@ -12,8 +12,7 @@ MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t hidden, int64_t heads, do
   out_proj = register_module("out_proj", torch::nn::Linear(hidden, hidden));
 }
 
-torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& query,
-                                              const torch::Tensor& key_value,
+torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& query, const torch::Tensor& key_value,
                                               const torch::Tensor& key_padding) {
   const int64_t batch = query.size(0);
   const int64_t targets = query.size(1);
@@ -25,21 +24,16 @@ torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& query,
     return x.view({batch, length, heads_, head_dim}).transpose(1, 2);  // [B, heads, len, d]
   };
   // Like torch: q is scaled before the product.
-  const torch::Tensor q =
-      split_heads(torch::nn::functional::linear(query, weights[0], biases[0]), targets) *
-      (1.0 / std::sqrt(static_cast<double>(head_dim)));
-  const torch::Tensor k =
-      split_heads(torch::nn::functional::linear(key_value, weights[1], biases[1]), sources);
-  const torch::Tensor v =
-      split_heads(torch::nn::functional::linear(key_value, weights[2], biases[2]), sources);
+  const torch::Tensor q = split_heads(torch::nn::functional::linear(query, weights[0], biases[0]), targets) *
+                          (1.0 / std::sqrt(static_cast<double>(head_dim)));
+  const torch::Tensor k = split_heads(torch::nn::functional::linear(key_value, weights[1], biases[1]), sources);
+  const torch::Tensor v = split_heads(torch::nn::functional::linear(key_value, weights[2], biases[2]), sources);
   torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));  // [B, heads, T, S]
-  scores = scores.masked_fill(key_padding.view({batch, 1, 1, sources}),
-                              -std::numeric_limits<float>::infinity());
+  scores = scores.masked_fill(key_padding.view({batch, 1, 1, sources}), -std::numeric_limits<float>::infinity());
   // Softmax in float32 also when matrix products run in bf16 (train.precision).
   torch::Tensor attention = torch::softmax(scores.to(torch::kFloat), -1);
   if (dropout_ > 0.0 && is_training()) attention = torch::dropout(attention, dropout_, true);
-  const torch::Tensor context =
-      torch::matmul(attention, v).transpose(1, 2).reshape({batch, targets, hidden_});
+  const torch::Tensor context = torch::matmul(attention, v).transpose(1, 2).reshape({batch, targets, hidden_});
   return out_proj(context);
 }
 

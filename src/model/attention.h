@@ -11,8 +11,7 @@ class MultiheadAttentionImpl : public torch::nn::Module {
   MultiheadAttentionImpl(int64_t hidden, int64_t heads, double dropout);
 
   // query [B, T, H], key_value [B, S, H], key_padding [B, S] bool (true = ignore).
-  torch::Tensor forward(const torch::Tensor& query, const torch::Tensor& key_value,
-                        const torch::Tensor& key_padding);
+  torch::Tensor forward(const torch::Tensor& query, const torch::Tensor& key_value, const torch::Tensor& key_padding);
 
   torch::Tensor in_proj_weight;
   torch::Tensor in_proj_bias;

@@ -18,8 +18,7 @@ int64_t int_config(const data::H5File& file, const std::string& name) {
 }
 
 // Elementwise |a-b| <= atol + rtol|b| reported as max |a-b| / (|b| + atol/rtol) <= rtol.
-ParityLine compare_output(const std::string& name, const torch::Tensor& actual,
-                          const torch::Tensor& expected) {
+ParityLine compare_output(const std::string& name, const torch::Tensor& actual, const torch::Tensor& expected) {
   ParityLine line{name, 0.0, kOutputRtol};
   const torch::Tensor a = actual.detach().to(torch::kCPU, torch::kDouble).reshape(expected.sizes());
   const torch::Tensor b = expected.to(torch::kDouble);
@@ -28,8 +27,7 @@ ParityLine compare_output(const std::string& name, const torch::Tensor& actual,
 }
 
 // Gradients: max |a-b| relative to the largest |b| of the tensor.
-ParityLine compare_gradient(const std::string& name, const torch::Tensor& actual,
-                            const torch::Tensor& expected) {
+ParityLine compare_gradient(const std::string& name, const torch::Tensor& actual, const torch::Tensor& expected) {
   ParityLine line{"grad " + name, 0.0, kGradientRtol};
   if (!actual.defined()) {
     line.error = 1e30;
@@ -88,8 +86,8 @@ ModelFixture load_model_fixture(const std::string& path) {
   // The fixtures' augmented view is an item drop, whose text the public code reads
   // from the word-drop table at every position.
   if (fixture.features.text_aug.defined()) fixture.aug.text_aug_mask = fixture.aug.item_seq.ne(0);
-  for (const char* name : {"seq_output", "seq_output_aug", "interest_reg", "interest_reg_aug",
-                           "loss_seq_item", "loss_seq_seq", "loss_total"}) {
+  for (const char* name : {"seq_output", "seq_output_aug", "interest_reg", "interest_reg_aug", "loss_seq_item",
+                           "loss_seq_seq", "loss_total"}) {
     if (fixture.expected.count(name) == 0) {
       runtime::throw_input_error(path + ": /expected/" + name, "missing dataset");
     }
@@ -157,8 +155,8 @@ std::vector<ParityLine> check_model_parity(const ModelFixture& fixture, at::Devi
   auto parameters = model->named_tensors();
   for (const auto& [name, gradient] : fixture.expected_grad) {
     const auto found = parameters.find(name);
-    lines.push_back(compare_gradient(name, found == parameters.end() ? torch::Tensor() : found->second.grad(),
-                                     gradient));
+    lines.push_back(
+        compare_gradient(name, found == parameters.end() ? torch::Tensor() : found->second.grad(), gradient));
   }
   return lines;
 }

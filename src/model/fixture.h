@@ -30,7 +30,7 @@ ModelFixture load_model_fixture(const std::string& path);
 
 struct ParityLine {
   std::string name;
-  double error = 0.0;      // max relative error (see parity.cpp for the measure)
+  double error = 0.0;  // max relative error (see parity.cpp for the measure)
   double tolerance = 0.0;
   bool passed() const { return error <= tolerance; }
 };

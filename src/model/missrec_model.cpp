@@ -15,17 +15,14 @@ MissRecImpl::MissRecImpl(const ModelConfig& config) : config_(config) {
   const int64_t hidden = config.hidden_size;
   text_adaptor = register_module("text_adaptor", torch::nn::Linear(config.text_dim, hidden));
   img_adaptor = register_module("img_adaptor", torch::nn::Linear(config.image_dim, hidden));
-  position_embedding =
-      register_module("position_embedding", torch::nn::Embedding(config.max_seq_len, hidden));
-  LayerNorm = register_module(
-      "LayerNorm",
-      torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden}).eps(config.layer_norm_eps)));
+  position_embedding = register_module("position_embedding", torch::nn::Embedding(config.max_seq_len, hidden));
+  LayerNorm = register_module("LayerNorm",
+                              torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden}).eps(config.layer_norm_eps)));
   fusion_factor = register_parameter("fusion_factor", torch::zeros({}));
   trm_model = register_module("trm_model", Transformer(config));
   if (config.n_items > 0) {
     item_embedding = register_module(
-        "item_embedding",
-        torch::nn::Embedding(torch::nn::EmbeddingOptions(config.n_items + 1, hidden).padding_idx(0)));
+        "item_embedding", torch::nn::Embedding(torch::nn::EmbeddingOptions(config.n_items + 1, hidden).padding_idx(0)));
   }
   reset_parameters(2020);
 }
@@ -40,8 +37,7 @@ void MissRecImpl::reset_parameters(uint64_t seed) {
     if (name == "fusion_factor") {
       value.zero_();
     } else if (is_norm) {
-      name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0 ? value.fill_(1.0)
-                                                                           : value.zero_();
+      name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0 ? value.fill_(1.0) : value.zero_();
     } else if (name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0) {
       value.zero_();
     } else {
@@ -60,8 +56,7 @@ SequenceOutput MissRecImpl::encode(const SequenceInput& input, const ItemFeature
 
   torch::Tensor text = gather_features(features.text, items);
   if (input.text_aug_mask.defined() && features.text_aug.defined()) {
-    text = torch::where(input.text_aug_mask.unsqueeze(-1),
-                        gather_features(features.text_aug, items), text);
+    text = torch::where(input.text_aug_mask.unsqueeze(-1), gather_features(features.text_aug, items), text);
   }
   const torch::Tensor image = gather_features(features.image, items);
   const torch::Tensor e = text_adaptor(text) + img_adaptor(image);
@@ -104,9 +99,8 @@ torch::Tensor rows_for(const torch::Tensor& ids, const torch::Tensor& rows, cons
 
 }  // namespace
 
-AdaptedItems MissRecImpl::adapt_items(const std::vector<torch::Tensor>& id_tensors,
-                                      const ItemFeatures& features, const torch::Tensor& aug_items,
-                                      const torch::Tensor& aug_mask) {
+AdaptedItems MissRecImpl::adapt_items(const std::vector<torch::Tensor>& id_tensors, const ItemFeatures& features,
+                                      const torch::Tensor& aug_items, const torch::Tensor& aug_mask) {
   // The distinct ids are found where the ids are (on the host for a CPU batch: finding
   // them on a GPU means waiting for it to learn their number) and used on the features'
   // device.
@@ -194,8 +188,8 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
     const torch::Tensor e = text + rows_for(adapted.ids, adapted.image, items);
 
     const torch::Tensor interest_padding = interest_seq.eq(0);
-    const torch::Tensor interests = interest_embeddings.index_select(0, interest_seq.reshape({-1}))
-                                        .view({rows, group_interest_width, -1});
+    const torch::Tensor interests =
+        interest_embeddings.index_select(0, interest_seq.reshape({-1})).view({rows, group_interest_width, -1});
     const torch::Tensor memory = trm_model->encode(interests, interest_padding);
     const torch::Tensor item_positions = torch::arange(width, items.options());
     torch::Tensor x = LayerNorm(e + position_embedding(item_positions).unsqueeze(0));
@@ -224,8 +218,8 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
   }
   // Back to the batch's sample order.
   const torch::Tensor grouped_index = torch::cat(index_parts);
-  const torch::Tensor inverse = torch::empty_like(grouped_index).scatter_(
-      0, grouped_index, torch::arange(batch, grouped_index.options()));
+  const torch::Tensor inverse =
+      torch::empty_like(grouped_index).scatter_(0, grouped_index, torch::arange(batch, grouped_index.options()));
   SequenceOutput output;
   const torch::Tensor h = torch::cat(z_parts).index_select(0, inverse);
   output.z = F::normalize(h.to(torch::kFloat), F::NormalizeFuncOptions().dim(-1).eps(1e-12));
@@ -258,8 +252,7 @@ torch::Tensor MissRecImpl::logits(const torch::Tensor& z, const torch::Tensor& i
 }
 
 PretrainLosses MissRecImpl::pretrain_loss(const SequenceOutput& view, const SequenceOutput& aug,
-                                          const torch::Tensor& pos_items,
-                                          const ItemFeatures& features) {
+                                          const torch::Tensor& pos_items, const ItemFeatures& features) {
   const auto [item_text, item_image] = item_vectors(pos_items, features);
   const torch::Tensor labels = torch::arange(view.z.size(0), pos_items.options());
   const double tau = config_.temperature;
@@ -268,8 +261,7 @@ PretrainLosses MissRecImpl::pretrain_loss(const SequenceOutput& view, const Sequ
   losses.seq_seq = F::cross_entropy(torch::matmul(view.z, aug.z.t()) / tau, labels);
   losses.reg = view.reg;
   losses.reg_aug = aug.reg;
-  losses.total = losses.seq_item + config_.lambda * losses.seq_seq +
-                 config_.gamma * (losses.reg + losses.reg_aug);
+  losses.total = losses.seq_item + config_.lambda * losses.seq_seq + config_.gamma * (losses.reg + losses.reg_aug);
   return losses;
 }
 

@@ -85,22 +85,20 @@ class MissRecImpl : public torch::nn::Module {
                            const torch::Tensor& aug_items = {}, const torch::Tensor& aug_mask = {});
 
   // Normalised text and image vectors of `items` from adapted rows.
-  std::pair<torch::Tensor, torch::Tensor> item_vectors(const torch::Tensor& items,
-                                                       const AdaptedItems& adapted);
+  std::pair<torch::Tensor, torch::Tensor> item_vectors(const torch::Tensor& items, const AdaptedItems& adapted);
 
   // Normalised text and image item vectors [M, H] each.
-  std::pair<torch::Tensor, torch::Tensor> item_vectors(const torch::Tensor& items,
-                                                       const ItemFeatures& features);
+  std::pair<torch::Tensor, torch::Tensor> item_vectors(const torch::Tensor& items, const ItemFeatures& features);
 
   // Fused logits [B, M] of sequences z against items; with item ID
   // embeddings (transductive) (z·id + 2ℓ)/3.
-  torch::Tensor logits(const torch::Tensor& z, const torch::Tensor& item_text,
-                       const torch::Tensor& item_image, const torch::Tensor& items = {});
+  torch::Tensor logits(const torch::Tensor& z, const torch::Tensor& item_text, const torch::Tensor& item_image,
+                       const torch::Tensor& items = {});
 
   // The pretraining loss with the batch's own samples as in-batch
   // candidates (global negatives across ranks come with distributed training).
-  PretrainLosses pretrain_loss(const SequenceOutput& view, const SequenceOutput& aug,
-                               const torch::Tensor& pos_items, const ItemFeatures& features);
+  PretrainLosses pretrain_loss(const SequenceOutput& view, const SequenceOutput& aug, const torch::Tensor& pos_items,
+                               const ItemFeatures& features);
 
   // Parameters by their public-implementation names.
   std::map<std::string, torch::Tensor> named_tensors();

@@ -5,8 +5,7 @@ namespace missrec::model {
 namespace {
 
 torch::nn::LayerNorm layer_norm(const ModelConfig& config) {
-  return torch::nn::LayerNorm(
-      torch::nn::LayerNormOptions({config.hidden_size}).eps(config.layer_norm_eps));
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({config.hidden_size}).eps(config.layer_norm_eps));
 }
 
 torch::Tensor drop(const torch::Tensor& x, double p, bool training) {
@@ -21,8 +20,7 @@ torch::Tensor activate(const torch::Tensor& x, bool relu) {
 
 EncoderLayerImpl::EncoderLayerImpl(const ModelConfig& config)
     : dropout_(config.dropout), relu_(config.hidden_act == "relu") {
-  self_attn = register_module(
-      "self_attn", MultiheadAttention(config.hidden_size, config.n_heads, config.attn_dropout));
+  self_attn = register_module("self_attn", MultiheadAttention(config.hidden_size, config.n_heads, config.attn_dropout));
   linear1 = register_module("linear1", torch::nn::Linear(config.hidden_size, config.inner_size));
   linear2 = register_module("linear2", torch::nn::Linear(config.inner_size, config.hidden_size));
   norm1 = register_module("norm1", layer_norm(config));
@@ -40,10 +38,9 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& config)
     : dropout_(config.dropout), relu_(config.hidden_act == "relu") {
-  self_attn = register_module(
-      "self_attn", MultiheadAttention(config.hidden_size, config.n_heads, config.attn_dropout));
-  multihead_attn = register_module(
-      "multihead_attn", MultiheadAttention(config.hidden_size, config.n_heads, config.attn_dropout));
+  self_attn = register_module("self_attn", MultiheadAttention(config.hidden_size, config.n_heads, config.attn_dropout));
+  multihead_attn =
+      register_module("multihead_attn", MultiheadAttention(config.hidden_size, config.n_heads, config.attn_dropout));
   linear1 = register_module("linear1", torch::nn::Linear(config.hidden_size, config.inner_size));
   linear2 = register_module("linear2", torch::nn::Linear(config.inner_size, config.hidden_size));
   norm1 = register_module("norm1", layer_norm(config));
@@ -52,8 +49,7 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& config)
 }
 
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& padding,
-                                        const torch::Tensor& memory,
-                                        const torch::Tensor& memory_padding) {
+                                        const torch::Tensor& memory, const torch::Tensor& memory_padding) {
   const bool training = is_training();
   torch::Tensor h = norm1(x + drop(self_attn(x, x, padding), dropout_, training));
   h = norm2(h + drop(multihead_attn(h, memory, memory_padding), dropout_, training));
@@ -81,8 +77,7 @@ torch::Tensor TransformerImpl::encode(const torch::Tensor& x, const torch::Tenso
   return encoder_->norm(h);
 }
 
-torch::Tensor TransformerImpl::decode(const torch::Tensor& x, const torch::Tensor& padding,
-                                      const torch::Tensor& memory,
+torch::Tensor TransformerImpl::decode(const torch::Tensor& x, const torch::Tensor& padding, const torch::Tensor& memory,
                                       const torch::Tensor& memory_padding) {
   torch::Tensor h = x;
   for (const auto& layer : *decoder_->layers) {

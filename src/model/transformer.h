@@ -28,8 +28,8 @@ TORCH_MODULE(EncoderLayer);
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   explicit DecoderLayerImpl(const ModelConfig& config);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding,
-                        const torch::Tensor& memory, const torch::Tensor& memory_padding);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding, const torch::Tensor& memory,
+                        const torch::Tensor& memory_padding);
 
   MultiheadAttention self_attn{nullptr}, multihead_attn{nullptr};
   torch::nn::Linear linear1{nullptr}, linear2{nullptr};
@@ -46,8 +46,8 @@ class TransformerImpl : public torch::nn::Module {
  public:
   explicit TransformerImpl(const ModelConfig& config);
   torch::Tensor encode(const torch::Tensor& x, const torch::Tensor& padding);
-  torch::Tensor decode(const torch::Tensor& x, const torch::Tensor& padding,
-                       const torch::Tensor& memory, const torch::Tensor& memory_padding);
+  torch::Tensor decode(const torch::Tensor& x, const torch::Tensor& padding, const torch::Tensor& memory,
+                       const torch::Tensor& memory_padding);
 
  private:
   struct Stack : torch::nn::Module {

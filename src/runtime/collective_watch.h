@@ -32,8 +32,7 @@ class CollectiveWatch {
   };
 
   // run_watchdog=false: numbering and messages only (a backend with its own watchdog).
-  CollectiveWatch(int rank, int world_size, std::string host, double timeout_s,
-                  bool run_watchdog = true);
+  CollectiveWatch(int rank, int world_size, std::string host, double timeout_s, bool run_watchdog = true);
   ~CollectiveWatch();
   CollectiveWatch(const CollectiveWatch&) = delete;
   CollectiveWatch& operator=(const CollectiveWatch&) = delete;

@@ -36,8 +36,7 @@ class Communicator {
   virtual at::Tensor allgather(const at::Tensor& tensor) = 0;
   // Ranks give [n_r, ...] with equal trailing dims; returns the concatenation in rank
   // order and, when row_counts is given, each rank's n_r.
-  virtual at::Tensor allgather_variable(const at::Tensor& tensor,
-                                        std::vector<int64_t>* row_counts = nullptr) = 0;
+  virtual at::Tensor allgather_variable(const at::Tensor& tensor, std::vector<int64_t>* row_counts = nullptr) = 0;
   // In place; every rank passes a tensor of the same shape.
   virtual void broadcast(at::Tensor& tensor, int root) = 0;
   // Input [size * n, ...] on every rank; returns the reduced block [n, ...] of this rank.
@@ -50,8 +49,8 @@ class Communicator {
 // Builds the communicator named by dist.backend for tensors on `device`: "mpi", "nccl"
 // (a GPU device only) or "auto" (NCCL when it is built and the device is a GPU, MPI
 // otherwise). Throws InputError for a backend this build or device cannot provide.
-std::unique_ptr<Communicator> make_communicator(const std::string& backend, const MpiWorld& world,
-                                                double timeout_s, at::Device device);
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, const MpiWorld& world, double timeout_s,
+                                                at::Device device);
 
 // Whether this build has the NCCL backend, and its library version ("" when not built).
 bool nccl_backend_built();

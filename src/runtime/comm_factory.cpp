@@ -5,8 +5,8 @@
 
 namespace missrec::runtime {
 
-std::unique_ptr<Communicator> make_communicator(const std::string& backend, const MpiWorld& world,
-                                                double timeout_s, at::Device device) {
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, const MpiWorld& world, double timeout_s,
+                                                at::Device device) {
   if (backend == "mpi" || (backend == "auto" && !(nccl_backend_built() && device.is_cuda()))) {
     return std::make_unique<MpiCommunicator>(world, timeout_s, device);
   }

@@ -18,12 +18,15 @@ Range positive() { return Range{0.0, 1e300, true, false}; }
 Range unit_open_right() { return Range{0.0, 1.0, false, true}; }
 Range unit_open_left() { return Range{0.0, 1.0, true, false}; }
 
+// clang-format cannot lay out a braced initializer inside a macro.
+// clang-format off
 #define MISSREC_FIELD(section, name, range, choices, doc)              \
   FieldSpec {                                                          \
     #section "." #name, doc,                                           \
         [](Config& c) -> FieldRef { return &c.section.name; }, range, \
         std::vector<std::string> choices                               \
   }
+// clang-format on
 #define MISSREC_LIST(...) \
   { __VA_ARGS__ }
 
@@ -38,32 +41,26 @@ std::vector<FieldSpec> build_fields() {
       MISSREC_FIELD(run, device, any, MISSREC_LIST("auto", "cpu", "cuda"),
                     "where a rank computes (auto: its GPU, local rank mod visible GPUs, when LibTorch sees one)"),
       MISSREC_FIELD(data, dir, any, {}, "dataset directory"),
-      MISSREC_FIELD(data, feature_dtype, any, MISSREC_LIST("float32", "float16"),
-                    "feature table dtype on the device"),
+      MISSREC_FIELD(data, feature_dtype, any, MISSREC_LIST("float32", "float16"), "feature table dtype on the device"),
       MISSREC_FIELD(data, prefetch_batches, between(1, 1024), {}, "loader queue depth"),
       MISSREC_FIELD(model, hidden_size, between(1, 65536), {}, "H"),
       MISSREC_FIELD(model, n_heads, between(1, 1024), {}, "attention heads"),
-      MISSREC_FIELD(model, n_layers, between(2, 64), {},
-                    "encoder + decoder layers (half each)"),
+      MISSREC_FIELD(model, n_layers, between(2, 64), {}, "encoder + decoder layers (half each)"),
       MISSREC_FIELD(model, inner_size, between(1, 1 << 20), {}, "feed-forward width F"),
       MISSREC_FIELD(model, dropout, unit_open_right(), {}, "hidden dropout"),
       MISSREC_FIELD(model, attn_dropout, unit_open_right(), {}, "attention dropout"),
       MISSREC_FIELD(model, max_seq_len, between(1, 4096), {}, "longest history"),
       MISSREC_FIELD(model, temperature, positive(), {}, "contrastive temperature tau"),
       MISSREC_FIELD(model, layer_norm_eps, positive(), {}, "LayerNorm epsilon"),
-      MISSREC_FIELD(model, hidden_act, any, MISSREC_LIST("gelu", "relu"),
-                    "feed-forward activation"),
+      MISSREC_FIELD(model, hidden_act, any, MISSREC_LIST("gelu", "relu"), "feed-forward activation"),
       MISSREC_FIELD(loss, lambda, at_least(0), {}, "weight of the seq-seq loss"),
       MISSREC_FIELD(loss, gamma, at_least(0), {}, "weight of the interest regulariser"),
-      MISSREC_FIELD(augment, item_drop_prob, between(0, 1), {},
-                    "probability of item drop (else word drop) per batch"),
-      MISSREC_FIELD(augment, item_drop_ratio, unit_open_right(), {},
-                    "fraction of positions dropped or word-dropped"),
+      MISSREC_FIELD(augment, item_drop_prob, between(0, 1), {}, "probability of item drop (else word drop) per batch"),
+      MISSREC_FIELD(augment, item_drop_ratio, unit_open_right(), {}, "fraction of positions dropped or word-dropped"),
       MISSREC_FIELD(contrastive, negatives, any, MISSREC_LIST("global", "local"),
                     "in-batch negatives across all ranks or per rank"),
       MISSREC_FIELD(train, epochs, between(1, 1e9), {}, "epochs"),
-      MISSREC_FIELD(train, batch_size, between(1, 1e9), {},
-                    "global batch, split evenly over ranks"),
+      MISSREC_FIELD(train, batch_size, between(1, 1e9), {}, "global batch, split evenly over ranks"),
       MISSREC_FIELD(train, lr, positive(), {}, "Adam learning rate"),
       MISSREC_FIELD(train, weight_decay, at_least(0), {}, "Adam weight decay"),
       MISSREC_FIELD(train, log_every, between(1, 1e9), {}, "steps between progress lines"),
@@ -72,24 +69,17 @@ std::vector<FieldSpec> build_fields() {
       MISSREC_FIELD(train, precision, any, MISSREC_LIST("fp32", "bf16"),
                     "matrix products in float32, or in bf16 with float32 weights, optimizer state, "
                     "softmax, LayerNorm and losses"),
-      MISSREC_FIELD(cluster, interest_ratio, unit_open_left(), {},
-                    "K = ceil(2N * interest_ratio)"),
-      MISSREC_FIELD(cluster, knn_local_ratio, unit_open_left(), {},
-                    "k = ceil(2N * ratio) unless cluster.knn_k > 0"),
+      MISSREC_FIELD(cluster, interest_ratio, unit_open_left(), {}, "K = ceil(2N * interest_ratio)"),
+      MISSREC_FIELD(cluster, knn_local_ratio, unit_open_left(), {}, "k = ceil(2N * ratio) unless cluster.knn_k > 0"),
       MISSREC_FIELD(cluster, knn_k, at_least(0), {}, "absolute k (0: use the ratio)"),
-      MISSREC_FIELD(cluster, memory_mb, between(16, 1 << 24), {},
-                    "per-rank working memory for distance blocks"),
-      MISSREC_FIELD(checkpoint, every_epochs, between(1, 1e9), {},
-                    "epochs between checkpoints"),
+      MISSREC_FIELD(cluster, memory_mb, between(16, 1 << 24), {}, "per-rank working memory for distance blocks"),
+      MISSREC_FIELD(checkpoint, every_epochs, between(1, 1e9), {}, "epochs between checkpoints"),
       MISSREC_FIELD(checkpoint, keep, between(1, 1e6), {}, "checkpoints kept"),
-      MISSREC_FIELD(dist, timeout_s, positive(), {},
-                    "seconds a collective may take before the job aborts"),
-      MISSREC_FIELD(dist, backend, any, MISSREC_LIST("auto", "mpi", "nccl"),
-                    "communicator backend"),
+      MISSREC_FIELD(dist, timeout_s, positive(), {}, "seconds a collective may take before the job aborts"),
+      MISSREC_FIELD(dist, backend, any, MISSREC_LIST("auto", "mpi", "nccl"), "communicator backend"),
       MISSREC_FIELD(finetune, mode, any, MISSREC_LIST("transductive", "inductive"),
                     "with or without item ID embeddings"),
-      MISSREC_FIELD(finetune, patience, between(1, 1e9), {},
-                    "epochs without a better valid NDCG@10 before stopping"),
+      MISSREC_FIELD(finetune, patience, between(1, 1e9), {}, "epochs without a better valid NDCG@10 before stopping"),
   };
 }
 
@@ -150,13 +140,11 @@ void validate_field(const FieldSpec& field, Config& config, const std::string& w
   const FieldRef ref = field.ref(config);
   if (const auto* number = std::get_if<int64_t*>(&ref)) {
     if (!within(field.range, static_cast<double>(**number))) {
-      throw_input_error(at, "expected an integer in " + describe(field.range) + ", got " +
-                                std::to_string(**number));
+      throw_input_error(at, "expected an integer in " + describe(field.range) + ", got " + std::to_string(**number));
     }
   } else if (const auto* real = std::get_if<double*>(&ref)) {
     if (!std::isfinite(**real) || !within(field.range, **real)) {
-      throw_input_error(at, "expected a number in " + describe(field.range) + ", got " +
-                                format_number(**real));
+      throw_input_error(at, "expected a number in " + describe(field.range) + ", got " + format_number(**real));
     }
   } else if (const auto* text = std::get_if<std::string*>(&ref)) {
     if (field.choices.empty()) return;
@@ -175,17 +163,16 @@ void validate_relations(const Config& config, const std::string& where) {
   const std::string prefix = where.empty() ? "" : where + ": ";
   if (config.model.hidden_size % config.model.n_heads != 0) {
     throw InputError(prefix + "model.hidden_size: " + std::to_string(config.model.hidden_size) +
-                     " is not divisible by model.n_heads=" +
-                     std::to_string(config.model.n_heads));
+                     " is not divisible by model.n_heads=" + std::to_string(config.model.n_heads));
   }
   if (config.model.n_layers % 2 != 0) {
-    throw InputError(prefix + "model.n_layers: expected an even number (encoder + decoder "
-                              "layers), got " +
+    throw InputError(prefix +
+                     "model.n_layers: expected an even number (encoder + decoder "
+                     "layers), got " +
                      std::to_string(config.model.n_layers));
   }
   if (config.run.name.empty() || config.run.name.find('/') != std::string::npos) {
-    throw InputError(prefix + "run.name: expected a non-empty name without '/', got '" +
-                     config.run.name + "'");
+    throw InputError(prefix + "run.name: expected a non-empty name without '/', got '" + config.run.name + "'");
   }
 }
 

@@ -30,8 +30,7 @@ std::string lower(std::string text) {
 }
 
 // Sets a field from the text of a YAML scalar, strictly: the whole text must parse.
-void assign(const FieldSpec& field, Config& config, const std::string& text,
-            const std::string& where) {
+void assign(const FieldSpec& field, Config& config, const std::string& text, const std::string& where) {
   const std::string at = where + ": " + field.key;
   const FieldRef ref = field.ref(config);
   if (auto* number = std::get_if<int64_t*>(&ref)) {
@@ -98,14 +97,12 @@ std::string shortest(double value) {
 
 }  // namespace
 
-void apply_yaml_text(Config& config, const std::string& yaml_text, const std::string& where,
-                     ConfigOrigins* origins) {
+void apply_yaml_text(Config& config, const std::string& yaml_text, const std::string& where, ConfigOrigins* origins) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
-    throw_input_error(where + ":" + std::to_string(e.mark.line + 1),
-                      "invalid YAML: " + e.msg);
+    throw_input_error(where + ":" + std::to_string(e.mark.line + 1), "invalid YAML: " + e.msg);
   }
   if (root.IsNull()) return;
   if (!root.IsMap()) {
@@ -130,8 +127,7 @@ void apply_yaml_text(Config& config, const std::string& yaml_text, const std::st
         throw_input_error(where + position(key_entry.first), unknown_key_message(key));
       }
       if (!key_entry.second.IsScalar()) {
-        throw_input_error(where + position(key_entry.second) + ": " + key,
-                          "expected a single value");
+        throw_input_error(where + position(key_entry.second) + ": " + key, "expected a single value");
       }
       assign(*field, config, key_entry.second.Scalar(), where + position(key_entry.second));
       if (origins != nullptr) (*origins)[key] = where + position(key_entry.second);
@@ -150,8 +146,7 @@ void apply_override(Config& config, const std::string& assignment, ConfigOrigins
   if (field == nullptr) throw_input_error(where, unknown_key_message(key));
   std::string value = assignment.substr(equals + 1);
   // Accept YAML-style quoting on the command line: --set run.name="a b".
-  if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
-      value.back() == value.front()) {
+  if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
     value = value.substr(1, value.size() - 2);
   }
   assign(*field, config, value, "--set");

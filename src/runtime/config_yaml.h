@@ -21,8 +21,7 @@ void apply_yaml_text(Config& config, const std::string& yaml_text, const std::st
                      ConfigOrigins* origins = nullptr);
 
 // Applies one "section.key=value" override (no validation).
-void apply_override(Config& config, const std::string& assignment,
-                    ConfigOrigins* origins = nullptr);
+void apply_override(Config& config, const std::string& assignment, ConfigOrigins* origins = nullptr);
 
 // The configuration as YAML that load_config reads back to the same values.
 std::string to_yaml(const Config& config);

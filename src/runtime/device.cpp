@@ -13,8 +13,9 @@ at::Device select_device(const std::string& choice, int local_rank, int visible_
     throw_input_error("run.device", "expected one of auto, cpu, cuda; got '" + choice + "'");
   }
   if (visible_gpus == 0) {
-    throw_input_error("run.device", "cuda requested but LibTorch sees no CUDA device (`missrec version` "
-                                    "says whether this LibTorch is a CUDA build and what it sees)");
+    throw_input_error("run.device",
+                      "cuda requested but LibTorch sees no CUDA device (`missrec version` "
+                      "says whether this LibTorch is a CUDA build and what it sees)");
   }
   return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank % visible_gpus));
 }

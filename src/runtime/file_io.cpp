@@ -51,7 +51,8 @@ uint64_t xxh3_of_file(const std::string& path) {
   std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(), &XXH3_freeState);
   CHECK(state != nullptr) << "XXH3_createState failed (out of memory)";
   CHECK_EQ(XXH3_64bits_reset(state.get()), XXH_OK);
-  for_each_block(path, [&](const char* data, size_t size) { CHECK_EQ(XXH3_64bits_update(state.get(), data, size), XXH_OK); });
+  for_each_block(path,
+                 [&](const char* data, size_t size) { CHECK_EQ(XXH3_64bits_update(state.get(), data, size), XXH_OK); });
   return XXH3_64bits_digest(state.get());
 }
 

@@ -24,12 +24,10 @@ LogIdentity& identity() {
 
 void write_prefix(std::ostream& s, const google::LogMessageInfo& info, void* data) {
   const auto* who = static_cast<const LogIdentity*>(data);
-  s << info.severity[0] << std::setw(2) << std::setfill('0') << 1 + info.time.month()
-    << std::setw(2) << info.time.day() << ' ' << std::setw(2) << info.time.hour() << ':'
-    << std::setw(2) << info.time.min() << ':' << std::setw(2) << info.time.sec() << '.'
-    << std::setw(3) << info.time.usec() / 1000 << std::setfill(' ') << " r" << who->rank
-    << '/' << who->world_size << ' ' << who->host << ' ' << info.filename << ':'
-    << info.line_number << ']';
+  s << info.severity[0] << std::setw(2) << std::setfill('0') << 1 + info.time.month() << std::setw(2) << info.time.day()
+    << ' ' << std::setw(2) << info.time.hour() << ':' << std::setw(2) << info.time.min() << ':' << std::setw(2)
+    << info.time.sec() << '.' << std::setw(3) << info.time.usec() / 1000 << std::setfill(' ') << " r" << who->rank
+    << '/' << who->world_size << ' ' << who->host << ' ' << info.filename << ':' << info.line_number << ']';
 }
 
 }  // namespace
@@ -51,8 +49,6 @@ void init_logging(const char* argv0, int rank, int world_size, const std::string
   }
 }
 
-void set_log_level_for_rank(int rank) {
-  FLAGS_minloglevel = rank == 0 ? google::GLOG_INFO : google::GLOG_WARNING;
-}
+void set_log_level_for_rank(int rank) { FLAGS_minloglevel = rank == 0 ? google::GLOG_INFO : google::GLOG_WARNING; }
 
 }  // namespace missrec::runtime

@@ -44,13 +44,10 @@ MPI_Op mpi_op(ReduceOp op) {
 }
 
 // Half types have no MPI reduction: reduce them in float32 and cast back.
-bool needs_widening(at::ScalarType type) {
-  return type == at::kHalf || type == at::kBFloat16;
-}
+bool needs_widening(at::ScalarType type) { return type == at::kHalf || type == at::kBFloat16; }
 
 int checked_count(int64_t count, const char* operation) {
-  CHECK_LE(count, static_cast<int64_t>(INT_MAX))
-      << operation << ": " << count << " elements exceed one MPI call";
+  CHECK_LE(count, static_cast<int64_t>(INT_MAX)) << operation << ": " << count << " elements exceed one MPI call";
   return static_cast<int>(count);
 }
 
@@ -81,8 +78,8 @@ MpiCommunicator::MpiCommunicator(const MpiWorld& world, double timeout_s, at::De
 }
 
 void MpiCommunicator::check_placement(const at::Tensor& tensor, const char* operation) const {
-  CHECK(tensor.device() == device_) << operation << ": the tensor is on " << tensor.device()
-                                    << ", the run's device is " << device_;
+  CHECK(tensor.device() == device_) << operation << ": the tensor is on " << tensor.device() << ", the run's device is "
+                                    << device_;
   CHECK(tensor.is_contiguous()) << operation << ": tensor must be contiguous";
 }
 
@@ -132,8 +129,7 @@ void MpiCommunicator::allreduce_host(at::Tensor& tensor, ReduceOp op) {
     return;
   }
   const auto in_flight = watch_.begin("allreduce", tensor.nbytes());
-  MISSREC_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, tensor.data_ptr(),
-                                  checked_count(tensor.numel(), "allreduce"),
+  MISSREC_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, tensor.data_ptr(), checked_count(tensor.numel(), "allreduce"),
                                   mpi_type(tensor.scalar_type()), mpi_op(op), comm_.get()));
 }
 
@@ -144,16 +140,14 @@ at::Tensor MpiCommunicator::allgather_host(const at::Tensor& tensor) {
   at::Tensor out = at::empty(shape, tensor.options());
   const int bytes = checked_count(tensor.nbytes(), "allgather");
   const auto in_flight = watch_.begin("allgather", out.nbytes());
-  MISSREC_MPI_CHECK(MPI_Allgather(tensor.data_ptr(), bytes, MPI_BYTE, out.data_ptr(), bytes,
-                                  MPI_BYTE, comm_.get()));
+  MISSREC_MPI_CHECK(MPI_Allgather(tensor.data_ptr(), bytes, MPI_BYTE, out.data_ptr(), bytes, MPI_BYTE, comm_.get()));
   return out;
 }
 
 std::vector<int64_t> MpiCommunicator::allgather_counts(int64_t count) {
   std::vector<int64_t> counts(size_);
   const auto in_flight = watch_.begin("allgather(counts)", sizeof(int64_t) * size_);
-  MISSREC_MPI_CHECK(MPI_Allgather(&count, 1, MPI_INT64_T, counts.data(), 1, MPI_INT64_T,
-                                  comm_.get()));
+  MISSREC_MPI_CHECK(MPI_Allgather(&count, 1, MPI_INT64_T, counts.data(), 1, MPI_INT64_T, comm_.get()));
   return counts;
 }
 
@@ -174,27 +168,24 @@ at::Tensor MpiCommunicator::allgather_variable_host(const at::Tensor& tensor, st
   at::Tensor out = at::empty(shape, tensor.options());
   {
     const auto in_flight = watch_.begin("allgather_variable", out.nbytes());
-    MISSREC_MPI_CHECK(MPI_Allgatherv(tensor.data_ptr(), byte_counts[rank_], MPI_BYTE,
-                                     out.data_ptr(), byte_counts.data(), displacements.data(),
-                                     MPI_BYTE, comm_.get()));
+    MISSREC_MPI_CHECK(MPI_Allgatherv(tensor.data_ptr(), byte_counts[rank_], MPI_BYTE, out.data_ptr(),
+                                     byte_counts.data(), displacements.data(), MPI_BYTE, comm_.get()));
   }
   if (row_counts != nullptr) *row_counts = std::move(rows);
   return out;
 }
 
 void MpiCommunicator::broadcast_host(at::Tensor& tensor, int root) {
-  CHECK(root >= 0 && root < size_) << "broadcast root " << root << " outside [0, " << size_
-                                   << ")";
+  CHECK(root >= 0 && root < size_) << "broadcast root " << root << " outside [0, " << size_ << ")";
   const auto in_flight = watch_.begin("broadcast", tensor.nbytes());
-  MISSREC_MPI_CHECK(MPI_Bcast(tensor.data_ptr(), checked_count(tensor.nbytes(), "broadcast"),
-                              MPI_BYTE, root, comm_.get()));
+  MISSREC_MPI_CHECK(
+      MPI_Bcast(tensor.data_ptr(), checked_count(tensor.nbytes(), "broadcast"), MPI_BYTE, root, comm_.get()));
 }
 
 at::Tensor MpiCommunicator::reduce_scatter_host(const at::Tensor& tensor, ReduceOp op) {
   CHECK_GE(tensor.dim(), 1);
-  CHECK_EQ(tensor.size(0) % size_, 0)
-      << "reduce_scatter: " << tensor.size(0) << " rows do not split over " << size_
-      << " ranks";
+  CHECK_EQ(tensor.size(0) % size_, 0) << "reduce_scatter: " << tensor.size(0) << " rows do not split over " << size_
+                                      << " ranks";
   if (needs_widening(tensor.scalar_type())) {
     return reduce_scatter_host(tensor.to(at::kFloat), op).to(tensor.scalar_type());
   }
@@ -202,9 +193,9 @@ at::Tensor MpiCommunicator::reduce_scatter_host(const at::Tensor& tensor, Reduce
   shape[0] /= size_;
   at::Tensor out = at::empty(shape, tensor.options());
   const auto in_flight = watch_.begin("reduce_scatter", tensor.nbytes());
-  MISSREC_MPI_CHECK(MPI_Reduce_scatter_block(
-      tensor.data_ptr(), out.data_ptr(), checked_count(out.numel(), "reduce_scatter"),
-      mpi_type(tensor.scalar_type()), mpi_op(op), comm_.get()));
+  MISSREC_MPI_CHECK(MPI_Reduce_scatter_block(tensor.data_ptr(), out.data_ptr(),
+                                             checked_count(out.numel(), "reduce_scatter"),
+                                             mpi_type(tensor.scalar_type()), mpi_op(op), comm_.get()));
   return out;
 }
 

@@ -20,8 +20,7 @@ class MpiCommunicator final : public Communicator {
 
   void allreduce(at::Tensor& tensor, ReduceOp op) override;
   at::Tensor allgather(const at::Tensor& tensor) override;
-  at::Tensor allgather_variable(const at::Tensor& tensor,
-                                std::vector<int64_t>* row_counts = nullptr) override;
+  at::Tensor allgather_variable(const at::Tensor& tensor, std::vector<int64_t>* row_counts = nullptr) override;
   void broadcast(at::Tensor& tensor, int root) override;
   at::Tensor reduce_scatter(const at::Tensor& tensor, ReduceOp op) override;
   void barrier() override;

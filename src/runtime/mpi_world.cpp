@@ -17,8 +17,8 @@ void mpi_call_failed(int code, const char* call, const char* file, int line) {
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (initialized) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  LOG(ERROR) << "fatal: MPI call failed on rank " << rank << " (" << host_name()
-             << "): " << call << " at " << file << ':' << line << ": " << text;
+  LOG(ERROR) << "fatal: MPI call failed on rank " << rank << " (" << host_name() << "): " << call << " at " << file
+             << ':' << line << ": " << text;
   abort_job(1);
 }
 }  // namespace detail
@@ -31,9 +31,7 @@ std::string host_name() {
 
 MpiComm::~MpiComm() { reset(); }
 
-MpiComm::MpiComm(MpiComm&& other) noexcept : comm_(other.comm_) {
-  other.comm_ = MPI_COMM_NULL;
-}
+MpiComm::MpiComm(MpiComm&& other) noexcept : comm_(other.comm_) { other.comm_ = MPI_COMM_NULL; }
 
 MpiComm& MpiComm::operator=(MpiComm&& other) noexcept {
   if (this != &other) {
@@ -72,8 +70,7 @@ MpiWorld::MpiWorld(int* argc, char*** argv) : host_(host_name()) {
   MISSREC_MPI_CHECK(MPI_Comm_rank(world_.get(), &rank_));
   MISSREC_MPI_CHECK(MPI_Comm_size(world_.get(), &size_));
   MPI_Comm node = MPI_COMM_NULL;
-  MISSREC_MPI_CHECK(
-      MPI_Comm_split_type(world_.get(), MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
+  MISSREC_MPI_CHECK(MPI_Comm_split_type(world_.get(), MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
   node_ = MpiComm(node);
   MISSREC_MPI_CHECK(MPI_Comm_rank(node_.get(), &local_rank_));
   MISSREC_MPI_CHECK(MPI_Comm_size(node_.get(), &local_size_));

@@ -15,9 +15,7 @@ int configure_threads(int64_t requested, int ranks_on_node) {
     const int node_cpus = std::max(1u, std::thread::hardware_concurrency());
     cpu_set_t allowed;
     CPU_ZERO(&allowed);
-    const int usable = sched_getaffinity(0, sizeof(allowed), &allowed) == 0
-                           ? CPU_COUNT(&allowed)
-                           : node_cpus;
+    const int usable = sched_getaffinity(0, sizeof(allowed), &allowed) == 0 ? CPU_COUNT(&allowed) : node_cpus;
     threads = usable < node_cpus ? usable : node_cpus / std::max(1, ranks_on_node);
     threads = std::max(1, threads);
   }

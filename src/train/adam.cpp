@@ -6,8 +6,7 @@
 
 namespace missrec::train {
 
-Adam::Adam(const ParameterSet& parameters, AdamOptions options)
-    : parameters_(parameters), options_(options) {
+Adam::Adam(const ParameterSet& parameters, AdamOptions options) : parameters_(parameters), options_(options) {
   for (const auto& entry : parameters_.entries()) {
     moments_[entry.name] = {torch::zeros_like(entry.tensor), torch::zeros_like(entry.tensor)};
   }
@@ -32,13 +31,12 @@ void Adam::step() {
   }
 }
 
-void Adam::load_state(int64_t steps, const std::map<std::string, Moments>& moments,
-                      const std::string& source) {
+void Adam::load_state(int64_t steps, const std::map<std::string, Moments>& moments, const std::string& source) {
   for (auto& [name, state] : moments_) {
     const auto found = moments.find(name);
     if (found == moments.end()) runtime::throw_input_error(source, "no optimizer state for parameter '" + name + "'");
-    for (const auto& [mine, theirs] : {std::pair{&state.exp_avg, &found->second.exp_avg},
-                                       std::pair{&state.exp_avg_sq, &found->second.exp_avg_sq}}) {
+    for (const auto& [mine, theirs] :
+         {std::pair{&state.exp_avg, &found->second.exp_avg}, std::pair{&state.exp_avg_sq, &found->second.exp_avg_sq}}) {
       if (!theirs->defined() || theirs->sizes() != mine->sizes()) {
         runtime::throw_input_error(source, "optimizer state of '" + name + "' has the wrong shape");
       }

@@ -36,8 +36,7 @@ class Adam {
   const std::map<std::string, Moments>& moments() const { return moments_; }
   // Restores the state; throws InputError naming `source` when a parameter is missing
   // or has another shape.
-  void load_state(int64_t steps, const std::map<std::string, Moments>& moments,
-                  const std::string& source);
+  void load_state(int64_t steps, const std::map<std::string, Moments>& moments, const std::string& source);
 
  private:
   const ParameterSet& parameters_;

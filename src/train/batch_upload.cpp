@@ -106,9 +106,9 @@ DeviceBatch BatchUploader::take(const data::Batch& batch) {
   pending_->copied.block(compute);
   // Memory allocated on the side stream and used on the compute stream: the caching
   // allocator must not hand it out again before the compute stream is done with it.
-  for (const at::Tensor* tensor : {&out.view.item_seq, &out.view.item_length, &out.view.interest_seq,
-                                   &out.aug.item_seq, &out.aug.item_length, &out.aug.interest_seq,
-                                   &out.aug.text_aug_mask, &out.pos_item, &out.domain}) {
+  for (const at::Tensor* tensor :
+       {&out.view.item_seq, &out.view.item_length, &out.view.interest_seq, &out.aug.item_seq, &out.aug.item_length,
+        &out.aug.interest_seq, &out.aug.text_aug_mask, &out.pos_item, &out.domain}) {
     if (tensor->defined()) c10::cuda::CUDACachingAllocator::recordStream(tensor->storage().data_ptr(), compute);
   }
 #endif

@@ -45,9 +45,8 @@ void write_state_file(const std::string& path, const TrainingState& state) {
   file.write_tensor("/rng/cpu", state.rng_cpu);
   if (state.rng_device.defined()) file.write_tensor("/rng/device", state.rng_device);
   const std::pair<const char*, int64_t> counters[] = {
-      {"format_version", kFormatVersion}, {"epoch", state.epoch},
-      {"step", state.step},               {"global_step", state.global_step},
-      {"world_size", state.world_size},   {"optimizer_steps", state.optimizer_steps}};
+      {"format_version", kFormatVersion}, {"epoch", state.epoch},           {"step", state.step},
+      {"global_step", state.global_step}, {"world_size", state.world_size}, {"optimizer_steps", state.optimizer_steps}};
   for (const auto& [name, value] : counters) file.set_int_attribute("/", name, value);
   file.flush();
 }
@@ -78,8 +77,8 @@ std::vector<std::string> list_checkpoints(const std::string& dir) {
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(dir, error)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind(kPrefix, 0) == 0 && name.find(".partial") == std::string::npos &&
-        entry.is_directory() && !entry.is_symlink()) {
+    if (name.rfind(kPrefix, 0) == 0 && name.find(".partial") == std::string::npos && entry.is_directory() &&
+        !entry.is_symlink()) {
       names.push_back(name);
     }
   }
@@ -111,8 +110,7 @@ std::string config_hash(const std::string& config_yaml) {
   return runtime::hex_digest(hash);
 }
 
-std::string write_checkpoint(const std::string& checkpoints_dir, const TrainingState& state,
-                             int64_t keep) {
+std::string write_checkpoint(const std::string& checkpoints_dir, const TrainingState& state, int64_t keep) {
   std::error_code error;
   fs::create_directories(checkpoints_dir, error);
   if (error) runtime::throw_output_error(checkpoints_dir, "cannot create directory: " + error.message());
@@ -176,8 +174,8 @@ TrainingState read_checkpoint(const std::string& dir) {
     if (expected.empty()) runtime::throw_input_error(manifest_path, std::string("no checksum for ") + file);
     const std::string actual = runtime::file_digest_hex(dir + "/" + file, digest);
     if (actual != expected) {
-      runtime::throw_input_error(dir + "/" + file, "checksum mismatch (expected " + expected + ", got " +
-                                                       actual + "): the file is corrupt or truncated");
+      runtime::throw_input_error(dir + "/" + file, "checksum mismatch (expected " + expected + ", got " + actual +
+                                                       "): the file is corrupt or truncated");
     }
   }
   TrainingState state;
@@ -238,8 +236,8 @@ std::string resolve_and_read_checkpoint(const std::string& spec, const std::stri
       if (first_problem.empty()) first_problem = e.what();
     }
   }
-  runtime::throw_input_error("--resume latest", "no valid checkpoint under " + checkpoints_dir +
-                                                    " (newest: " + first_problem + ")");
+  runtime::throw_input_error("--resume latest",
+                             "no valid checkpoint under " + checkpoints_dir + " (newest: " + first_problem + ")");
 }
 
 }  // namespace missrec::train

@@ -23,7 +23,7 @@ struct TrainingState {
   torch::Tensor interest_embeddings;
   torch::Tensor text_interest;
   torch::Tensor image_interest;
-  torch::Tensor rng_cpu;  // [world_size, S] int64: each rank's CPU generator state bytes
+  torch::Tensor rng_cpu;     // [world_size, S] int64: each rank's CPU generator state bytes
   torch::Tensor rng_device;  // [world_size, S'] int64: each rank's GPU generator (GPU runs only)
   std::string config_yaml;
   std::string config_hash;
@@ -34,8 +34,7 @@ struct TrainingState {
 // name, flushed and renamed; then <dir>/latest is repointed atomically and all but the
 // newest `keep` checkpoints are removed. Returns the new directory. Throws InputError
 // (the previous checkpoints untouched) when it cannot be written.
-std::string write_checkpoint(const std::string& checkpoints_dir, const TrainingState& state,
-                             int64_t keep);
+std::string write_checkpoint(const std::string& checkpoints_dir, const TrainingState& state, int64_t keep);
 
 // Reads and verifies (checksums, format, every dataset) one checkpoint directory;
 // InputError naming the file and what is wrong otherwise.

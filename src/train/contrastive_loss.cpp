@@ -34,8 +34,7 @@ torch::Tensor all_gather_rows(const torch::Tensor& local, runtime::Communicator&
 }
 
 RankLoss pretrain_rank_loss(model::MissRecImpl& model, const model::SequenceOutput& view,
-                            const model::SequenceOutput& aug,
-                            const std::pair<torch::Tensor, torch::Tensor>& targets,
+                            const model::SequenceOutput& aug, const std::pair<torch::Tensor, torch::Tensor>& targets,
                             int64_t global_batch, Negatives negatives, runtime::Communicator& comm) {
   const int64_t rows = view.z.size(0);
   const int64_t hidden = view.z.size(1);
@@ -50,8 +49,8 @@ RankLoss pretrain_rank_loss(model::MissRecImpl& model, const model::SequenceOutp
   const torch::Tensor all_text = candidates.narrow(1, 0, hidden);
   const torch::Tensor all_image = candidates.narrow(1, hidden, hidden);
   const torch::Tensor all_aug = candidates.narrow(1, 2 * hidden, hidden);
-  const torch::Tensor labels =
-      torch::arange(first_label, first_label + rows, torch::TensorOptions().dtype(torch::kLong).device(view.z.device()));
+  const torch::Tensor labels = torch::arange(first_label, first_label + rows,
+                                             torch::TensorOptions().dtype(torch::kLong).device(view.z.device()));
   const double tau = model.config().temperature;
   const auto none = F::CrossEntropyFuncOptions().reduction(torch::kNone);
   const torch::Tensor seq_item = F::cross_entropy(model.logits(view.z, all_text, all_image) / tau, labels, none);
@@ -66,12 +65,11 @@ RankLoss pretrain_rank_loss(model::MissRecImpl& model, const model::SequenceOutp
   const double batch = static_cast<double>(global_batch);
   const torch::Tensor seq_item_sum = seq_item.sum();
   const torch::Tensor seq_seq_sum = seq_seq.sum();
-  loss.total = (seq_item_sum + model.config().lambda * seq_seq_sum) / batch +
-               model.config().gamma * (view.reg + aug.reg);
+  loss.total =
+      (seq_item_sum + model.config().lambda * seq_seq_sum) / batch + model.config().gamma * (view.reg + aug.reg);
   loss.seq_item_rows = seq_item.detach();
-  loss.parts = torch::stack({seq_item_sum, seq_seq_sum, view.reg.reshape({}), aug.reg.reshape({})})
-                   .detach()
-                   .to(torch::kFloat);
+  loss.parts =
+      torch::stack({seq_item_sum, seq_seq_sum, view.reg.reshape({}), aug.reg.reshape({})}).detach().to(torch::kFloat);
   return loss;
 }
 

@@ -35,8 +35,7 @@ struct RankLoss {
 // `targets` are the normalised text and image vectors of this rank's targets
 // (MissRecImpl::item_vectors).
 RankLoss pretrain_rank_loss(model::MissRecImpl& model, const model::SequenceOutput& view,
-                            const model::SequenceOutput& aug,
-                            const std::pair<torch::Tensor, torch::Tensor>& targets,
+                            const model::SequenceOutput& aug, const std::pair<torch::Tensor, torch::Tensor>& targets,
                             int64_t global_batch, Negatives negatives, runtime::Communicator& comm);
 
 }  // namespace missrec::train

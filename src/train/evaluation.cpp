@@ -14,8 +14,13 @@ namespace missrec::train {
 std::string RankingMetrics::json() const {
   // Six decimals, as the public implementation reports them.
   const auto six = [](double value) { return std::round(value * 1e6) / 1e6; };
-  return JsonLine().add("recall@10", six(recall10)).add("ndcg@10", six(ndcg10)).add("recall@50", six(recall50))
-      .add("ndcg@50", six(ndcg50)).add("users", users).str();
+  return JsonLine()
+      .add("recall@10", six(recall10))
+      .add("ndcg@10", six(ndcg10))
+      .add("recall@50", six(recall50))
+      .add("ndcg@50", six(ndcg50))
+      .add("users", users)
+      .str();
 }
 
 torch::Tensor target_ranks(const torch::Tensor& scores, const torch::Tensor& target_columns) {
@@ -32,9 +37,8 @@ torch::Tensor per_user_metrics(const torch::Tensor& ranks) {
 }
 
 RankingMetrics evaluate_split(model::MissRecImpl& model, const model::ItemFeatures& features,
-                              const torch::Tensor& interest_embeddings,
-                              const data::InterestTables& tables, const data::Dataset& dataset,
-                              const std::string& split, int64_t max_seq_len,
+                              const torch::Tensor& interest_embeddings, const data::InterestTables& tables,
+                              const data::Dataset& dataset, const std::string& split, int64_t max_seq_len,
                               runtime::Communicator& comm, int64_t batch_size) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();

@@ -38,9 +38,8 @@ torch::Tensor per_user_metrics(const torch::Tensor& ranks);
 // arithmetic) at any P, and the per-user rows are gathered and summed in sample order:
 // np=1 and np=2 give identical numbers.
 RankingMetrics evaluate_split(model::MissRecImpl& model, const model::ItemFeatures& features,
-                              const torch::Tensor& interest_embeddings,
-                              const data::InterestTables& tables, const data::Dataset& dataset,
-                              const std::string& split, int64_t max_seq_len,
+                              const torch::Tensor& interest_embeddings, const data::InterestTables& tables,
+                              const data::Dataset& dataset, const std::string& split, int64_t max_seq_len,
                               runtime::Communicator& comm, int64_t batch_size = 256);
 
 }  // namespace missrec::train

@@ -133,8 +133,9 @@ ModelExport read_native_export(const std::string& path) {
   if (!std::filesystem::is_regular_file(path)) runtime::throw_input_error(path, "no such file");
   const data::H5File file = data::H5File::open_read(path);
   if (!file.has_attribute("/", "format") || file.attribute<std::string>("/", "format") != kNativeFormat) {
-    runtime::throw_input_error(path, "not a missrec native export (attribute format != missrec-export); "
-                                     "write one with `missrec export --format native`");
+    runtime::throw_input_error(path,
+                               "not a missrec native export (attribute format != missrec-export); "
+                               "write one with `missrec export --format native`");
   }
   if (file.attribute<int64_t>("/", "format_version") != kNativeVersion) {
     runtime::throw_input_error(path, "unsupported format_version (expected 1)");

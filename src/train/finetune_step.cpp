@@ -9,11 +9,16 @@
 
 namespace missrec::train {
 
-FinetuneStep::FinetuneStep(model::MissRecImpl& model, const model::ItemFeatures& features,
-                           ParameterSet& parameters, Adam& adam, GradientSync& sync,
-                           runtime::Communicator& comm, FinetuneStepSettings settings)
-    : model_(model), features_(features), parameters_(parameters), adam_(adam), sync_(sync), comm_(comm),
-      settings_(settings), uploader_(comm.device()),
+FinetuneStep::FinetuneStep(model::MissRecImpl& model, const model::ItemFeatures& features, ParameterSet& parameters,
+                           Adam& adam, GradientSync& sync, runtime::Communicator& comm, FinetuneStepSettings settings)
+    : model_(model),
+      features_(features),
+      parameters_(parameters),
+      adam_(adam),
+      sync_(sync),
+      comm_(comm),
+      settings_(settings),
+      uploader_(comm.device()),
       all_ids_(torch::arange(1, settings.items + 1, torch::TensorOptions().dtype(torch::kLong).device(comm.device()))),
       all_ids_and_padding_(torch::arange(0, settings.items + 1, torch::kLong)) {}
 
@@ -33,8 +38,8 @@ FinetuneStepResult FinetuneStep::run(const data::Batch& batch, const torch::Tens
                             {"gradient buffer", sync_.buffer()},
                             {"candidates", all_ids_},
                             {"batch.pos_item", on_device.pos_item}};
-    add_named(tensors, "batch.view.", {{"item_seq", input.item_seq}, {"item_length", input.item_length},
-                                       {"interest_seq", input.interest_seq}});
+    add_named(tensors, "batch.view.",
+              {{"item_seq", input.item_seq}, {"item_length", input.item_length}, {"interest_seq", input.interest_seq}});
     add_training_state(tensors, model_, adam_);
     check_placement(tensors, device, "fine-tuning step");
     placement_checked_ = true;

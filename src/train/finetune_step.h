@@ -19,10 +19,10 @@ namespace missrec::train {
 
 struct FinetuneStepSettings {
   int64_t global_batch = 0;
-  int64_t items = 0;           // every item is a candidate
-  double gamma = 1e-4;         // interest regulariser weight
+  int64_t items = 0;    // every item is a candidate
+  double gamma = 1e-4;  // interest regulariser weight
   double temperature = 0.07;
-  bool transductive = false;   // logits with item ID embeddings
+  bool transductive = false;  // logits with item ID embeddings
   Precision precision = Precision::kFp32;
 };
 
@@ -39,8 +39,8 @@ struct FinetuneStepResult {
 // Throws (before the update) when the summed loss is not finite.
 class FinetuneStep {
  public:
-  FinetuneStep(model::MissRecImpl& model, const model::ItemFeatures& features, ParameterSet& parameters,
-               Adam& adam, GradientSync& sync, runtime::Communicator& comm, FinetuneStepSettings settings);
+  FinetuneStep(model::MissRecImpl& model, const model::ItemFeatures& features, ParameterSet& parameters, Adam& adam,
+               GradientSync& sync, runtime::Communicator& comm, FinetuneStepSettings settings);
 
   FinetuneStepResult run(const data::Batch& batch, const torch::Tensor& interest_embeddings,
                          const data::Batch* next = nullptr);

@@ -18,11 +18,11 @@
 #include "train/adam.h"
 #include "train/evaluation.h"
 #include "train/export.h"
+#include "train/finetune_step.h"
 #include "train/gradient_sync.h"
 #include "train/metrics_log.h"
 #include "train/model_setup.h"
 #include "train/parameter_set.h"
-#include "train/finetune_step.h"
 #include "train/precision.h"
 
 namespace missrec::train {
@@ -37,13 +37,12 @@ bool frozen_when_pretrained(const std::string& name) {
 
 // The run configuration with the model shape of the pretrained export (the
 // architecture must match its weights); dropout, loss and training keys stay the run's.
-runtime::Config with_pretrained_shape(runtime::Config config, const ModelExport& pretrained,
-                                      const std::string& path) {
+runtime::Config with_pretrained_shape(runtime::Config config, const ModelExport& pretrained, const std::string& path) {
   const runtime::ModelConfig& theirs = pretrained.config.model;
   runtime::ModelConfig& ours = config.model;
-  if (ours.hidden_size != theirs.hidden_size || ours.n_heads != theirs.n_heads ||
-      ours.n_layers != theirs.n_layers || ours.inner_size != theirs.inner_size ||
-      ours.max_seq_len != theirs.max_seq_len || ours.hidden_act != theirs.hidden_act) {
+  if (ours.hidden_size != theirs.hidden_size || ours.n_heads != theirs.n_heads || ours.n_layers != theirs.n_layers ||
+      ours.inner_size != theirs.inner_size || ours.max_seq_len != theirs.max_seq_len ||
+      ours.hidden_act != theirs.hidden_act) {
     LOG(WARNING) << "model shape taken from " << path << " (hidden_size " << theirs.hidden_size << ", n_heads "
                  << theirs.n_heads << ", n_layers " << theirs.n_layers << ", inner_size " << theirs.inner_size
                  << ", max_seq_len " << theirs.max_seq_len << ", " << theirs.hidden_act
@@ -63,8 +62,8 @@ data::Dataset open_downstream(const std::string& dir) {
   data::Dataset dataset = data::Dataset::open(dir);
   for (const char* split : {"train", "valid", "test"}) {
     if (dataset.samples(split) == 0) {
-      runtime::throw_input_error(dir, std::string("has no ") + split +
-                                          " samples (a downstream dataset needs train, valid and test)");
+      runtime::throw_input_error(
+          dir, std::string("has no ") + split + " samples (a downstream dataset needs train, valid and test)");
     }
   }
   return dataset;
@@ -205,9 +204,14 @@ Finetuner::EpochResult Finetuner::train_epoch(int64_t epoch) {
     cross_entropy_sum += step.cross_entropy;
     reg_sum += step.reg;
     if (comm_.rank() == 0) {
-      metrics_.write(JsonLine().add("kind", std::string("step")).add("epoch", epoch + 1).add("step", result.steps)
-                         .add("global_step", global_step_).add("loss", step.loss)
-                         .add("cross_entropy", step.cross_entropy).add("reg", step.reg));
+      metrics_.write(JsonLine()
+                         .add("kind", std::string("step"))
+                         .add("epoch", epoch + 1)
+                         .add("step", result.steps)
+                         .add("global_step", global_step_)
+                         .add("loss", step.loss)
+                         .add("cross_entropy", step.cross_entropy)
+                         .add("reg", step.reg));
     }
   }
   const double steps = static_cast<double>(std::max<int64_t>(result.steps, 1));
@@ -234,12 +238,20 @@ bool Finetuner::validate_and_keep_best(int64_t epoch, const EpochResult& trained
     ++epochs_without_gain_;
   }
   if (comm_.rank() == 0) {
-    metrics_.write(JsonLine().add("kind", std::string("epoch")).add("epoch", epoch + 1).add("steps", trained.steps)
+    metrics_.write(JsonLine()
+                       .add("kind", std::string("epoch"))
+                       .add("epoch", epoch + 1)
+                       .add("steps", trained.steps)
                        .add("loss", trained.mean_cross_entropy + config_.loss.gamma * trained.mean_reg)
-                       .add("cross_entropy", trained.mean_cross_entropy).add("valid_recall@10", valid.recall10)
-                       .add("valid_ndcg@10", valid.ndcg10).add("valid_recall@50", valid.recall50)
-                       .add("valid_ndcg@50", valid.ndcg50).add("best_epoch", best_epoch_)
-                       .add("refresh_s", trained.refresh_s).add("train_s", trained.train_s).add("valid_s", valid_s));
+                       .add("cross_entropy", trained.mean_cross_entropy)
+                       .add("valid_recall@10", valid.recall10)
+                       .add("valid_ndcg@10", valid.ndcg10)
+                       .add("valid_recall@50", valid.recall50)
+                       .add("valid_ndcg@50", valid.ndcg50)
+                       .add("best_epoch", best_epoch_)
+                       .add("refresh_s", trained.refresh_s)
+                       .add("train_s", trained.train_s)
+                       .add("valid_s", valid_s));
   }
   const double samples = static_cast<double>(trained.steps * loader_options_.global_batch);
   LOG(INFO) << "epoch " << epoch + 1 << "/" << config_.train.epochs << ": loss " << trained.mean_cross_entropy
@@ -273,9 +285,14 @@ void Finetuner::test() {
                                              best_tables, dataset_, "test", config_.model.max_seq_len, comm_);
   if (comm_.rank() == 0) {
     runtime::write_file_atomically(run_dir_ + "/test_metrics.json", test.json() + "\n");
-    metrics_.write(JsonLine().add("kind", std::string("test")).add("best_epoch", best_epoch_)
-                       .add("recall@10", test.recall10).add("ndcg@10", test.ndcg10)
-                       .add("recall@50", test.recall50).add("ndcg@50", test.ndcg50).add("users", test.users));
+    metrics_.write(JsonLine()
+                       .add("kind", std::string("test"))
+                       .add("best_epoch", best_epoch_)
+                       .add("recall@10", test.recall10)
+                       .add("ndcg@10", test.ndcg10)
+                       .add("recall@50", test.recall50)
+                       .add("ndcg@50", test.ndcg50)
+                       .add("users", test.users));
   }
   LOG(INFO) << "test (best epoch " << best_epoch_ << "): " << test.json() << "; written to " << run_dir_
             << "/test_metrics.json";
@@ -285,9 +302,9 @@ int Finetuner::run() {
   LOG(INFO) << "fine-tuning on " << dataset_.dir() << " (" << dataset_.total_items() << " items, "
             << dataset_.samples("train") << " train samples, " << loader_.steps_per_epoch() << " steps of "
             << loader_options_.global_batch << " per epoch), mode " << config_.finetune.mode << ", "
-            << (request_.pretrained.empty() ? std::string("from scratch")
-                                            : "from " + request_.pretrained +
-                                                  " (trm_model and position_embedding frozen)")
+            << (request_.pretrained.empty()
+                    ? std::string("from scratch")
+                    : "from " + request_.pretrained + " (trm_model and position_embedding frozen)")
             << ", " << parameters_.numel() << " trainable values, " << comm_.size() << " ranks";
   for (int64_t epoch = 0; epoch < config_.train.epochs; ++epoch) {
     const EpochResult trained = train_epoch(epoch);
@@ -305,4 +322,3 @@ int run_finetuning(const runtime::Config& config, const FinetuneRequest& request
 }
 
 }  // namespace missrec::train
-

@@ -22,7 +22,6 @@ struct FinetuneRequest {
 // early stopping after finetune.patience epochs; the best model kept as
 // <run.dir>/best.h5 (native export) and its test metrics written to
 // <run.dir>/test_metrics.json. Returns the exit status.
-int run_finetuning(const runtime::Config& config, const FinetuneRequest& request,
-                   runtime::Communicator& comm);
+int run_finetuning(const runtime::Config& config, const FinetuneRequest& request, runtime::Communicator& comm);
 
 }  // namespace missrec::train

@@ -6,11 +6,10 @@
 
 namespace missrec::train {
 
-GradientSync::GradientSync(const ParameterSet& parameters, runtime::Communicator& comm,
-                           int64_t scalars)
+GradientSync::GradientSync(const ParameterSet& parameters, runtime::Communicator& comm, int64_t scalars)
     : parameters_(parameters), comm_(comm), scalars_(scalars) {
-  buffer_ = torch::zeros({parameters_.numel() + scalars_},
-                         torch::TensorOptions().dtype(torch::kFloat).device(comm.device()));
+  buffer_ =
+      torch::zeros({parameters_.numel() + scalars_}, torch::TensorOptions().dtype(torch::kFloat).device(comm.device()));
 }
 
 std::vector<double> GradientSync::allreduce(const std::vector<double>& scalars) {

@@ -20,8 +20,8 @@ std::string shape_text(const torch::Tensor& tensor) {
 
 }  // namespace
 
-model::ModelConfig model_config_of(const runtime::Config& config, int64_t text_dim,
-                                   int64_t image_dim, int64_t n_items) {
+model::ModelConfig model_config_of(const runtime::Config& config, int64_t text_dim, int64_t image_dim,
+                                   int64_t n_items) {
   model::ModelConfig model;
   model.hidden_size = config.model.hidden_size;
   model.n_heads = config.model.n_heads;
@@ -68,8 +68,8 @@ cluster::RefreshOptions refresh_options_of(const runtime::Config& config) {
   return options;
 }
 
-data::LoaderOptions loader_options_of(const runtime::Config& config, const std::string& split,
-                                      int64_t global_batch, const runtime::Communicator& comm) {
+data::LoaderOptions loader_options_of(const runtime::Config& config, const std::string& split, int64_t global_batch,
+                                      const runtime::Communicator& comm) {
   data::LoaderOptions options;
   options.split = split;
   options.global_batch = global_batch;
@@ -100,9 +100,8 @@ void load_parameters(torch::nn::Module& model, const std::map<std::string, torch
       runtime::throw_input_error(source, "lacks parameter '" + item.key() + "'");
     }
     if (found->second.sizes() != item.value().sizes()) {
-      runtime::throw_input_error(source, "parameter '" + item.key() + "' has shape " +
-                                             shape_text(found->second) + ", the model expects " +
-                                             shape_text(item.value()) +
+      runtime::throw_input_error(source, "parameter '" + item.key() + "' has shape " + shape_text(found->second) +
+                                             ", the model expects " + shape_text(item.value()) +
                                              " (is the model configuration the same?)");
     }
     item.value().copy_(found->second);

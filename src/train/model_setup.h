@@ -20,8 +20,8 @@ namespace missrec::train {
 
 // The model shape and loss weights of a run configuration, with the feature widths of
 // its data.
-model::ModelConfig model_config_of(const runtime::Config& config, int64_t text_dim,
-                                   int64_t image_dim, int64_t n_items = 0);
+model::ModelConfig model_config_of(const runtime::Config& config, int64_t text_dim, int64_t image_dim,
+                                   int64_t n_items = 0);
 
 // A model of `config` with parameters initialised from `seed`, placed on `device`. The
 // one way every command builds its model: ParameterSet, Adam and GradientSync built from
@@ -46,8 +46,8 @@ cluster::RefreshOptions refresh_options_of(const runtime::Config& config);
 
 // The loader settings of a run on `comm`: a split, a global batch, the model's
 // max_seq_len, the augmentation and the seed.
-data::LoaderOptions loader_options_of(const runtime::Config& config, const std::string& split,
-                                      int64_t global_batch, const runtime::Communicator& comm);
+data::LoaderOptions loader_options_of(const runtime::Config& config, const std::string& split, int64_t global_batch,
+                                      const runtime::Communicator& comm);
 
 // Copies named tensors into the model's parameters; InputError naming `source` and the
 // parameter when one is missing, unexpected or of another shape.

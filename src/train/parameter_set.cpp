@@ -22,7 +22,8 @@ void broadcast_module(torch::nn::Module& module, runtime::Communicator& comm, in
   for (const auto& tensor : module.buffers()) tensors.push_back(tensor);
   if (tensors.empty()) return;
   std::vector<torch::Tensor> flat_parts;
-  for (const auto& tensor : tensors) flat_parts.push_back(tensor.detach().to(comm.device(), torch::kFloat).reshape({-1}));
+  for (const auto& tensor : tensors)
+    flat_parts.push_back(tensor.detach().to(comm.device(), torch::kFloat).reshape({-1}));
   torch::Tensor flat = torch::cat(flat_parts);
   comm.broadcast(flat, root);
   int64_t offset = 0;
@@ -46,15 +47,14 @@ double module_checksum(torch::nn::Module& module) {
   return sum;
 }
 
-void verify_same_on_all_ranks(double checksum, const std::string& what,
-                              runtime::Communicator& comm) {
+void verify_same_on_all_ranks(double checksum, const std::string& what, runtime::Communicator& comm) {
   const torch::Tensor all =
       comm.allgather(torch::full({1}, checksum, torch::TensorOptions().dtype(torch::kDouble).device(comm.device())))
           .to(torch::kCPU);
   const double* values = all.data_ptr<double>();
   for (int r = 1; r < comm.size(); ++r) {
-    CHECK(values[r] == values[0]) << what << " differ between ranks: rank 0 has " << values[0]
-                                  << ", rank " << r << " has " << values[r];
+    CHECK(values[r] == values[0]) << what << " differ between ranks: rank 0 has " << values[0] << ", rank " << r
+                                  << " has " << values[r];
   }
 }
 

@@ -40,7 +40,6 @@ double module_checksum(torch::nn::Module& module);
 
 // Compares the digest across ranks; a difference is a broken invariant and aborts
 // naming the ranks.
-void verify_same_on_all_ranks(double checksum, const std::string& what,
-                              runtime::Communicator& comm);
+void verify_same_on_all_ranks(double checksum, const std::string& what, runtime::Communicator& comm);
 
 }  // namespace missrec::train

@@ -12,25 +12,30 @@
 
 namespace missrec::train {
 
-PretrainStep::PretrainStep(model::MissRecImpl& model, const model::ItemFeatures& features,
-                           ParameterSet& parameters, Adam& adam, GradientSync& sync,
-                           runtime::Communicator& comm, StepSettings settings)
-    : model_(model), features_(features), parameters_(parameters), adam_(adam), sync_(sync), comm_(comm),
+PretrainStep::PretrainStep(model::MissRecImpl& model, const model::ItemFeatures& features, ParameterSet& parameters,
+                           Adam& adam, GradientSync& sync, runtime::Communicator& comm, StepSettings settings)
+    : model_(model),
+      features_(features),
+      parameters_(parameters),
+      adam_(adam),
+      sync_(sync),
+      comm_(comm),
       settings_(settings),
-      clock_(comm.device()), uploader_(comm.device()) {}
+      clock_(comm.device()),
+      uploader_(comm.device()) {}
 
 NamedTensors PretrainStep::touched_tensors(const model::SequenceInput& view, const model::SequenceInput& aug,
                                            const torch::Tensor& pos_items,
                                            const torch::Tensor& interest_embeddings) const {
-  NamedTensors tensors = {{"features.text", features_.text},
-                          {"features.image", features_.image},
-                          {"features.text_aug", features_.text_aug},
-                          {"interest_embeddings", interest_embeddings},
-                          {"gradient buffer", sync_.buffer()},
-                          {"batch.pos_item", pos_items}};
+  NamedTensors tensors = {{"features.text", features_.text},         {"features.image", features_.image},
+                          {"features.text_aug", features_.text_aug}, {"interest_embeddings", interest_embeddings},
+                          {"gradient buffer", sync_.buffer()},       {"batch.pos_item", pos_items}};
   for (const auto& [prefix, input] : {std::pair{"batch.view.", &view}, std::pair{"batch.aug.", &aug}}) {
-    add_named(tensors, prefix, {{"item_seq", input->item_seq}, {"item_length", input->item_length},
-                                {"interest_seq", input->interest_seq}, {"text_aug_mask", input->text_aug_mask}});
+    add_named(tensors, prefix,
+              {{"item_seq", input->item_seq},
+               {"item_length", input->item_length},
+               {"interest_seq", input->interest_seq},
+               {"text_aug_mask", input->text_aug_mask}});
   }
   add_training_state(tensors, model_, adam_);
   return tensors;
@@ -58,8 +63,8 @@ RankLoss PretrainStep::forward(const data::Batch& batch, const model::SequenceIn
   return pretrain_rank_loss(model_, view_out, aug_out, targets, settings_.global_batch, settings_.negatives, comm_);
 }
 
-StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& interest_embeddings,
-                             bool stop_requested, const data::Batch* next) {
+StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& interest_embeddings, bool stop_requested,
+                             const data::Batch* next) {
   const at::Device device = comm_.device();
   const runtime::ScopedIntraOpThreads one_intra_op_thread(device.is_cpu() ? 1 : at::get_num_threads());
   clock_.start();
@@ -81,8 +86,8 @@ StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
 
   // The scalars summed with the gradients, assembled on the device.
   const int64_t domains = settings_.domains;
-  torch::Tensor scalars = torch::zeros({scalar_count(domains, comm_.size())},
-                                       torch::TensorOptions().dtype(torch::kFloat).device(device));
+  torch::Tensor scalars =
+      torch::zeros({scalar_count(domains, comm_.size())}, torch::TensorOptions().dtype(torch::kFloat).device(device));
   scalars.narrow(0, kSeqItem, RankLoss::kParts).copy_(loss.parts);
   scalars.narrow(0, kStopFlag, 1).fill_(stop_requested ? 1.0 : 0.0);
   int64_t poisoned_step = -1;
@@ -120,7 +125,7 @@ StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
   if (!std::isfinite(result.loss)) {
     const char* part = !std::isfinite(sums[kSeqItem])  ? "seq_item (L_si)"
                        : !std::isfinite(sums[kSeqSeq]) ? "seq_seq (L_ss)"
-                                                        : "interest regulariser";
+                                                       : "interest regulariser";
     throw std::runtime_error("non-finite loss at epoch " + std::to_string(batch.epoch + 1) + ", step " +
                              std::to_string(batch.step) + " (global step " + std::to_string(adam_.steps()) +
                              ", samples at epoch positions " + std::to_string(batch.step * settings_.global_batch) +

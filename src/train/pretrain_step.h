@@ -48,8 +48,8 @@ struct StepResult {
   // The global interest widths (view, aug) of the next batch, when run() was given one.
   int64_t next_view_width = 0;
   int64_t next_aug_width = 0;
-  double loss = 0.0;         // the global-batch loss
-  StepTimes times;           // forward, backward, comm, optimizer (data is the caller's)
+  double loss = 0.0;  // the global-batch loss
+  StepTimes times;    // forward, backward, comm, optimizer (data is the caller's)
 };
 
 // One pretraining step on a rank's slice of a global batch: both views'
@@ -59,8 +59,8 @@ struct StepResult {
 // per step, to read the summed scalars; everything else is queued.
 class PretrainStep {
  public:
-  PretrainStep(model::MissRecImpl& model, const model::ItemFeatures& features, ParameterSet& parameters,
-               Adam& adam, GradientSync& sync, runtime::Communicator& comm, StepSettings settings);
+  PretrainStep(model::MissRecImpl& model, const model::ItemFeatures& features, ParameterSet& parameters, Adam& adam,
+               GradientSync& sync, runtime::Communicator& comm, StepSettings settings);
 
   // `next`, when given, is the batch of the following step: its local interest widths
   // travel with this step's scalars, so that the next step needs no exchange of its own

@@ -58,9 +58,9 @@ struct ResumeHeader {
   int64_t rng_device_bytes = 0;  // per rank; 0 unless both runs are on GPUs
 
   static constexpr int64_t ResumeHeader::*kFields[] = {
-      &ResumeHeader::resumed,     &ResumeHeader::epoch,         &ResumeHeader::step,
-      &ResumeHeader::global_step, &ResumeHeader::optimizer_steps, &ResumeHeader::world_size,
-      &ResumeHeader::interest_rows, &ResumeHeader::rng_cpu_bytes, &ResumeHeader::rng_device_bytes};
+      &ResumeHeader::resumed,       &ResumeHeader::epoch,           &ResumeHeader::step,
+      &ResumeHeader::global_step,   &ResumeHeader::optimizer_steps, &ResumeHeader::world_size,
+      &ResumeHeader::interest_rows, &ResumeHeader::rng_cpu_bytes,   &ResumeHeader::rng_device_bytes};
   static constexpr int64_t kCount = sizeof(kFields) / sizeof(kFields[0]);
 
   at::Tensor to_tensor(at::Device device) const {
@@ -91,7 +91,8 @@ class Pretrainer {
                           static_cast<uint64_t>(config.run.seed), device_)),
         parameters_(*model_),
         adam_(parameters_, AdamOptions{config.train.lr, 0.9, 0.999, 1e-8, config.train.weight_decay}),
-        sync_(parameters_, comm, PretrainStep::scalar_count(static_cast<int64_t>(dataset_.domains().size()), comm.size())),
+        sync_(parameters_, comm,
+              PretrainStep::scalar_count(static_cast<int64_t>(dataset_.domains().size()), comm.size())),
         loader_(dataset_, loader_options_of(config, "train", config.train.batch_size, comm)),
         step_(*model_, features_, parameters_, adam_, sync_, comm, step_settings()),
         metrics_(comm.rank() == 0 ? run_dir_ + "/metrics.jsonl" : "") {}
@@ -166,8 +167,8 @@ void Pretrainer::initialise(const PretrainRequest& request) {
                    << "/config.yaml); continuing with the new one";
     }
     if (state.world_size != comm_.size()) {
-      LOG(WARNING) << "checkpoint written by " << state.world_size << " ranks, resuming on "
-                   << comm_.size() << ": dropout draws are re-seeded, so the run is not bit-identical "
+      LOG(WARNING) << "checkpoint written by " << state.world_size << " ranks, resuming on " << comm_.size()
+                   << ": dropout draws are re-seeded, so the run is not bit-identical "
                    << "to an uninterrupted one";
     }
     LOG(INFO) << "resuming from " << dir << " at epoch " << state.epoch + 1 << ", step " << state.step
@@ -228,15 +229,19 @@ void Pretrainer::initialise(const PretrainRequest& request) {
          {std::tuple{at::Device(at::kCPU), header.rng_cpu_bytes, &state.rng_cpu},
           std::tuple{device_, header.rng_device_bytes, &state.rng_device}}) {
       if (bytes == 0) continue;
-      at::Tensor rng = comm_.rank() == 0 ? saved->to(device_)
-                                         : at::zeros({comm_.size(), bytes}, at::TensorOptions().dtype(at::kLong).device(device_));
+      at::Tensor rng = comm_.rank() == 0
+                           ? saved->to(device_)
+                           : at::zeros({comm_.size(), bytes}, at::TensorOptions().dtype(at::kLong).device(device_));
       comm_.broadcast(rng, 0);
       set_generator_state(generator, rng[comm_.rank()].to(at::kCPU));
     }
   }
   if (comm_.rank() == 0) {
-    metrics_.write(JsonLine().add("kind", std::string("resume")).add("epoch", start_epoch_)
-                       .add("step", start_step_).add("global_step", global_step_));
+    metrics_.write(JsonLine()
+                       .add("kind", std::string("resume"))
+                       .add("epoch", start_epoch_)
+                       .add("step", start_step_)
+                       .add("global_step", global_step_));
   }
 }
 
@@ -284,8 +289,11 @@ void Pretrainer::save(int64_t epoch, int64_t next_step, int64_t steps_per_epoch)
   uintmax_t bytes = 0;
   for (const auto& entry : fs::directory_iterator(dir)) bytes += entry.file_size();
   LOG(INFO) << "checkpoint " << dir << " written: " << bytes / 1e6 << " MB in " << seconds << " s";
-  metrics_.write(JsonLine().add("kind", std::string("checkpoint")).add("dir", dir)
-                     .add("global_step", global_step_).add("bytes", static_cast<int64_t>(bytes))
+  metrics_.write(JsonLine()
+                     .add("kind", std::string("checkpoint"))
+                     .add("dir", dir)
+                     .add("global_step", global_step_)
+                     .add("bytes", static_cast<int64_t>(bytes))
                      .add("seconds", seconds));
 }
 
@@ -294,8 +302,7 @@ void Pretrainer::log_progress(int64_t epoch, int64_t step, const std::vector<dou
   const double steps = static_cast<double>(std::max<int64_t>(window_steps_, 1));
   const double samples_per_s = window_wall_ > 0 ? window_steps_ * batch / window_wall_ : 0.0;
   const int64_t steps_per_epoch = loader_.steps_per_epoch();
-  const int64_t remaining_steps =
-      (config_.train.epochs - epoch - 1) * steps_per_epoch + (steps_per_epoch - step - 1);
+  const int64_t remaining_steps = (config_.train.epochs - epoch - 1) * steps_per_epoch + (steps_per_epoch - step - 1);
   const double step_s = run_steps_ > 0 ? run_step_seconds_ / static_cast<double>(run_steps_) : 0.0;
   const double eta = remaining_steps * step_s + (config_.train.epochs - epoch - 1) * last_refresh_s_;
   const double seq_item = sums[kSeqItem] / (steps * batch);
@@ -309,10 +316,9 @@ void Pretrainer::log_progress(int64_t epoch, int64_t step, const std::vector<dou
                 "reg %.3g/%.3g) | ms/step data %.1f fwd %.1f bwd %.1f comm %.1f opt %.1f | refresh %.1f s",
                 static_cast<long long>(epoch + 1), static_cast<long long>(config_.train.epochs),
                 static_cast<long long>(step + 1), static_cast<long long>(steps_per_epoch), samples_per_s,
-                format_duration(eta).c_str(), loss, seq_item, seq_seq, reg, reg_aug,
-                1e3 * window_times_.data / steps, 1e3 * window_times_.forward / steps,
-                1e3 * window_times_.backward / steps, 1e3 * window_times_.comm / steps,
-                1e3 * window_times_.optimizer / steps, last_refresh_s_);
+                format_duration(eta).c_str(), loss, seq_item, seq_seq, reg, reg_aug, 1e3 * window_times_.data / steps,
+                1e3 * window_times_.forward / steps, 1e3 * window_times_.backward / steps,
+                1e3 * window_times_.comm / steps, 1e3 * window_times_.optimizer / steps, last_refresh_s_);
   LOG(INFO) << line;
 }
 
@@ -353,8 +359,8 @@ bool Pretrainer::train_epoch(int64_t epoch, int64_t first_step) {
     std::optional<data::Batch> next = step + 1 < steps_per_epoch ? next_batch(step + 1) : std::nullopt;
     times.data = clock.lap();
 
-    const StepResult result = step_.run(*batch, interests_.interest_embeddings, runtime::stop_requested(),
-                                        next ? &*next : nullptr);
+    const StepResult result =
+        step_.run(*batch, interests_.interest_embeddings, runtime::stop_requested(), next ? &*next : nullptr);
     if (next) data::pad_interest_columns(*next, result.next_view_width, result.next_aug_width);
     batch = std::move(next);
     times.forward = result.times.forward;
@@ -447,9 +453,9 @@ bool Pretrainer::train_epoch(int64_t epoch, int64_t first_step) {
                        .add("refresh_s", last_refresh_s_)
                        .add("wall_s", wall)
                        .add("time_s", step_times_json(epoch_times, steps)));
-    LOG(INFO) << "epoch " << epoch + 1 << " done: " << epoch_steps << " steps in " << format_duration(wall)
-              << ", " << static_cast<int64_t>(epoch_steps * batch_size / std::max(wall, 1e-9))
-              << " samples/s, mean L_si " << seq_item << ", refresh " << last_refresh_s_ << " s";
+    LOG(INFO) << "epoch " << epoch + 1 << " done: " << epoch_steps << " steps in " << format_duration(wall) << ", "
+              << static_cast<int64_t>(epoch_steps * batch_size / std::max(wall, 1e-9)) << " samples/s, mean L_si "
+              << seq_item << ", refresh " << last_refresh_s_ << " s";
   }
   const bool last_epoch = epoch + 1 == config_.train.epochs;
   if ((epoch + 1) % config_.checkpoint.every_epochs == 0 || last_epoch) {
@@ -488,8 +494,7 @@ int Pretrainer::run(const PretrainRequest& request) {
 
 }  // namespace
 
-int run_pretraining(const runtime::Config& config, const PretrainRequest& request,
-                    runtime::Communicator& comm) {
+int run_pretraining(const runtime::Config& config, const PretrainRequest& request, runtime::Communicator& comm) {
   runtime::install_stop_handlers();
   if (request.resume == "latest" && !fs::exists(config.run_dir() + "/checkpoints")) {
     runtime::throw_input_error("--resume latest", "no checkpoint under " + config.run_dir() + "/checkpoints");

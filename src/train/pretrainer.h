@@ -20,7 +20,6 @@ struct PretrainRequest {
 // Adam; progress and metrics.jsonl on rank 0; checkpoints. Returns the exit
 // status: 0 when the run finished, runtime::kExitStoppedForRequeue when SIGTERM/SIGUSR1
 // stopped it after a checkpoint.
-int run_pretraining(const runtime::Config& config, const PretrainRequest& request,
-                    runtime::Communicator& comm);
+int run_pretraining(const runtime::Config& config, const PretrainRequest& request, runtime::Communicator& comm);
 
 }  // namespace missrec::train

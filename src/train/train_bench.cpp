@@ -60,9 +60,8 @@ double step_flops(const data::Batch& batch, int64_t hidden, int64_t inner, int64
 // the machine's GEMM reaches, as the yardstick for the step's rate.
 double large_gemm_gflops(at::Device device, Precision precision) {
   const int64_t n = device.is_cuda() ? 8192 : 2048;
-  const at::TensorOptions options =
-      at::TensorOptions().device(device).dtype(precision == Precision::kBf16 && device.is_cuda() ? at::kBFloat16
-                                                                                              : at::kFloat);
+  const at::TensorOptions options = at::TensorOptions().device(device).dtype(
+      precision == Precision::kBf16 && device.is_cuda() ? at::kBFloat16 : at::kFloat);
   const at::Tensor a = at::randn({n, n}, options);
   const at::Tensor b = at::randn({n, n}, options);
   at::Tensor c = at::mm(a, b);
@@ -153,9 +152,8 @@ std::string run_train_bench(const TrainBenchOptions& options, runtime::Communica
     times.data = data_s;
     total += times;
     wall += step_s;
-    const at::Tensor distinct =
-        std::get<0>(at::_unique(at::cat({batch.view.item_seq.reshape({-1}), batch.aug.item_seq.reshape({-1}),
-                                         batch.pos_item})));
+    const at::Tensor distinct = std::get<0>(
+        at::_unique(at::cat({batch.view.item_seq.reshape({-1}), batch.aug.item_seq.reshape({-1}), batch.pos_item})));
     flops += step_flops(batch, config.hidden_size, config.inner_size, config.n_layers, options.batch, distinct.numel());
     history += batch.view.item_length.to(at::kDouble).mean().item<double>();
   }

@@ -14,7 +14,7 @@ struct TrainBenchOptions {
   std::string lengths = "demo";  // demo: the demo preset's history lengths; full: all 50
   int64_t steps = 10;            // timed steps (after 2 warm-up steps)
   int64_t items = 20000;
-  bool padded = false;           // time the padded computation instead
+  bool padded = false;             // time the padded computation instead
   std::string precision = "fp32";  // train.precision
   uint64_t seed = 2020;
 };

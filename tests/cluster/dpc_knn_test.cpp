@@ -24,16 +24,14 @@ double max_relative(const at::Tensor& actual, const at::Tensor& expected, double
   return ((a - b).abs() / b.abs().clamp_min(floor)).max().item<double>();
 }
 
-void expect_same(const DpcResult& actual, const DpcResult& expected, double tolerance,
-                 double centroid_tolerance) {
+void expect_same(const DpcResult& actual, const DpcResult& expected, double tolerance, double centroid_tolerance) {
   EXPECT_TRUE(at::equal(actual.center_index.to(at::kCPU), expected.center_index.to(at::kCPU)));
   EXPECT_TRUE(at::equal(actual.cluster_index.to(at::kCPU), expected.cluster_index.to(at::kCPU)));
   EXPECT_LE(max_relative(actual.density, expected.density), tolerance);
   EXPECT_LE(max_relative(actual.delta, expected.delta), tolerance);
   EXPECT_LE(max_relative(actual.score, expected.score), tolerance);
   const double scale = expected.centroids.abs().max().item<double>();
-  EXPECT_LE((actual.centroids - expected.centroids).abs().max().item<double>() / scale,
-            centroid_tolerance);
+  EXPECT_LE((actual.centroids - expected.centroids).abs().max().item<double>() / scale, centroid_tolerance);
 }
 
 void check_fixture(const std::string& name) {
@@ -79,7 +77,7 @@ TEST(DpcKnn, SmallMemoryBudgetGivesTheSameResult) {
   roomy.clusters = 40;
   roomy.knn_k = 400;
   DpcOptions tight = roomy;
-  tight.memory_mb = 1;  // rows processed a handful at a time
+  tight.memory_mb = 1;        // rows processed a handful at a time
   tight.kept_neighbours = 4;  // more rows need the exact delta scan
   DpcStats stats;
   const DpcResult a = dpc_knn(tokens, roomy, comm());

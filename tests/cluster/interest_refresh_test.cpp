@@ -45,8 +45,8 @@ TEST(InterestRefresh, TablesFollowTheClustering) {
 
   // The same as clustering the adaptor outputs directly.
   torch::NoGradGuard no_grad;
-  const at::Tensor tokens = at::cat({model->text_adaptor(features.text.slice(0, 1)),
-                                     model->img_adaptor(features.image.slice(0, 1))});
+  const at::Tensor tokens =
+      at::cat({model->text_adaptor(features.text.slice(0, 1)), model->img_adaptor(features.image.slice(0, 1))});
   DpcOptions dpc;
   dpc.clusters = 15;
   dpc.knn_k = 30;

@@ -19,14 +19,13 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string temp_dir(const std::string& name) {
-  const std::string dir = fs::temp_directory_path() / ("missrec_dataset_test_" + name + "_" +
-                                                       std::to_string(::getpid()));
+  const std::string dir =
+      fs::temp_directory_path() / ("missrec_dataset_test_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   return dir;
 }
 
-DomainContent make_domain(const std::string& name, int64_t items, int64_t dim, float base,
-                          bool with_aug) {
+DomainContent make_domain(const std::string& name, int64_t items, int64_t dim, float base, bool with_aug) {
   DomainContent domain;
   domain.name = name;
   domain.n_items = items;
@@ -40,8 +39,8 @@ DomainContent make_domain(const std::string& name, int64_t items, int64_t dim, f
   for (int64_t s = 0; s < 3 * items; ++s) {
     std::vector<int32_t> history;
     for (int64_t j = 0; j <= s % 5; ++j) history.push_back(static_cast<int32_t>((s + j) % items));
-    train.add(history.data(), static_cast<int64_t>(history.size()),
-              static_cast<int32_t>((s * 7) % items), static_cast<int32_t>(s));
+    train.add(history.data(), static_cast<int64_t>(history.size()), static_cast<int32_t>((s * 7) % items),
+              static_cast<int32_t>(s));
   }
   return domain;
 }
@@ -81,8 +80,8 @@ TEST(Dataset, WriteThenReadRoundTrips) {
   const SampleSegment& segment = dataset.domains()[0].splits.at("train")[0];
   const std::vector<int32_t> items = reader.read(segment, 2, 3);
   const SampleTable& table = first.splits.at("train");
-  EXPECT_EQ(items, std::vector<int32_t>(table.items.begin() + table.offsets[2],
-                                        table.items.begin() + table.offsets[5]));
+  EXPECT_EQ(items,
+            std::vector<int32_t>(table.items.begin() + table.offsets[2], table.items.begin() + table.offsets[5]));
   EXPECT_EQ(segment.target, table.target);
   fs::remove_all(dir);
 }

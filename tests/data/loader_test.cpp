@@ -23,9 +23,9 @@ const std::string& dataset_dir() {
     // Every rank must agree on the name: take rank 0's pid.
     at::Tensor id = at::full({1}, static_cast<int64_t>(::getpid()), at::kLong);
     comm().broadcast(id, 0);
-    const std::string path = (std::filesystem::temp_directory_path() /
-                              ("missrec_loader_test_" + std::to_string(id.item<int64_t>())))
-                                 .string();
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("missrec_loader_test_" + std::to_string(id.item<int64_t>())))
+            .string();
     if (comm().rank() == 0) {
       SynthOptions options;
       options.preset = "downstream";
@@ -74,8 +74,10 @@ std::map<int64_t, int64_t> file_fingerprints(const Dataset& dataset) {
       const std::vector<int32_t> items = reader.read(segment, 0, segment.size());
       for (int64_t s = 0; s < segment.size(); ++s) {
         uint64_t h = keyed_hash(static_cast<uint64_t>(domain.first_global_id + segment.target[static_cast<size_t>(s)]));
-        for (int64_t k = segment.offsets[static_cast<size_t>(s)]; k < segment.offsets[static_cast<size_t>(s) + 1]; ++k) {
-          h = keyed_hash(h, static_cast<uint64_t>(domain.first_global_id + items[static_cast<size_t>(k - segment.offsets[0])]));
+        for (int64_t k = segment.offsets[static_cast<size_t>(s)]; k < segment.offsets[static_cast<size_t>(s) + 1];
+             ++k) {
+          h = keyed_hash(
+              h, static_cast<uint64_t>(domain.first_global_id + items[static_cast<size_t>(k - segment.offsets[0])]));
         }
         counts[static_cast<int64_t>(h >> 1)] += 1;
       }
@@ -85,8 +87,8 @@ std::map<int64_t, int64_t> file_fingerprints(const Dataset& dataset) {
 }
 
 // Every (position, fingerprint) the epoch yields on this rank.
-at::Tensor epoch_fingerprints(const Dataset& dataset, int rank, int world, int64_t epoch,
-                              int64_t batch_size, int64_t* steps) {
+at::Tensor epoch_fingerprints(const Dataset& dataset, int rank, int world, int64_t epoch, int64_t batch_size,
+                              int64_t* steps) {
   LoaderOptions options;
   options.global_batch = batch_size;
   options.rank = rank;

@@ -29,16 +29,16 @@ const std::vector<int64_t> kUsersPerDomain = {700, 500, 350, 200, 7};
 // Samples per user: its prefixes, 8..40 of them, stored next to each other.
 struct Layout {
   std::string dir;
-  std::vector<int64_t> domain_samples;    // per domain
-  std::vector<int64_t> user_samples;      // per user
+  std::vector<int64_t> domain_samples;        // per domain
+  std::vector<int64_t> user_samples;          // per user
   std::map<int64_t, int64_t> user_of_target;  // global target id -> user
   int64_t total = 0;
 };
 
 Layout write_dataset() {
   Layout layout;
-  layout.dir = (std::filesystem::temp_directory_path() / ("missrec_shuffle_test_" + std::to_string(::getpid())))
-                   .string();
+  layout.dir =
+      (std::filesystem::temp_directory_path() / ("missrec_shuffle_test_" + std::to_string(::getpid()))).string();
   std::mt19937_64 random(7);
   DatasetWriter writer(layout.dir, 4, 4);
   int64_t first_global_id = 1;
@@ -107,8 +107,8 @@ Moments uniform_domains(const Layout& data) {
     m.mean += 1.0 - miss_d;
     for (size_t e = 0; e < domains; ++e) {
       const double miss_e = miss_probability(data.total, data.domain_samples[e]);
-      const double both = d == e ? miss_d
-                                 : miss_probability(data.total, data.domain_samples[d] + data.domain_samples[e]);
+      const double both =
+          d == e ? miss_d : miss_probability(data.total, data.domain_samples[d] + data.domain_samples[e]);
       m.variance += both - miss_d * miss_e;
     }
   }

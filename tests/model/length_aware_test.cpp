@@ -79,8 +79,8 @@ TEST(LengthAware, SameLossesAndGradientsAsThePaddedComputation) {
     SequenceOutput aug;
     PretrainLosses losses;
     if (length_aware) {
-      const AdaptedItems adapted =
-          model->adapt_items({c.view.item_seq, c.aug.item_seq, c.pos_items}, features, c.aug.item_seq, c.aug.text_aug_mask);
+      const AdaptedItems adapted = model->adapt_items({c.view.item_seq, c.aug.item_seq, c.pos_items}, features,
+                                                      c.aug.item_seq, c.aug.text_aug_mask);
       view = model->encode_by_length(c.view, adapted, interest_embeddings);
       aug = model->encode_by_length(c.aug, adapted, interest_embeddings);
       const auto [text, image] = model->item_vectors(c.pos_items, adapted);

@@ -139,10 +139,9 @@ TEST(Model, ParameterNamesAreTheSpecs) {
   MissRec model(config);
   const auto tensors = model->named_tensors();
   for (const char* name :
-       {"text_adaptor.weight", "img_adaptor.bias", "position_embedding.weight", "LayerNorm.weight",
-        "fusion_factor", "trm_model.encoder.layers.0.self_attn.in_proj_weight",
-        "trm_model.encoder.layers.0.self_attn.out_proj.bias", "trm_model.encoder.norm.weight",
-        "trm_model.decoder.layers.0.multihead_attn.in_proj_bias",
+       {"text_adaptor.weight", "img_adaptor.bias", "position_embedding.weight", "LayerNorm.weight", "fusion_factor",
+        "trm_model.encoder.layers.0.self_attn.in_proj_weight", "trm_model.encoder.layers.0.self_attn.out_proj.bias",
+        "trm_model.encoder.norm.weight", "trm_model.decoder.layers.0.multihead_attn.in_proj_bias",
         "trm_model.decoder.layers.0.norm3.weight", "trm_model.decoder.norm.bias"}) {
     EXPECT_EQ(tensors.count(name), 1u) << name;
   }
@@ -152,8 +151,7 @@ TEST(Model, ParameterNamesAreTheSpecs) {
   ModelConfig transductive = config;
   transductive.n_items = 20;
   MissRec with_ids(transductive);
-  EXPECT_EQ(with_ids->named_tensors().at("item_embedding.weight").sizes(),
-            (std::vector<int64_t>{21, 300}));
+  EXPECT_EQ(with_ids->named_tensors().at("item_embedding.weight").sizes(), (std::vector<int64_t>{21, 300}));
   EXPECT_TRUE(with_ids->named_tensors().at("item_embedding.weight")[0].eq(0).all().item<bool>());
 }
 

@@ -11,9 +11,7 @@ namespace {
 
 using missrec::testing::comm;
 
-at::TensorOptions on_device(at::ScalarType type) {
-  return at::TensorOptions().dtype(type).device(comm().device());
-}
+at::TensorOptions on_device(at::ScalarType type) { return at::TensorOptions().dtype(type).device(comm().device()); }
 
 at::Tensor cpu(const at::Tensor& tensor) { return tensor.to(at::kCPU); }
 
@@ -33,15 +31,13 @@ TEST_P(AllreduceTest, SumMaxMin) {
     if (op == ReduceOp::kSum) expected = index * (size * (size + 1) / 2);
     if (op == ReduceOp::kMax) expected = at::where(index >= 0, index * size, index);
     if (op == ReduceOp::kMin) expected = at::where(index >= 0, index, index * size);
-    EXPECT_TRUE(at::equal(cpu(values), expected.to(type)))
-        << cpu(values) << " vs " << expected;
+    EXPECT_TRUE(at::equal(cpu(values), expected.to(type))) << cpu(values) << " vs " << expected;
     EXPECT_EQ(values.scalar_type(), type);
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, AllreduceTest,
-                         ::testing::Values(at::kFloat, at::kDouble, at::kLong, at::kInt,
-                                           at::kHalf));
+                         ::testing::Values(at::kFloat, at::kDouble, at::kLong, at::kInt, at::kHalf));
 
 TEST(Comm, AllreduceInt64IsExactBeyondDoublePrecision) {
   const int64_t big = (int64_t{1} << 60) + 1;
@@ -113,8 +109,7 @@ TEST(Comm, ReduceScatterGivesEachRankItsBlock) {
   // Element i on rank r: i + r. Sum over ranks: size*i + size(size-1)/2.
   at::Tensor values = (at::arange(block * size, at::kLong) + rank).to(comm().device());
   const at::Tensor mine = cpu(comm().reduce_scatter(values, ReduceOp::kSum));
-  const at::Tensor expected =
-      at::arange(rank * block, (rank + 1) * block, at::kLong) * size + size * (size - 1) / 2;
+  const at::Tensor expected = at::arange(rank * block, (rank + 1) * block, at::kLong) * size + size * (size - 1) / 2;
   EXPECT_TRUE(at::equal(mine, expected)) << mine << " vs " << expected;
 
   at::Tensor maxima = (at::arange(block * size, at::kDouble) * (rank + 1)).to(comm().device());

@@ -2,12 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <set>
 #include <string>
-#include <unistd.h>
 
 #include "runtime/config_yaml.h"
 #include "runtime/error.h"
@@ -136,18 +136,15 @@ TEST(Config, BadValuesNameFileLineAndKey) {
     SCOPED_TRACE(c.yaml);
     const std::string error = load_error(c.yaml);
     EXPECT_NE(error.find(c.expected), std::string::npos) << "got: " << error;
-    EXPECT_NE(error.find("/tmp/missrec_config_test_"), std::string::npos)
-        << "error must name the file: " << error;
+    EXPECT_NE(error.find("/tmp/missrec_config_test_"), std::string::npos) << "error must name the file: " << error;
   }
 }
 
 TEST(Config, UnknownKeysSuggestTheClosest) {
   EXPECT_NE(load_error("train:\n  lrr: 1\n").find("unknown key 'train.lrr' (did you mean 'train.lr'?)"),
             std::string::npos);
-  EXPECT_NE(load_error("trian:\n  lr: 1\n").find("unknown section 'trian' (did you mean 'train'?)"),
-            std::string::npos);
-  EXPECT_NE(load_error("model:\n  hiden_size: 8\n").find("did you mean 'model.hidden_size'?"),
-            std::string::npos);
+  EXPECT_NE(load_error("trian:\n  lr: 1\n").find("unknown section 'trian' (did you mean 'train'?)"), std::string::npos);
+  EXPECT_NE(load_error("model:\n  hiden_size: 8\n").find("did you mean 'model.hidden_size'?"), std::string::npos);
   const std::string far = load_error("train:\n  completely_unrelated: 1\n");
   EXPECT_NE(far.find("unknown key 'train.completely_unrelated'"), std::string::npos);
   EXPECT_EQ(far.find("did you mean"), std::string::npos);
@@ -155,8 +152,7 @@ TEST(Config, UnknownKeysSuggestTheClosest) {
 
 TEST(Config, OverridesBeatTheFileInOrder) {
   TempYaml file("train:\n  lr: 0.01\n  epochs: 5\n");
-  const Config config =
-      load_config(file.path(), {"train.lr=0.02", "train.epochs=6", "train.lr=0.03"});
+  const Config config = load_config(file.path(), {"train.lr=0.02", "train.epochs=6", "train.lr=0.03"});
   EXPECT_DOUBLE_EQ(config.train.lr, 0.03);
   EXPECT_EQ(config.train.epochs, 6);
   const Config untouched = load_config(file.path(), {});
@@ -179,12 +175,10 @@ TEST(Config, BadOverrides) {
     return "";
   };
   EXPECT_EQ(error_of("train.lr=abc"), "--set: train.lr: expected a number, got 'abc'");
-  EXPECT_EQ(error_of("trian.lr=1"),
-            "--set trian.lr=1: unknown key 'trian.lr' (did you mean 'train.lr'?)");
+  EXPECT_EQ(error_of("trian.lr=1"), "--set trian.lr=1: unknown key 'trian.lr' (did you mean 'train.lr'?)");
   EXPECT_EQ(error_of("train.lr"), "--set train.lr: expected section.key=value");
   EXPECT_EQ(error_of("=1"), "--set =1: expected section.key=value");
-  EXPECT_NE(error_of("train.batch_size=-3").find("--set: train.batch_size: expected an integer in"),
-            std::string::npos);
+  EXPECT_NE(error_of("train.batch_size=-3").find("--set: train.batch_size: expected an integer in"), std::string::npos);
   EXPECT_EQ(error_of("train.epochs="), "--set: train.epochs: expected an integer, got ''");
   EXPECT_EQ(load_config("", {"run.name=\"quoted\""}).run.name, "quoted");
 }

@@ -11,8 +11,7 @@ TEST(Suggest, TranspositionCountsOnce) {
 
 TEST(Suggest, PicksTheNearest) {
   EXPECT_EQ(closest_match("--confg", {"--config", "--set"}), "--config");
-  EXPECT_EQ(closest_match("model.hiden_size", {"model.hidden_size", "model.inner_size"}),
-            "model.hidden_size");
+  EXPECT_EQ(closest_match("model.hiden_size", {"model.hidden_size", "model.inner_size"}), "model.hidden_size");
 }
 
 TEST(Suggest, NothingWhenFar) {

@@ -19,7 +19,7 @@ inline std::string fixture_path(const std::string& name) {
 
 // Skips the current test, naming the file, when the fixture is absent (CTest reports
 // the skip status for the parity entries).
-#define MISSREC_SKIP_WITHOUT_FIXTURE(path)                                \
-  if (!std::filesystem::exists(path)) {                                    \
-    GTEST_SKIP() << "reference fixture " << (path) << " is absent";        \
+#define MISSREC_SKIP_WITHOUT_FIXTURE(path)                          \
+  if (!std::filesystem::exists(path)) {                             \
+    GTEST_SKIP() << "reference fixture " << (path) << " is absent"; \
   }

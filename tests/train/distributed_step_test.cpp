@@ -105,13 +105,14 @@ TEST(PretrainRankLoss, SumOverRanksIsTheGlobalBatchLossWithItsGradients) {
   const int64_t first = comm().rank() * per_rank;
   const model::SequenceOutput my_view = model->encode(block(global.view, first, per_rank), features, interests);
   const model::SequenceOutput my_aug = model->encode(block(global.aug, first, per_rank), features, interests);
-  const RankLoss loss =
-      pretrain_rank_loss(*model, my_view, my_aug, model->item_vectors(global.pos_items.narrow(0, first, per_rank), features),
-                         batch, Negatives::kGlobal, comm());
+  const RankLoss loss = pretrain_rank_loss(*model, my_view, my_aug,
+                                           model->item_vectors(global.pos_items.narrow(0, first, per_rank), features),
+                                           batch, Negatives::kGlobal, comm());
   loss.total.backward();
   ParameterSet parameters(*model);
   GradientSync sync(parameters, comm(), 2);
-  const std::vector<double> sums = sync.allreduce({loss.total.item<double>(), loss.parts[RankLoss::kSeqItemSum].item<double>()});
+  const std::vector<double> sums =
+      sync.allreduce({loss.total.item<double>(), loss.parts[RankLoss::kSeqItemSum].item<double>()});
   EXPECT_NEAR(sums[0], reference.total.item<double>(), 1e-5 * std::abs(reference.total.item<double>()));
   EXPECT_NEAR(sums[1] / batch, reference.seq_item.item<double>(), 1e-5 * reference.seq_item.item<double>());
   const auto relative_error = [](const torch::Tensor& actual, const torch::Tensor& expected) {

@@ -22,16 +22,14 @@ int world_rank() {
 }  // namespace
 
 void cuda_call_failed(cudaError_t code, const char* call, const char* file, int line) {
-  LOG(ERROR) << "fatal: CUDA call failed on rank " << world_rank() << " (" << host_name()
-             << "): " << call << " at " << file << ':' << line << ": "
-             << cudaGetErrorString(code);
+  LOG(ERROR) << "fatal: CUDA call failed on rank " << world_rank() << " (" << host_name() << "): " << call << " at "
+             << file << ':' << line << ": " << cudaGetErrorString(code);
   abort_job(1);
 }
 
 void nccl_call_failed(ncclResult_t code, const char* call, const char* file, int line) {
-  LOG(ERROR) << "fatal: NCCL call failed on rank " << world_rank() << " (" << host_name()
-             << "): " << call << " at " << file << ':' << line << ": "
-             << ncclGetErrorString(code);
+  LOG(ERROR) << "fatal: NCCL call failed on rank " << world_rank() << " (" << host_name() << "): " << call << " at "
+             << file << ':' << line << ": " << ncclGetErrorString(code);
   abort_job(1);
 }
 }  // namespace detail
@@ -49,8 +47,7 @@ CudaStream::~CudaStream() {
   }
 }
 
-CudaStream::CudaStream(CudaStream&& other) noexcept
-    : stream_(std::exchange(other.stream_, nullptr)) {}
+CudaStream::CudaStream(CudaStream&& other) noexcept : stream_(std::exchange(other.stream_, nullptr)) {}
 
 CudaStream& CudaStream::operator=(CudaStream&& other) noexcept {
   std::swap(stream_, other.stream_);
@@ -70,8 +67,7 @@ CudaEvent::~CudaEvent() {
   }
 }
 
-CudaEvent::CudaEvent(CudaEvent&& other) noexcept
-    : event_(std::exchange(other.event_, nullptr)) {}
+CudaEvent::CudaEvent(CudaEvent&& other) noexcept : event_(std::exchange(other.event_, nullptr)) {}
 
 CudaEvent& CudaEvent::operator=(CudaEvent&& other) noexcept {
   std::swap(event_, other.event_);

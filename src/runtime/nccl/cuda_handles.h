@@ -5,29 +5,25 @@
 
 namespace missrec::runtime::detail {
 
-[[noreturn]] void cuda_call_failed(cudaError_t code, const char* call, const char* file,
-                                   int line);
-[[noreturn]] void nccl_call_failed(ncclResult_t code, const char* call, const char* file,
-                                   int line);
+[[noreturn]] void cuda_call_failed(cudaError_t code, const char* call, const char* file, int line);
+[[noreturn]] void nccl_call_failed(ncclResult_t code, const char* call, const char* file, int line);
 
 }  // namespace missrec::runtime::detail
 
-#define MISSREC_CUDA_CHECK(call)                                                      \
-  do {                                                                                \
-    const cudaError_t missrec_cuda_rc_ = (call);                                      \
-    if (missrec_cuda_rc_ != cudaSuccess) {                                            \
-      ::missrec::runtime::detail::cuda_call_failed(missrec_cuda_rc_, #call, __FILE__, \
-                                                   __LINE__);                         \
-    }                                                                                 \
+#define MISSREC_CUDA_CHECK(call)                                                                 \
+  do {                                                                                           \
+    const cudaError_t missrec_cuda_rc_ = (call);                                                 \
+    if (missrec_cuda_rc_ != cudaSuccess) {                                                       \
+      ::missrec::runtime::detail::cuda_call_failed(missrec_cuda_rc_, #call, __FILE__, __LINE__); \
+    }                                                                                            \
   } while (0)
 
-#define MISSREC_NCCL_CHECK(call)                                                      \
-  do {                                                                                \
-    const ncclResult_t missrec_nccl_rc_ = (call);                                     \
-    if (missrec_nccl_rc_ != ncclSuccess) {                                            \
-      ::missrec::runtime::detail::nccl_call_failed(missrec_nccl_rc_, #call, __FILE__, \
-                                                   __LINE__);                         \
-    }                                                                                 \
+#define MISSREC_NCCL_CHECK(call)                                                                 \
+  do {                                                                                           \
+    const ncclResult_t missrec_nccl_rc_ = (call);                                                \
+    if (missrec_nccl_rc_ != ncclSuccess) {                                                       \
+      ::missrec::runtime::detail::nccl_call_failed(missrec_nccl_rc_, #call, __FILE__, __LINE__); \
+    }                                                                                            \
   } while (0)
 
 namespace missrec::runtime {

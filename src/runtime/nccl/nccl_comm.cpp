@@ -112,8 +112,7 @@ class Watchdog {
     // Called by the issuing thread only; the watchdog thread never blocks it for long.
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      pending_.push_back(Pending{std::move(done), operation, sequence, bytes,
-                                 std::chrono::steady_clock::now()});
+      pending_.push_back(Pending{std::move(done), operation, sequence, bytes, std::chrono::steady_clock::now()});
     }
     changed_.notify_all();
   }
@@ -135,8 +134,7 @@ class Watchdog {
   void loop() {
     cudaSetDevice(device_index_);
     using Clock = std::chrono::steady_clock;
-    const auto timeout = std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(watch_.timeout_s()));
+    const auto timeout = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(watch_.timeout_s()));
     // A collective's clock starts when it reaches the front of the queue, so time spent
     // behind earlier collectives is not counted against it.
     Clock::time_point front_since = Clock::now();
@@ -173,9 +171,8 @@ class Watchdog {
     ncclResult_t async_error = ncclSuccess;
     ncclCommGetAsyncError(comm_.get(), &async_error);
     if (async_error != ncclSuccess && !in_progress(async_error)) {
-      LOG(ERROR) << "fatal: NCCL error in " << front.operation << " #" << front.sequence
-                 << " on rank " << watch_.rank() << " (" << watch_.host()
-                 << "): " << ncclGetErrorString(async_error) << "; aborting the job";
+      LOG(ERROR) << "fatal: NCCL error in " << front.operation << " #" << front.sequence << " on rank " << watch_.rank()
+                 << " (" << watch_.host() << "): " << ncclGetErrorString(async_error) << "; aborting the job";
       ncclCommAbort(comm_.get());
       abort_job(1);
     }
@@ -228,16 +225,14 @@ class NcclCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   const char* backend_name() const override { return "nccl"; }
-  at::Device device() const override {
-    return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device_index_));
-  }
+  at::Device device() const override { return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device_index_)); }
 
   void allreduce(at::Tensor& tensor, ReduceOp op) override {
     check_device(tensor, "allreduce");
     mark_used_by_comm_stream(tensor);
     run("allreduce", tensor.nbytes(), [&](cudaStream_t stream) {
-      return ncclAllReduce(tensor.data_ptr(), tensor.data_ptr(), tensor.numel(),
-                           nccl_type(tensor.scalar_type()), nccl_op(op), comm_.get(), stream);
+      return ncclAllReduce(tensor.data_ptr(), tensor.data_ptr(), tensor.numel(), nccl_type(tensor.scalar_type()),
+                           nccl_op(op), comm_.get(), stream);
     });
   }
 
@@ -250,14 +245,12 @@ class NcclCommunicator final : public Communicator {
     mark_used_by_comm_stream(tensor);
     mark_used_by_comm_stream(out);
     run("allgather", out.nbytes(), [&](cudaStream_t stream) {
-      return ncclAllGather(tensor.data_ptr(), out.data_ptr(), tensor.nbytes(), ncclUint8,
-                           comm_.get(), stream);
+      return ncclAllGather(tensor.data_ptr(), out.data_ptr(), tensor.nbytes(), ncclUint8, comm_.get(), stream);
     });
     return out;
   }
 
-  at::Tensor allgather_variable(const at::Tensor& tensor,
-                                std::vector<int64_t>* row_counts) override {
+  at::Tensor allgather_variable(const at::Tensor& tensor, std::vector<int64_t>* row_counts) override {
     check_device(tensor, "allgather_variable");
     CHECK_GE(tensor.dim(), 1);
     // Sizes are host values: exchange them over MPI, then one NCCL broadcast per rank
@@ -280,8 +273,8 @@ class NcclCommunicator final : public Communicator {
       for (int r = 0; r < size_; ++r) {
         const size_t bytes = static_cast<size_t>(rows[r] * row_bytes);
         if (bytes > 0) {
-          rc = ncclBroadcast(r == rank_ ? tensor.data_ptr() : nullptr, out_bytes + offset,
-                             bytes, ncclUint8, r, comm_.get(), stream);
+          rc = ncclBroadcast(r == rank_ ? tensor.data_ptr() : nullptr, out_bytes + offset, bytes, ncclUint8, r,
+                             comm_.get(), stream);
           if (rc != ncclSuccess) return rc;
         }
         offset += rows[r] * row_bytes;
@@ -297,8 +290,7 @@ class NcclCommunicator final : public Communicator {
     CHECK(root >= 0 && root < size_);
     mark_used_by_comm_stream(tensor);
     run("broadcast", tensor.nbytes(), [&](cudaStream_t stream) {
-      return ncclBroadcast(tensor.data_ptr(), tensor.data_ptr(), tensor.nbytes(), ncclUint8,
-                           root, comm_.get(), stream);
+      return ncclBroadcast(tensor.data_ptr(), tensor.data_ptr(), tensor.nbytes(), ncclUint8, root, comm_.get(), stream);
     });
   }
 
@@ -312,9 +304,8 @@ class NcclCommunicator final : public Communicator {
     mark_used_by_comm_stream(tensor);
     mark_used_by_comm_stream(out);
     run("reduce_scatter", tensor.nbytes(), [&](cudaStream_t stream) {
-      return ncclReduceScatter(tensor.data_ptr(), out.data_ptr(), out.numel(),
-                               nccl_type(tensor.scalar_type()), nccl_op(op), comm_.get(),
-                               stream);
+      return ncclReduceScatter(tensor.data_ptr(), out.data_ptr(), out.numel(), nccl_type(tensor.scalar_type()),
+                               nccl_op(op), comm_.get(), stream);
     });
     return out;
   }
@@ -338,9 +329,7 @@ class NcclCommunicator final : public Communicator {
     at::Tensor mine = at::zeros({1, kKeyBytes}, at::kByte);
     std::memcpy(mine.data_ptr(), key.data(), std::min<size_t>(key.size(), kKeyBytes - 1));
     const at::Tensor all = host_.allgather(mine);  // [size, kKeyBytes]
-    const auto key_of = [&](int rank) {
-      return std::string(static_cast<const char*>(all[rank].data_ptr()));
-    };
+    const auto key_of = [&](int rank) { return std::string(static_cast<const char*>(all[rank].data_ptr())); };
     for (int other = 0; other < size_; ++other) {
       if (other != rank_ && key_of(other) == key) {
         throw_input_error("launch", "ranks " + std::to_string(std::min(rank_, other)) + " and " +
@@ -353,8 +342,7 @@ class NcclCommunicator final : public Communicator {
 
   void check_device(const at::Tensor& tensor, const char* operation) const {
     CHECK(tensor.is_cuda() && tensor.get_device() == device_index_)
-        << operation << ": NCCL backend needs tensors on cuda:" << device_index_ << ", got "
-        << tensor.device();
+        << operation << ": NCCL backend needs tensors on cuda:" << device_index_ << ", got " << tensor.device();
     CHECK(tensor.is_contiguous()) << operation << ": tensor must be contiguous";
   }
 
@@ -364,8 +352,7 @@ class NcclCommunicator final : public Communicator {
 #if MISSREC_TORCH_CUDA
     c10::cuda::CUDACachingAllocator::recordStream(
         tensor.storage().data_ptr(),
-        c10::cuda::getStreamFromExternal(stream_.get(),
-                                         static_cast<c10::DeviceIndex>(device_index_)));
+        c10::cuda::getStreamFromExternal(stream_.get(), static_cast<c10::DeviceIndex>(device_index_)));
 #else
     (void)tensor;
 #endif
@@ -399,8 +386,7 @@ class NcclCommunicator final : public Communicator {
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_nccl_communicator(const MpiWorld& world, double timeout_s,
-                                                     at::Device device) {
+std::unique_ptr<Communicator> make_nccl_communicator(const MpiWorld& world, double timeout_s, at::Device device) {
   return std::make_unique<NcclCommunicator>(world, timeout_s, device);
 }
 
