@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include <glog/logging.h>
+
 #include "runtime/error.h"
 #include "runtime/suggest.h"
 
@@ -12,9 +14,12 @@ namespace missrec::cli {
 
 using runtime::throw_input_error;
 
-std::string ParsedArgs::value(const std::string& name, const std::string& fallback) const {
+std::string ParsedArgs::value(const std::string& name) const {
   const auto found = values_.find(name);
-  return found == values_.end() ? fallback : found->second.back();
+  if (found != values_.end()) return found->second.back();
+  const auto fallback = defaults_.find(name);
+  CHECK(fallback != defaults_.end()) << "--" << name << " has no default: check has() before reading it";
+  return fallback->second;
 }
 
 std::vector<std::string> ParsedArgs::values(const std::string& name) const {
@@ -22,8 +27,7 @@ std::vector<std::string> ParsedArgs::values(const std::string& name) const {
   return found == values_.end() ? std::vector<std::string>{} : found->second;
 }
 
-int64_t ParsedArgs::integer(const std::string& name, int64_t fallback) const {
-  if (!has(name)) return fallback;
+int64_t ParsedArgs::integer(const std::string& name) const {
   const std::string text = value(name);
   errno = 0;
   char* end = nullptr;
@@ -34,8 +38,7 @@ int64_t ParsedArgs::integer(const std::string& name, int64_t fallback) const {
   return number;
 }
 
-double ParsedArgs::real(const std::string& name, double fallback) const {
-  if (!has(name)) return fallback;
+double ParsedArgs::real(const std::string& name) const {
   const std::string text = value(name);
   char* end = nullptr;
   const double number = std::strtod(text.c_str(), &end);
@@ -89,6 +92,12 @@ ParsedArgs parse_args(const CommandSpec& command, const std::vector<std::string>
       parsed.add_positional(arg);
     }
   }
+  for (const OptionSpec& option : command.options) {
+    if (!option.default_value.empty()) parsed.set_default(option.name, option.default_value);
+    if (option.required && !parsed.has(option.name)) {
+      throw_input_error("missrec " + command.name, "--" + option.name + " " + option.value_name + " is required");
+    }
+  }
   if (parsed.positionals().size() != command.positional_count) {
     if (command.positional_count == 0) {
       throw_input_error("missrec " + command.name, "unexpected argument '" + parsed.positionals().front() + "'");
@@ -110,7 +119,9 @@ std::string command_help(const CommandSpec& command) {
       std::string left = "  --" + option.name;
       if (!option.value_name.empty()) left += " " + option.value_name;
       if (left.size() < 26) left.resize(26, ' ');
-      out << left << "  " << option.help << (option.repeatable ? " (repeatable)" : "") << "\n";
+      out << left << "  " << option.help << (option.repeatable ? " (repeatable)" : "")
+          << (option.required ? " (required)" : "")
+          << (option.default_value.empty() ? "" : " (default " + option.default_value + ")") << "\n";
     }
   }
   if (command.needs_mpi) {

@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/config.h"
@@ -13,30 +14,46 @@ class MpiWorld;
 
 namespace missrec::cli {
 
+// One command-line option, stated once: whether it must be given, and its default
+// (what value() returns when it is not given; `--help` prints it).
 struct OptionSpec {
+  OptionSpec(std::string name, std::string value_name, std::string help, bool repeatable = false, bool required = false,
+             std::string default_value = "")
+      : name(std::move(name)),
+        value_name(std::move(value_name)),
+        help(std::move(help)),
+        repeatable(repeatable),
+        required(required),
+        default_value(std::move(default_value)) {}
+
   std::string name;        // without the leading "--"
   std::string value_name;  // empty: a flag without a value
   std::string help;
   bool repeatable = false;
+  bool required = false;      // parse_args rejects a command line without it
+  std::string default_value;  // empty: none (check has() before reading the value)
 };
 
 class ParsedArgs {
  public:
+  // Whether the option was given on the command line.
   bool has(const std::string& name) const { return values_.count(name) != 0; }
-  // The option's value, or `fallback` when it was not given.
-  std::string value(const std::string& name, const std::string& fallback = "") const;
+  // The option's value: the last one given, else its default (CHECK: it has one).
+  std::string value(const std::string& name) const;
   // Every value of a repeatable option, in command-line order.
   std::vector<std::string> values(const std::string& name) const;
-  // Parses a numeric option strictly; throws InputError naming the flag.
-  int64_t integer(const std::string& name, int64_t fallback) const;
-  double real(const std::string& name, double fallback) const;
+  // value() parsed strictly as a number; throws InputError naming the flag.
+  int64_t integer(const std::string& name) const;
+  double real(const std::string& name) const;
   const std::vector<std::string>& positionals() const { return positionals_; }
 
   void add(const std::string& name, const std::string& value) { values_[name].push_back(value); }
   void add_positional(const std::string& value) { positionals_.push_back(value); }
+  void set_default(const std::string& name, const std::string& value) { defaults_[name] = value; }
 
  private:
   std::map<std::string, std::vector<std::string>> values_;
+  std::map<std::string, std::string> defaults_;
   std::vector<std::string> positionals_;
 };
 
@@ -62,8 +79,9 @@ struct CommandSpec {
   std::function<int(const ParsedArgs&, CommandContext&)> run;
 };
 
-// Strict parsing: unknown options (with a suggestion), missing values, wrong positional
-// counts and repeated single-valued options all throw InputError naming the flag.
+// Strict parsing: unknown options (with a suggestion), missing values, a required option
+// absent, wrong positional counts and repeated single-valued options all throw
+// InputError naming the flag.
 ParsedArgs parse_args(const CommandSpec& command, const std::vector<std::string>& args);
 
 std::string command_help(const CommandSpec& command);

@@ -25,24 +25,24 @@ CommandSpec bench_data_command() {
       "memory. Prints one JSON line. Without --data it synthesises a pretraining dataset.";
   command.options = {
       {"data", "DIR", "dataset to read (default: a synthetic pretrain preset, scale 0.3)", false},
-      {"batch", "B", "global batch: samples per step over all ranks (default 4096)", false},
-      {"ranks", "P", "ranks sharing each global batch; rank 0 is measured (default 8)", false},
-      {"batches", "N", "stop after N batches (default: one epoch)", false},
+      {"batch", "B", "global batch: samples per step over all ranks", false, false, "4096"},
+      {"ranks", "P", "ranks sharing each global batch; rank 0 is measured", false, false, "8"},
+      {"batches", "N", "stop after N batches (0: one epoch)", false, false, "0"},
   };
   command.check_args = [](const ParsedArgs& args) {
-    const int64_t batch = args.integer("batch", 4096);
-    const int64_t ranks = args.integer("ranks", 8);
+    const int64_t batch = args.integer("batch");
+    const int64_t ranks = args.integer("ranks");
     if (batch < 1) runtime::throw_input_error("--batch", "expected >= 1");
     if (ranks < 1 || batch % ranks != 0) {
       runtime::throw_input_error("--ranks", "expected >= 1 and a divisor of --batch " + std::to_string(batch));
     }
-    if (args.integer("batches", 0) < 0) runtime::throw_input_error("--batches", "expected >= 0");
+    if (args.integer("batches") < 0) runtime::throw_input_error("--batches", "expected >= 0");
   };
   command.run = [](const ParsedArgs& args, CommandContext&) {
     data::DataBenchOptions options;
-    options.global_batch = args.integer("batch", 4096);
-    options.world_size = static_cast<int>(args.integer("ranks", 8));
-    options.max_batches = args.integer("batches", 0);
+    options.global_batch = args.integer("batch");
+    options.world_size = static_cast<int>(args.integer("ranks"));
+    options.max_batches = args.integer("batches");
     std::string scratch;
     if (args.has("data")) {
       options.dataset_dir = args.value("data");
@@ -78,19 +78,19 @@ CommandSpec bench_cluster_command() {
       "(cdist -> topk -> masked min) on the same tokens; peak memory of each; whether "
       "they agree. One JSON line. Runs under mpirun too (ours only).";
   command.options = config_options();
-  command.options.push_back({"n", "N", "tokens (default 16000)", false});
-  command.options.push_back({"dim", "D", "token width (default 300)", false});
+  command.options.push_back({"n", "N", "tokens", false, false, "16000"});
+  command.options.push_back({"dim", "D", "token width", false, false, "300"});
   command.options.push_back({"no-baseline", "", "skip the full-matrix baseline", false});
   command.uses_config = true;
   command.needs_mpi = true;
   command.check_args = [](const ParsedArgs& args) {
-    if (args.integer("n", 16000) < 2) runtime::throw_input_error("--n", "expected >= 2");
-    if (args.integer("dim", 300) < 1) runtime::throw_input_error("--dim", "expected >= 1");
+    if (args.integer("n") < 2) runtime::throw_input_error("--n", "expected >= 2");
+    if (args.integer("dim") < 1) runtime::throw_input_error("--dim", "expected >= 1");
   };
   command.run = [](const ParsedArgs& args, CommandContext& context) {
     cluster::ClusterBenchOptions options;
-    options.n = args.integer("n", 16000);
-    options.dim = args.integer("dim", 300);
+    options.n = args.integer("n");
+    options.dim = args.integer("dim");
     options.knn_ratio = context.config.cluster.knn_local_ratio;
     options.cluster_ratio = context.config.cluster.interest_ratio;
     options.memory_mb = context.config.cluster.memory_mb;
@@ -113,29 +113,29 @@ CommandSpec bench_train_command() {
       "preset's history lengths, full makes every history 50 long. Runs under mpirun "
       "(the global batch is split over the ranks). One JSON line.";
   command.options = config_options();
-  command.options.push_back({"batch", "B", "global batch (default 256)", false});
-  command.options.push_back({"lengths", "demo|full", "history lengths (default demo)", false});
-  command.options.push_back({"steps", "N", "timed steps after 2 warm-up steps (default 10)", false});
+  command.options.push_back({"batch", "B", "global batch", false, false, "256"});
+  command.options.push_back({"lengths", "demo|full", "history lengths", false, false, "demo"});
+  command.options.push_back({"steps", "N", "timed steps after 2 warm-up steps", false, false, "10"});
   command.options.push_back({"threads", "T", "CPU threads per rank (default: run.threads)", false});
   command.options.push_back({"padded", "", "time the padded computation instead of the length-aware one", false});
   command.uses_config = true;
   command.needs_mpi = true;
   command.check_args = [](const ParsedArgs& args) {
-    if (args.integer("batch", 256) < 1) runtime::throw_input_error("--batch", "expected >= 1");
-    if (args.integer("steps", 10) < 1) runtime::throw_input_error("--steps", "expected >= 1");
-    if (args.integer("threads", 1) < 1) runtime::throw_input_error("--threads", "expected >= 1");
-    const std::string lengths = args.value("lengths", "demo");
+    if (args.integer("batch") < 1) runtime::throw_input_error("--batch", "expected >= 1");
+    if (args.integer("steps") < 1) runtime::throw_input_error("--steps", "expected >= 1");
+    if (args.has("threads") && args.integer("threads") < 1) runtime::throw_input_error("--threads", "expected >= 1");
+    const std::string lengths = args.value("lengths");
     if (lengths != "demo" && lengths != "full") {
       runtime::throw_input_error("--lengths", "expected demo or full, got '" + lengths + "'");
     }
   };
   command.run = [](const ParsedArgs& args, CommandContext& context) {
     auto comm = make_comm(context);
-    if (args.has("threads")) runtime::configure_threads(args.integer("threads", 1), context.world->local_size());
+    if (args.has("threads")) runtime::configure_threads(args.integer("threads"), context.world->local_size());
     train::TrainBenchOptions options;
-    options.batch = args.integer("batch", 256);
-    options.lengths = args.value("lengths", "demo");
-    options.steps = args.integer("steps", 10);
+    options.batch = args.integer("batch");
+    options.lengths = args.value("lengths");
+    options.steps = args.integer("steps");
     options.padded = args.has("padded");
     options.precision = context.config.train.precision;
     options.seed = static_cast<uint64_t>(context.config.run.seed);

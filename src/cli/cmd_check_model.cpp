@@ -17,21 +17,20 @@ CommandSpec check_model_command() {
       "regularisers, the three losses and every gradient, and prints the largest relative "
       "error of each. Exit 0 when all are within the fixture README's tolerances, 1 "
       "otherwise.";
-  command.options = {{"fixture", "FILE", "HDF5 fixture file (required)", false},
-                     {"device", "cpu|cuda", "where the model runs (default cpu; cuda: GPU 0)", false}};
+  command.options = {{"fixture", "FILE", "HDF5 fixture file", false, true, ""},
+                     {"device", "cpu|cuda", "where the model runs (cuda: GPU 0)", false, false, "cpu"}};
   command.check_args = [](const ParsedArgs& args) {
-    if (!args.has("fixture")) runtime::throw_input_error("missrec check-model", "--fixture FILE is required");
-    const std::string device = args.value("device", "cpu");
+    const std::string device = args.value("device");
     if (device != "cpu" && device != "cuda") {
       runtime::throw_input_error("--device", "expected cpu or cuda, got '" + device + "'");
     }
   };
   command.run = [](const ParsedArgs& args, CommandContext&) {
     const int visible_gpus = static_cast<int>(torch::cuda::device_count());
-    if (args.value("device", "cpu") == "cuda" && visible_gpus == 0) {
+    if (args.value("device") == "cuda" && visible_gpus == 0) {
       runtime::throw_input_error("--device", "cuda requested but LibTorch sees no CUDA device");
     }
-    const at::Device device = runtime::select_device(args.value("device", "cpu"), /*local_rank=*/0, visible_gpus);
+    const at::Device device = runtime::select_device(args.value("device"), /*local_rank=*/0, visible_gpus);
     const model::ModelFixture fixture = model::load_model_fixture(args.value("fixture"));
     const std::vector<model::ParityLine> lines = model::check_model_parity(fixture, device);
     int failed = 0;

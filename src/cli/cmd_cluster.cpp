@@ -55,23 +55,20 @@ CommandSpec cluster_command() {
       "/expected/{density,delta,score,center_index,cluster_index,centroids} like the "
       "fixtures, and prints wall time and peak memory per rank. Runs under mpirun.";
   command.options = config_options();
-  command.options.push_back({"tokens", "FILE", "HDF5 file with /tokens [N, D] (required)", false});
-  command.options.push_back({"clusters", "K", "number of centers (required)", false});
+  command.options.push_back({"tokens", "FILE", "HDF5 file with /tokens [N, D]", false, true, ""});
+  command.options.push_back({"clusters", "K", "number of centers", false, true, ""});
   command.options.push_back({"knn-k", "k", "neighbours for the density", false});
   command.options.push_back({"knn-ratio", "r", "k = ceil(N * r) instead of --knn-k", false});
   command.options.push_back({"out", "FILE", "where to write the result (rank 0)", false});
   command.uses_config = true;
   command.needs_mpi = true;
   command.check_args = [](const ParsedArgs& args) {
-    if (!args.has("tokens")) runtime::throw_input_error("missrec cluster", "--tokens FILE is required");
-    if (!args.has("clusters")) runtime::throw_input_error("missrec cluster", "--clusters K is required");
     if (args.has("knn-k") == args.has("knn-ratio")) {
       runtime::throw_input_error("missrec cluster", "give exactly one of --knn-k and --knn-ratio");
     }
-    if (args.integer("clusters", 0) < 1) runtime::throw_input_error("--clusters", "expected >= 1");
-    if (args.has("knn-k") && args.integer("knn-k", 0) < 1) runtime::throw_input_error("--knn-k", "expected >= 1");
-    const double ratio = args.real("knn-ratio", 0.5);
-    if (!(ratio > 0.0 && ratio <= 1.0)) {
+    if (args.integer("clusters") < 1) runtime::throw_input_error("--clusters", "expected >= 1");
+    if (args.has("knn-k") && args.integer("knn-k") < 1) runtime::throw_input_error("--knn-k", "expected >= 1");
+    if (args.has("knn-ratio") && !(args.real("knn-ratio") > 0.0 && args.real("knn-ratio") <= 1.0)) {
       runtime::throw_input_error("--knn-ratio", "expected a number in (0, 1]");
     }
   };
@@ -83,9 +80,9 @@ CommandSpec cluster_command() {
     }
     const int64_t n = tokens.size(0);
     cluster::DpcOptions options;
-    options.clusters = args.integer("clusters", 0);
+    options.clusters = args.integer("clusters");
     options.knn_k =
-        args.has("knn-k") ? args.integer("knn-k", 0) : static_cast<int64_t>(std::ceil(n * args.real("knn-ratio", 0.0)));
+        args.has("knn-k") ? args.integer("knn-k") : static_cast<int64_t>(std::ceil(n * args.real("knn-ratio")));
     options.memory_mb = context.config.cluster.memory_mb;
     auto comm = make_comm(context);
     cluster::DpcStats stats;

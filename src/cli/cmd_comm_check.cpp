@@ -64,12 +64,12 @@ struct CommCheckOptions {
 
 CommCheckOptions parse_options(const ParsedArgs& args) {
   CommCheckOptions options;
-  options.min_bytes = parse_size("min-bytes", args.value("min-bytes", "4K"));
-  options.max_bytes = parse_size("max-bytes", args.value("max-bytes", "64M"));
+  options.min_bytes = parse_size("min-bytes", args.value("min-bytes"));
+  options.max_bytes = parse_size("max-bytes", args.value("max-bytes"));
   if (options.max_bytes < options.min_bytes) {
     runtime::throw_input_error("--max-bytes", "must not be below --min-bytes");
   }
-  const int64_t warmup = args.integer("warmup", 3);
+  const int64_t warmup = args.integer("warmup");
   if (warmup < 0 || warmup > 1000) {
     runtime::throw_input_error("--warmup", "expected 0..1000, got " + std::to_string(warmup));
   }
@@ -88,9 +88,9 @@ CommandSpec comm_check_command() {
       "(size/time * 2(P-1)/P) by size, like nccl-tests.";
   command.options = config_options();
   command.uses_config = true;
-  command.options.push_back({"min-bytes", "SIZE", "smallest allreduce (default 4K)", false});
-  command.options.push_back({"max-bytes", "SIZE", "largest allreduce (default 64M)", false});
-  command.options.push_back({"warmup", "N", "untimed calls per size (default 3)", false});
+  command.options.push_back({"min-bytes", "SIZE", "smallest allreduce", false, false, "4K"});
+  command.options.push_back({"max-bytes", "SIZE", "largest allreduce", false, false, "64M"});
+  command.options.push_back({"warmup", "N", "untimed calls per size", false, false, "3"});
   command.options.push_back({"json", "", "print one JSON line instead of the table", false});
   command.needs_mpi = true;
   command.check_args = [](const ParsedArgs& args) { parse_options(args); };

@@ -93,7 +93,8 @@ std::string reference_text() {
     out << "\n| option | meaning |\n|---|---|\n";
     for (const OptionSpec& option : command.options) {
       out << "| `--" << option.name << (option.value_name.empty() ? "" : " " + option.value_name) << "` | "
-          << cell(option.help) << (option.repeatable ? " (repeatable)" : "") << " |\n";
+          << cell(option.help) << (option.repeatable ? " (repeatable)" : "") << (option.required ? " (required)" : "")
+          << (option.default_value.empty() ? "" : " (default `" + option.default_value + "`)") << " |\n";
     }
   }
   return out.str();

@@ -13,14 +13,14 @@ namespace {
 
 data::SynthOptions synth_options(const ParsedArgs& args) {
   data::SynthOptions options;
-  options.preset = args.value("preset", "demo");
-  const int64_t seed = args.integer("seed", 2020);
+  options.preset = args.value("preset");
+  const int64_t seed = args.integer("seed");
   if (seed < 0) runtime::throw_input_error("--seed", "expected a non-negative integer");
   options.seed = static_cast<uint64_t>(seed);
-  options.scale = args.real("scale", 1.0);
-  options.feature_dim = args.integer("feature-dim", 512);
-  options.interests = args.integer("interests", 48);
-  options.max_seq_len = args.integer("max-seq-len", 50);
+  options.scale = args.real("scale");
+  options.feature_dim = args.integer("feature-dim");
+  options.interests = args.integer("interests");
+  options.max_seq_len = args.integer("max-seq-len");
   if (options.max_seq_len < 1) runtime::throw_input_error("--max-seq-len", "expected >= 1");
   options.half_features = args.has("float16");
   return options;
@@ -36,19 +36,16 @@ CommandSpec data_synth_command() {
       "demo: OUT/pretrain (five domains) and OUT/downstream (one domain, train/valid/test); "
       "pretrain: five larger domains; downstream: one domain.";
   command.options = {
-      {"preset", "demo|pretrain|downstream", "what to generate (default demo)", false},
-      {"out", "DIR", "output directory (must not exist)", false},
-      {"seed", "S", "seed (default 2020)", false},
-      {"scale", "F", "multiply item and user counts (default 1)", false},
-      {"feature-dim", "D", "text and image feature width (default 512)", false},
-      {"interests", "N", "latent interests shared by all domains (default 48)", false},
-      {"max-seq-len", "L", "longest history kept (default 50)", false},
+      {"preset", "demo|pretrain|downstream", "what to generate", false, false, "demo"},
+      {"out", "DIR", "output directory (must not exist)", false, true},
+      {"seed", "S", "seed", false, false, "2020"},
+      {"scale", "F", "multiply item and user counts", false, false, "1"},
+      {"feature-dim", "D", "text and image feature width", false, false, "512"},
+      {"interests", "N", "latent interests shared by all domains", false, false, "48"},
+      {"max-seq-len", "L", "longest history kept", false, false, "50"},
       {"float16", "", "store features as float16", false},
   };
-  command.check_args = [](const ParsedArgs& args) {
-    if (!args.has("out")) runtime::throw_input_error("missrec data synth", "--out DIR is required");
-    synth_options(args);
-  };
+  command.check_args = [](const ParsedArgs& args) { synth_options(args); };
   command.run = [](const ParsedArgs& args, CommandContext&) {
     const data::SynthReport report = data::synthesize(synth_options(args), args.value("out"));
     std::cout << "wrote " << args.value("out") << ": " << report.domains << " domains, " << report.items << " items, "
@@ -85,23 +82,18 @@ CommandSpec data_convert_command() {
       "Converts the public MISSRec/UniSRec release (downstream or pretraining layout) "
       "into the HDF5 format, keeping every row and item; prints the counts.";
   command.options = {
-      {"from-missrec", "SRC", "directory of the public release files", false},
-      {"out", "DST", "output dataset directory (must not exist)", false},
+      {"from-missrec", "SRC", "directory of the public release files", false, true},
+      {"out", "DST", "output dataset directory (must not exist)", false, true},
       {"dataset", "NAME", "<ds> when SRC holds several", false},
-      {"feature-dim", "D", "width of the raw float32 feature files (default 512)", false},
+      {"feature-dim", "D", "width of the raw float32 feature files", false, false, "512"},
   };
-  command.check_args = [](const ParsedArgs& args) {
-    if (!args.has("from-missrec") || !args.has("out")) {
-      runtime::throw_input_error("missrec data convert", "--from-missrec SRC and --out DST are required");
-    }
-    args.integer("feature-dim", 512);
-  };
+  command.check_args = [](const ParsedArgs& args) { args.integer("feature-dim"); };
   command.run = [](const ParsedArgs& args, CommandContext&) {
     data::ConvertOptions options;
     options.source = args.value("from-missrec");
     options.out = args.value("out");
-    options.dataset = args.value("dataset");
-    options.feature_dim = args.integer("feature-dim", 512);
+    if (args.has("dataset")) options.dataset = args.value("dataset");
+    options.feature_dim = args.integer("feature-dim");
     const data::ConvertReport report = data::convert_missrec(options);
     std::cout << "converted " << report.layout << " dataset into " << options.out << "\n" << report.summary;
     return runtime::kExitOk;

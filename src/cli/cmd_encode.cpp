@@ -25,18 +25,15 @@ CommandSpec encode_command() {
       "an export against another implementation and for inspecting user vectors.";
   command.options = config_options();
   command.options.insert(command.options.end(), {
-                                                    {"model", "FILE", "native export (required)", false},
-                                                    {"data", "DIR", "dataset directory (required)", false},
-                                                    {"split", "NAME", "train, valid or test (default train)", false},
-                                                    {"samples", "N", "how many samples (default 64)", false},
-                                                    {"out", "FILE", "output HDF5 file (required)", false},
+                                                    {"model", "FILE", "native export", false, true, ""},
+                                                    {"data", "DIR", "dataset directory", false, true, ""},
+                                                    {"split", "NAME", "train, valid or test", false, false, "train"},
+                                                    {"samples", "N", "how many samples", false, false, "64"},
+                                                    {"out", "FILE", "output HDF5 file", false, true, ""},
                                                 });
   command.uses_config = true;
   command.check_args = [](const ParsedArgs& args) {
-    for (const char* name : {"model", "data", "out"}) {
-      if (!args.has(name)) runtime::throw_input_error("missrec encode", std::string("--") + name + " is required");
-    }
-    if (args.integer("samples", 64) < 1) runtime::throw_input_error("--samples", "expected at least 1");
+    if (args.integer("samples") < 1) runtime::throw_input_error("--samples", "expected at least 1");
   };
   command.run = [](const ParsedArgs& args, CommandContext& context) {
     torch::NoGradGuard no_grad;
@@ -59,8 +56,8 @@ CommandSpec encode_command() {
     const model::ItemFeatures features = train::load_features(dataset, context.config, device);
 
     data::LoaderOptions options;
-    options.split = args.value("split", "train");
-    options.global_batch = args.integer("samples", 64);
+    options.split = args.value("split");
+    options.global_batch = args.integer("samples");
     options.prefetch = 1;
     options.batch.max_seq_len = exported.config.model.max_seq_len;
     options.batch.seed = static_cast<uint64_t>(exported.config.run.seed);

@@ -21,16 +21,13 @@ CommandSpec evaluate_command() {
       "users sharded over the ranks (np=1 and np=2 give identical numbers). Prints one "
       "JSON line.";
   command.options = config_options();
-  command.options.push_back({"checkpoint", "FILE", "native export with interest tables (required)", false});
-  command.options.push_back({"data", "DIR", "dataset (required)", false});
-  command.options.push_back({"split", "train|valid|test", "which split (default test)", false});
+  command.options.push_back({"checkpoint", "FILE", "native export with interest tables", false, true, ""});
+  command.options.push_back({"data", "DIR", "dataset", false, true, ""});
+  command.options.push_back({"split", "train|valid|test", "which split", false, false, "test"});
   command.uses_config = true;
   command.needs_mpi = true;
   command.check_args = [](const ParsedArgs& args) {
-    for (const char* name : {"checkpoint", "data"}) {
-      if (!args.has(name)) runtime::throw_input_error("missrec evaluate", std::string("--") + name + " is required");
-    }
-    const std::string split = args.value("split", "test");
+    const std::string split = args.value("split");
     if (split != "valid" && split != "test" && split != "train") {
       runtime::throw_input_error("--split", "expected train, valid or test, got '" + split + "'");
     }
@@ -39,7 +36,7 @@ CommandSpec evaluate_command() {
     const std::string path = args.value("checkpoint");
     const train::ModelExport exported = train::read_native_export(path);
     const data::Dataset dataset = data::Dataset::open(args.value("data"));
-    const std::string split = args.value("split", "test");
+    const std::string split = args.value("split");
     if (dataset.samples(split) == 0) runtime::throw_input_error(args.value("data"), "has no " + split + " samples");
     if (!exported.interest_embeddings.defined() || exported.text_interest.numel() != dataset.total_items() + 1) {
       runtime::throw_input_error(path, "has no interest tables for the " + std::to_string(dataset.total_items()) +

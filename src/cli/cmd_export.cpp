@@ -29,14 +29,11 @@ CommandSpec export_command() {
       "`missrec finetune` and `missrec encode` read. --checkpoint also takes a run "
       "directory (its checkpoints/latest).";
   command.options = {
-      {"checkpoint", "DIR", "checkpoint directory, or a run directory (required)", false},
-      {"format", "pytorch|native", "output format (required)", false},
-      {"out", "FILE", "output file (required)", false},
+      {"checkpoint", "DIR", "checkpoint directory, or a run directory", false, true, ""},
+      {"format", "pytorch|native", "output format", false, true, ""},
+      {"out", "FILE", "output file", false, true, ""},
   };
   command.check_args = [](const ParsedArgs& args) {
-    for (const char* name : {"checkpoint", "format", "out"}) {
-      if (!args.has(name)) runtime::throw_input_error("missrec export", std::string("--") + name + " is required");
-    }
     const std::string format = args.value("format");
     if (format != "pytorch" && format != "native") {
       runtime::throw_input_error("--format", "expected pytorch or native, got '" + format + "'");

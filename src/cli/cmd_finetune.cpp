@@ -22,8 +22,8 @@ CommandSpec finetune_command() {
   command.needs_mpi = true;
   command.run = [](const ParsedArgs& args, CommandContext& context) {
     train::FinetuneRequest request;
-    request.data_dir = args.value("data", context.config.data.dir);
-    request.pretrained = args.value("pretrained");
+    request.data_dir = args.has("data") ? args.value("data") : context.config.data.dir;
+    request.pretrained = args.has("pretrained") ? args.value("pretrained") : "";
     if (request.data_dir.empty()) {
       runtime::throw_input_error("--data", "required (or data.dir in the configuration)");
     }

@@ -29,7 +29,7 @@ CommandSpec pretrain_command() {
     }
     auto comm = make_comm(context);
     train::PretrainRequest request;
-    request.resume = args.value("resume");
+    if (args.has("resume")) request.resume = args.value("resume");
     const int status = train::run_pretraining(context.config, request, *comm);
     comm->synchronize();
     return status;

@@ -179,7 +179,7 @@ int run_main(int argc, char** argv) {
     // Every rank reads the same files and flags, so every rank finds the same problem
     // here, before MPI or any heavy work starts; rank 0 reports it.
     if (command->uses_config) {
-      context.config = runtime::load_config(parsed.value("config"), parsed.values("set"));
+      context.config = runtime::load_config(parsed.has("config") ? parsed.value("config") : "", parsed.values("set"));
     }
     if (command->check_args) command->check_args(parsed);
   } catch (const runtime::InputError& e) {

@@ -30,6 +30,14 @@ code, out, _ = run(["--help"])
 check("--help lists commands", code == 0 and "comm-check" in out and "config show" in out, out)
 code, out, _ = run(["config", "show", "--help"])
 check("command --help", code == 0 and "--set" in out, out)
+# Each option's default and whether it is required are stated once, in its spec:
+# --help prints them, and a missing required option is bad input naming it.
+code, out, _ = run(["bench", "train", "--help"])
+check("--help prints option defaults", code == 0 and "(default 256)" in out and "(default demo)" in out, out)
+code, out, _ = run(["check-model", "--help"])
+check("--help marks required options", code == 0 and "(required)" in out and "(default cpu)" in out, out)
+bad_input("a required option missing", ["export", "--format", "native", "--out", "x.h5"],
+          "--checkpoint DIR is required")
 
 code, out, _ = run(["version"])
 check("version", code == 0 and "libtorch:" in out and "mpi: built" in out, out)

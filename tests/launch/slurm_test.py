@@ -28,7 +28,7 @@ import shutil
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from script_check import (BIN, SMALL_MODEL, check, communicate_or_kill, finish, read_metrics, synth_demo,
+from script_check import (BIN, SMALL_MODEL, check, communicate_or_kill, count_records, finish, read_metrics, synth_demo,
                           write_config)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "train"))
@@ -101,7 +101,7 @@ def wait_for_steps(run_dir, count, still_running, seconds=120):
     metrics = os.path.join(run_dir, "metrics.jsonl")
     deadline = time.time() + seconds
     while time.time() < deadline and still_running():
-        if os.path.exists(metrics) and open(metrics).read().count('"kind": "step"') >= count:
+        if count_records(metrics, "step") >= count:
             return True
         time.sleep(0.05)
     return False

@@ -73,6 +73,22 @@ def read_checkpoint_tensors(ckpt_dir, group="model"):
         return {name: f[group][name][()] for name in f[group]}
 
 
+def count_records(metrics_path, kind):
+    """How many complete records of `kind` a metrics.jsonl being written holds (0 while it
+    does not exist; a half-written last line is not counted)."""
+    import json
+    if not os.path.exists(metrics_path):
+        return 0
+    count = 0
+    with open(metrics_path) as f:
+        for line in f:
+            try:
+                count += json.loads(line).get("kind") == kind
+            except ValueError:
+                pass
+    return count
+
+
 def read_metrics(run_dir, kind):
     import json
     lines = []

@@ -11,7 +11,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from script_check import BIN, MPIEXEC, SMALL_MODEL, check, communicate_or_kill, finish, synth_demo, write_config
+from script_check import (BIN, MPIEXEC, SMALL_MODEL, check, communicate_or_kill, count_records, finish, synth_demo,
+                          write_config)
 
 sys.path.insert(0, os.path.dirname(__file__))
 from rank_processes import rank_pids
@@ -34,7 +35,7 @@ with tempfile.TemporaryDirectory() as tmp:
     metrics = os.path.join(tmp, "run", "metrics.jsonl")
     killed_at, deadline = None, time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if os.path.exists(metrics) and open(metrics).read().count('"kind": "step"') >= 3:
+        if count_records(metrics, "step") >= 3:
             pids = rank_pids(config)
             if 1 in pids:
                 os.kill(pids[1], signal.SIGKILL)

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from script_check import (BIN, MPIEXEC, SMALL_MODEL, check, finish, read_checkpoint_tensors,
+from script_check import (BIN, MPIEXEC, SMALL_MODEL, check, count_records, finish, read_checkpoint_tensors,
                           read_metrics, run, synth_demo, write_config)
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -91,7 +91,7 @@ with tempfile.TemporaryDirectory() as tmp:
     deadline = time.time() + 120
     sent = False
     while time.time() < deadline and proc.poll() is None:
-        if os.path.exists(metrics) and open(metrics).read().count('"kind": "step"') >= 3:
+        if count_records(metrics, "step") >= 3:
             pids = rank_pids(config_c)
             if 1 in pids:
                 os.kill(pids[1], signal.SIGTERM)
