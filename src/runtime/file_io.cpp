@@ -41,12 +41,6 @@ void for_each_block(const std::string& path, const std::function<void(const char
   ::close(fd);
 }
 
-std::string hex64(uint64_t value) {
-  char text[17];
-  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(value));
-  return text;
-}
-
 uint64_t xxh3_of_file(const std::string& path) {
   std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(), &XXH3_freeState);
   CHECK(state != nullptr) << "XXH3_createState failed (out of memory)";
@@ -68,7 +62,7 @@ uint64_t legacy_mix(uint64_t x) {
 uint64_t legacy_digest_of_file(const std::string& path) {
   uint64_t hash = 0x243f6a8885a308d3ULL;
   uint64_t length = 0;
-  const auto consume_words = [&](const char* data, size_t size) {
+  for_each_block(path, [&](const char* data, size_t size) {
     size_t i = 0;
     for (; i + 8 <= size; i += 8) {
       uint64_t word;
@@ -76,9 +70,6 @@ uint64_t legacy_digest_of_file(const std::string& path) {
       hash = legacy_mix(hash ^ word) + 0x9e3779b97f4a7c15ULL;
     }
     for (; i < size; ++i) hash = legacy_mix(hash ^ static_cast<unsigned char>(data[i]));
-  };
-  for_each_block(path, [&](const char* data, size_t size) {
-    consume_words(data, size);
     length += size;
   });
   return legacy_mix(hash ^ length);
@@ -88,11 +79,15 @@ uint64_t legacy_digest_of_file(const std::string& path) {
 
 const char* digest_name(FileDigest digest) { return digest == FileDigest::kXxh3_64 ? "xxh3_64" : "missrec_mix64"; }
 
-std::string file_digest_hex(const std::string& path, FileDigest digest) {
-  return hex64(digest == FileDigest::kXxh3_64 ? xxh3_of_file(path) : legacy_digest_of_file(path));
+std::string hex_digest(uint64_t value) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(value));
+  return text;
 }
 
-std::string hex_digest(uint64_t value) { return hex64(value); }
+std::string file_digest_hex(const std::string& path, FileDigest digest) {
+  return hex_digest(digest == FileDigest::kXxh3_64 ? xxh3_of_file(path) : legacy_digest_of_file(path));
+}
 
 void sync_path(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
