@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "cluster/dpc_knn.h"
