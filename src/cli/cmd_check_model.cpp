@@ -30,7 +30,8 @@ CommandSpec check_model_command() {
     if (args.value("device") == "cuda" && visible_gpus == 0) {
       runtime::throw_input_error("--device", "cuda requested but LibTorch sees no CUDA device");
     }
-    const at::Device device = runtime::select_device(args.value("device"), /*local_rank=*/0, visible_gpus);
+    const at::Device device = runtime::select_device(
+        runtime::parse_choice<runtime::DeviceChoice>(args.value("device"), "--device"), /*local_rank=*/0, visible_gpus);
     const model::ModelFixture fixture = model::load_model_fixture(args.value("fixture"));
     const std::vector<model::ParityLine> lines = model::check_model_parity(fixture, device);
     int failed = 0;

@@ -92,11 +92,11 @@ CommandSpec cluster_command() {
         comm->allgather(at::full({1}, rss, at::TensorOptions().dtype(at::kDouble).device(comm->device())));
     if (comm->rank() == 0) {
       std::printf(
-          "dpc-knn: N=%lld D=%lld K=%lld k=%lld ranks=%d blocks %lldx%lld, %lld rows "
+          "dpc-knn: N=%lld D=%lld K=%lld k=%lld ranks=%d tiles of %lld rows, passes of %lld rows, %lld rows "
           "needed a full delta scan, %.2f s\n",
           static_cast<long long>(n), static_cast<long long>(tokens.size(1)), static_cast<long long>(options.clusters),
-          static_cast<long long>(options.knn_k), comm->size(), static_cast<long long>(stats.row_block),
-          static_cast<long long>(stats.column_block), static_cast<long long>(stats.unresolved_rows), stats.seconds);
+          static_cast<long long>(options.knn_k), comm->size(), static_cast<long long>(stats.tile_rows),
+          static_cast<long long>(stats.pass_rows), static_cast<long long>(stats.unresolved_rows), stats.seconds);
       const at::Tensor rss_cpu = all_rss.to(at::kCPU);
       for (int r = 0; r < comm->size(); ++r) {
         std::printf("rank %d peak memory %.0f MB\n", r, rss_cpu[r].item<double>());

@@ -48,13 +48,15 @@ void describe_field(const runtime::FieldSpec& field, std::ostream& out) {
   } else if (const auto* flag = std::get_if<bool*>(&ref)) {
     type = "bool";
     value << (**flag ? "true" : "false");
-  } else {
+  } else if (const auto* text = std::get_if<std::string*>(&ref)) {
     type = "string";
-    value << "\"" << *std::get<std::string*>(ref) << "\"";
+    value << "\"" << **text << "\"";
   }
   std::string allowed;
-  if (!field.choices.empty()) {
-    for (const std::string& choice : field.choices) allowed += (allowed.empty() ? "" : ", ") + choice;
+  if (const auto* choice = std::get_if<runtime::ChoiceRef>(&ref)) {
+    type = "choice";
+    value << "\"" << (*choice->names)[choice->get()] << "\"";
+    for (const std::string& name : *choice->names) allowed += (allowed.empty() ? "" : ", ") + name;
   } else if (type == "integer" || type == "number") {
     allowed = runtime::describe_range(field.range);
   }

@@ -73,6 +73,8 @@ std::string run_cluster_bench(const ClusterBenchOptions& options, runtime::Commu
   json["memory_mb"] = options.memory_mb;
   json["ours_s"] = ours_seconds;
   json["ours_extra_peak_mb"] = ours_peak;
+  json["tile_rows"] = stats.tile_rows;
+  json["pass_rows"] = stats.pass_rows;
   json["unresolved_rows"] = stats.unresolved_rows;
   if (options.with_full_matrix && comm.size() == 1) {
     reset_peak_rss();

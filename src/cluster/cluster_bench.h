@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string>
 
+#include "runtime/config.h"
+
 namespace missrec::runtime {
 class Communicator;
 }
@@ -12,11 +14,11 @@ namespace missrec::cluster {
 struct ClusterBenchOptions {
   int64_t n = 16000;
   int64_t dim = 300;
-  double knn_ratio = 0.1;
-  double cluster_ratio = 0.02;
-  int64_t memory_mb = 1024;
+  double knn_ratio = runtime::ClusterConfig{}.knn_local_ratio;
+  double cluster_ratio = runtime::ClusterConfig{}.interest_ratio;
+  int64_t memory_mb = runtime::ClusterConfig{}.memory_mb;
   bool with_full_matrix = true;  // also time the full-matrix baseline (one rank only)
-  uint64_t seed = 2020;
+  uint64_t seed = runtime::RunConfig{}.seed;
 };
 
 // `missrec bench cluster`: times our DPC-KNN and (on one rank) the full-matrix LibTorch

@@ -26,29 +26,40 @@ struct Shard {
   int64_t end = 0;
 };
 
-// Distances are always computed in tiles of tile_rows(N) rows at fixed global positions,
-// and rank shards are whole tiles: every row then sees exactly the same GEMM call
-// whatever the rank count or memory budget, so results are bit-identical across both
-// (BLAS rounding depends on a call's shape). Tiles of ~64 MB keep the GEMM efficient.
-int64_t tile_rows(int64_t n) { return std::clamp<int64_t>((int64_t{64} << 20) / (4 * n), 32, 2048); }
+// Distance rows are computed in tiles of tile_rows(N) rows at fixed global positions, one
+// GEMM call per tile, and rank shards are whole tiles: every row sees exactly the same GEMM
+// call whatever the rank count or memory budget, so results are bit-identical across both
+// (BLAS rounding depends on a call's shape). Tiles of ~32 MB keep the GEMM efficient; the
+// budget decides how many tiles one pass computes before their rows are summarised.
+int64_t tile_rows(int64_t n, const DpcOptions& options) {
+  if (options.tile_rows > 0) return options.tile_rows;
+  return std::clamp<int64_t>((int64_t{32} << 20) / (4 * n), 32, 1024);
+}
 
-Shard shard_of(int64_t n, int rank, int size) {
-  const int64_t tile = tile_rows(n);
+Shard shard_of(int64_t n, int64_t tile, int rank, int size) {
   const int64_t tiles = (n + tile - 1) / tile;
   return Shard{std::min(n, tiles * rank / size * tile), std::min(n, tiles * (rank + 1) / size * tile)};
 }
 
-// The per-rank state that lives through the whole run (kept neighbour lists of the
-// owned rows, the N-long vectors) plus one tile of full distance rows must fit in
-// memory_mb; warns when it does not (the tile cannot shrink without changing results).
-void check_budget(int64_t n, int64_t owned, int64_t kept, int64_t memory_mb) {
-  const int64_t resident = owned * kept * 12 + n * 24;
-  const int64_t tile = tile_rows(n) * (4 * n + 64 * kept);
-  if ((memory_mb << 20) < resident + tile) {
-    LOG(WARNING) << "cluster.memory_mb=" << memory_mb << " is below the " << ((resident + tile) >> 20)
-                 << " MB one distance tile and the per-rank "
-                 << "state need";
+int64_t megabytes(int64_t bytes) { return (bytes + (int64_t{1} << 20) - 1) >> 20; }
+
+// Rows per pass: as many whole tiles as fit in memory_mb beside the state that lives
+// through the run (the owned rows' kept neighbours and k-sums, the N-long vectors). A
+// distance row costs 4N bytes, plus topk's outputs on the tensor-op path.
+int64_t pass_rows(int64_t n, int64_t tile, int64_t owned, int64_t k, int64_t kept, bool tensor_selection,
+                  int64_t memory_mb) {
+  const int64_t resident = owned * (kept * 12 + 16) + n * 40;
+  const int64_t row_bytes = 4 * n + (tensor_selection ? 12 * (k + kept) : 0);
+  const int64_t budget = memory_mb << 20;
+  const int64_t tiles = (budget - resident) / (tile * row_bytes);
+  if (tiles < 1) {
+    runtime::throw_input_error("cluster.memory_mb", std::to_string(memory_mb) + " MB is below the " +
+                                                        std::to_string(megabytes(resident + tile * row_bytes)) +
+                                                        " MB that one " + std::to_string(tile) +
+                                                        "-row distance tile and this rank's state need at N=" +
+                                                        std::to_string(n) + " (raise it, or run more ranks)");
   }
+  return std::min(tiles * tile, std::max<int64_t>(owned, 1));
 }
 
 // Per row of a block of squared-distance rows [R, N] (consumed: reordered in place): the
@@ -98,7 +109,8 @@ void summarise_rows(at::Tensor& block, int64_t k, int64_t kept, double* sums, fl
 // smallest and the kept nearest, re-ordered so equal distances list the lower index first.
 void summarise_rows_on_device(const at::Tensor& block, int64_t k, int64_t kept, at::Tensor sums, at::Tensor kept_values,
                               at::Tensor kept_index, at::Tensor row_max) {
-  sums.copy_(std::get<0>(block.topk(k, 1, /*largest=*/false, /*sorted=*/false)).to(at::kDouble).sum(1));
+  // Sorted, so the float64 sum adds in the same order whatever the kernel's choices.
+  sums.copy_(std::get<0>(block.topk(k, 1, /*largest=*/false, /*sorted=*/true)).to(at::kDouble).sum(1));
   auto [values, index] = block.topk(kept, 1, /*largest=*/false, /*sorted=*/true);
   const at::Tensor by_index = std::get<1>(at::sort(index, /*stable=*/true, 1, false));
   const at::Tensor values_by_index = values.gather(1, by_index);
@@ -154,35 +166,44 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
   }
   const int64_t k = options.knn_k;
   const int64_t kept = std::min<int64_t>({options.kept_neighbours, k, n});
-  const Shard own = shard_of(n, comm.rank(), comm.size());
+  const int64_t tile = tile_rows(n, options);
+  const Shard own = shard_of(n, tile, comm.rank(), comm.size());
   const int64_t owned = own.end - own.begin;
-  check_budget(n, owned, kept, options.memory_mb);
-  const int64_t row_block = tile_rows(n);
-  const int64_t kTile = row_block;
-  const int64_t column_block = n;  // full rows: one selection pass per row, exact for any k
+  const bool cpu_selection = tokens.is_cpu() && !options.force_tensor_selection;
+  // Planned for the largest shard, so that every rank takes the same decision.
+  int64_t largest_shard = 0;
+  for (int r = 0; r < comm.size(); ++r) {
+    const Shard shard = shard_of(n, tile, r, comm.size());
+    largest_shard = std::max(largest_shard, shard.end - shard.begin);
+  }
+  const int64_t pass = pass_rows(n, tile, largest_shard, k, kept, !cpu_selection, options.memory_mb);
   const at::Tensor norms = squared_norms(tokens);
   auto float_options = tokens.options();
   auto long_options = tokens.options().dtype(at::kLong);
 
-  // Pass 1 over owned rows, one block of full distance rows at a time: sum of the k
-  // smallest squared distances (the point itself included), the `kept` nearest
-  // neighbours in order, and the row maximum.
+  // Pass 1 over owned rows, `pass` full distance rows at a time: sum of the k smallest
+  // squared distances (the point itself included), the `kept` nearest neighbours in
+  // order, and the row maximum.
   at::Tensor knn_sums = at::empty({owned}, float_options.dtype(at::kDouble));
   at::Tensor kept_distance = at::empty({owned, kept}, float_options);
   at::Tensor kept_index = at::empty({owned, kept}, long_options);
   at::Tensor row_maxima = at::zeros({std::max<int64_t>(owned, 1)}, float_options);
   double gemm_seconds = 0.0;
   double select_seconds = 0.0;
-  at::Tensor buffer = at::empty({std::min(row_block, std::max<int64_t>(owned, 1)), n}, float_options);
-  for (int64_t r0 = own.begin; r0 < own.end; r0 += row_block) {
-    const int64_t r1 = std::min(own.end, r0 + row_block);
+  at::Tensor buffer = at::empty({std::min(pass, std::max<int64_t>(owned, 1)), n}, float_options);
+  for (int64_t r0 = own.begin; r0 < own.end; r0 += pass) {
+    const int64_t r1 = std::min(own.end, r0 + pass);
     at::Tensor block = buffer.narrow(0, 0, r1 - r0);
     const auto gemm_start = std::chrono::steady_clock::now();
-    distance_rows(tokens.slice(0, r0, r1), norms.slice(0, r0, r1), tokens, norms, dim, block);
+    for (int64_t t0 = r0; t0 < r1; t0 += tile) {
+      const int64_t t1 = std::min(r1, t0 + tile);
+      at::Tensor rows = block.narrow(0, t0 - r0, t1 - t0);
+      distance_rows(tokens.slice(0, t0, t1), norms.slice(0, t0, t1), tokens, norms, dim, rows);
+    }
     const auto select_start = std::chrono::steady_clock::now();
     gemm_seconds += std::chrono::duration<double>(select_start - gemm_start).count();
     const int64_t local = r0 - own.begin;
-    if (block.is_cpu() && !options.force_tensor_selection) {
+    if (cpu_selection) {
       summarise_rows(block, k, kept, knn_sums.data_ptr<double>() + local,
                      kept_distance.data_ptr<float>() + local * kept, kept_index.data_ptr<int64_t>() + local * kept,
                      row_maxima.data_ptr<float>() + local);
@@ -222,9 +243,9 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
     const at::Tensor unresolved_cpu = unresolved.to(at::kCPU);
     const int64_t* local_rows = unresolved_cpu.data_ptr<int64_t>();
     for (int64_t i = 0; i < unresolved_cpu.size(0);) {
-      const int64_t tile = local_rows[i] / kTile;
+      const int64_t tile_index = local_rows[i] / tile;
       int64_t j = i;
-      while (j < unresolved_cpu.size(0) && local_rows[j] / kTile == tile) ++j;
+      while (j < unresolved_cpu.size(0) && local_rows[j] / tile == tile_index) ++j;
       const at::Tensor local = unresolved.slice(0, i, j);
       const at::Tensor global = local + own.begin;
       at::Tensor block = at::empty({j - i, n}, float_options);
@@ -251,8 +272,8 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
 
   // Every owned token joins its nearest center (ties to the lower cluster id).
   at::Tensor own_cluster = at::empty({owned}, long_options);
-  for (int64_t r0 = own.begin; r0 < own.end; r0 += row_block) {
-    const int64_t r1 = std::min(own.end, r0 + row_block);
+  for (int64_t r0 = own.begin; r0 < own.end; r0 += tile) {
+    const int64_t r1 = std::min(own.end, r0 + tile);
     at::Tensor block = at::empty({r1 - r0, options.clusters}, float_options);
     distance_rows(tokens.slice(0, r0, r1), norms.slice(0, r0, r1), center_tokens, center_norms, dim, block);
     own_cluster.slice(0, r0 - own.begin, r1 - own.begin).copy_(block.argmin(1));
@@ -278,8 +299,8 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
   result.cluster_index = cluster_index;
   result.centroids = (sums / (counts + 1e-4).unsqueeze(1)).to(at::kFloat);
   if (stats != nullptr) {
-    stats->row_block = row_block;
-    stats->column_block = column_block;
+    stats->tile_rows = tile;
+    stats->pass_rows = pass;
     stats->unresolved_rows = unresolved_count.to(at::kCPU).item<int64_t>();
     stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "runtime/config.h"
+
 namespace missrec::runtime {
 class Communicator;
 }
@@ -11,10 +13,13 @@ class Communicator;
 namespace missrec::cluster {
 
 struct DpcOptions {
-  int64_t clusters = 0;          // K
-  int64_t knn_k = 0;             // k, 1 <= k <= N
-  int64_t memory_mb = 1024;      // per-rank working memory (checked, warns when short)
+  int64_t clusters = 0;  // K
+  int64_t knn_k = 0;     // k, 1 <= k <= N
+  // Per-rank working memory beside the tokens: it sets how many distance tiles one pass
+  // holds; an InputError when not even one tile fits.
+  int64_t memory_mb = runtime::ClusterConfig{}.memory_mb;
   int64_t kept_neighbours = 64;  // nearest neighbours kept per row to resolve delta
+  int64_t tile_rows = 0;         // rows per GEMM call; 0: from N (~32 MB of distances)
   // Per-row selection: the CPU kernel for CPU tensors, tensor ops (topk) otherwise;
   // tests force the tensor-op path on the CPU to cover what GPUs run.
   bool force_tensor_selection = false;
@@ -31,17 +36,17 @@ struct DpcResult {
 };
 
 struct DpcStats {
-  int64_t row_block = 0;
-  int64_t column_block = 0;
+  int64_t tile_rows = 0;        // rows per GEMM call
+  int64_t pass_rows = 0;        // rows summarised per pass (whole tiles within the budget)
   int64_t unresolved_rows = 0;  // rows whose delta needed a full scan (all ranks)
   double seconds = 0.0;
 };
 
-// Distributed over the communicator: every rank passes the same tokens and
-// owns a contiguous share of whole row tiles; distances are computed one tile of full
-// rows at a time (tile height fixed by N, so results are bit-identical at any rank count
-// and budget), never as an N x N or N x K matrix; memory_mb is checked against one tile
-// plus the per-rank state.
+// Distributed over the communicator: every rank passes the same tokens and owns a
+// contiguous share of whole row tiles. Distances are computed one GEMM call per tile of
+// full rows (the tile height depends on N only, so results are bit-identical at any rank
+// count and budget) and summarised a pass of tiles at a time, never as an N x N or N x K
+// matrix; memory_mb bounds the pass and the per-rank state.
 DpcResult dpc_knn(const at::Tensor& tokens, const DpcOptions& options, runtime::Communicator& comm,
                   DpcStats* stats = nullptr);
 

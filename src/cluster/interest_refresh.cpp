@@ -35,7 +35,7 @@ double interest_checksum(const InterestState& state) {
 }
 
 InterestState refresh_interests(model::MissRecImpl& model, const model::ItemFeatures& features,
-                                const RefreshOptions& options, runtime::Communicator& comm, DpcStats* stats) {
+                                const runtime::ClusterConfig& options, runtime::Communicator& comm, DpcStats* stats) {
   torch::NoGradGuard no_grad;
   const int64_t items = features.text.size(0) - 1;
   CHECK_GT(items, 0);

@@ -4,6 +4,7 @@
 
 #include "cluster/dpc_knn.h"
 #include "model/missrec_model.h"
+#include "runtime/config.h"
 
 namespace missrec::runtime {
 class Communicator;
@@ -20,19 +21,14 @@ struct InterestState {
   int64_t knn_k = 0;
 };
 
-struct RefreshOptions {
-  double interest_ratio = 0.02;  // K = ceil(2N * ratio)
-  double knn_local_ratio = 0.1;  // k = ceil(2N * ratio) unless knn_k > 0
-  int64_t knn_k = 0;
-  int64_t memory_mb = 1024;
-};
-
+// K = ceil(2N * interest_ratio) and k = ceil(2N * knn_local_ratio) unless knn_k > 0, over
 // tokens [text_adaptor(text[1..N]); img_adaptor(image[1..N])] from the
 // current weights (no dropout, no gradient), DPC-KNN over them on every rank, tables
 // written back and verified identical on every rank by checksum (a mismatch is a
 // broken invariant and aborts).
 InterestState refresh_interests(model::MissRecImpl& model, const model::ItemFeatures& features,
-                                const RefreshOptions& options, runtime::Communicator& comm, DpcStats* stats = nullptr);
+                                const runtime::ClusterConfig& options, runtime::Communicator& comm,
+                                DpcStats* stats = nullptr);
 
 // Rank `root`'s tables on every rank (a resumed run, a fine-tuning run's best model):
 // root passes them in `state`, the others receive them there, on the communicator's

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/config.h"
+
 namespace missrec::runtime {
 class Communicator;
 }
@@ -49,10 +51,10 @@ struct RawSample {
 };
 
 struct BatchOptions {
-  int64_t max_seq_len = 50;
-  double item_drop_prob = 0.9;
-  double item_drop_ratio = 0.2;
-  uint64_t seed = 2020;
+  int64_t max_seq_len = runtime::ModelConfig{}.max_seq_len;
+  double item_drop_prob = runtime::AugmentConfig{}.item_drop_prob;
+  double item_drop_ratio = runtime::AugmentConfig{}.item_drop_ratio;
+  uint64_t seed = runtime::RunConfig{}.seed;
 };
 
 // sorted(unique(text_interest[s] ∪ image_interest[s])) over the n items, with a

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string>
 
+#include "runtime/config.h"
+
 namespace missrec::data {
 
 // `missrec bench data`: how fast the loader streams and assembles one rank's batches,
@@ -10,9 +12,9 @@ namespace missrec::data {
 // read of the same data, and the process's peak memory.
 struct DataBenchOptions {
   std::string dataset_dir;
-  int64_t global_batch = 4096;
+  int64_t global_batch = runtime::TrainConfig{}.batch_size;
   int world_size = 8;  // the rank measured is rank 0 of this many
-  int64_t max_seq_len = 50;
+  int64_t max_seq_len = runtime::ModelConfig{}.max_seq_len;
   int64_t max_batches = 0;  // 0: a whole epoch
 };
 

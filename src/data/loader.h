@@ -12,15 +12,17 @@
 #include "data/batch.h"
 #include "data/dataset.h"
 
+#include "runtime/config.h"
+
 namespace missrec::data {
 
 struct LoaderOptions {
   std::string split = "train";
-  int64_t global_batch = 4096;  // split evenly over the ranks
+  int64_t global_batch = runtime::TrainConfig{}.batch_size;  // split evenly over the ranks
   int rank = 0;
   int world_size = 1;
-  int64_t prefetch = 4;     // batches read ahead
-  bool pin_memory = false;  // assemble batches in page-locked memory (for a GPU)
+  int64_t prefetch = runtime::DataConfig{}.prefetch_batches;  // batches read ahead
+  bool pin_memory = false;                                    // assemble batches in page-locked memory (for a GPU)
   BatchOptions batch;
 };
 

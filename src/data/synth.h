@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string>
 
+#include "runtime/config.h"
+
 namespace missrec::data {
 
 // `missrec data synth`: datasets that look like the public MISSRec data.
@@ -12,12 +14,12 @@ namespace missrec::data {
 // ~30% of images and ~2% of texts are missing (zero rows); text_aug perturbs the text.
 struct SynthOptions {
   std::string preset = "demo";  // demo | pretrain | downstream
-  uint64_t seed = 2020;
-  double scale = 1.0;          // multiplies item and user counts
-  int64_t feature_dim = 512;   // text and image
-  int64_t interests = 48;      // latent interests shared across domains
-  int64_t max_seq_len = 50;    // histories keep their most recent items
-  bool half_features = false;  // store features as float16
+  uint64_t seed = runtime::RunConfig{}.seed;
+  double scale = 1.0;                                        // multiplies item and user counts
+  int64_t feature_dim = 512;                                 // text and image
+  int64_t interests = 48;                                    // latent interests shared across domains
+  int64_t max_seq_len = runtime::ModelConfig{}.max_seq_len;  // histories keep their most recent items
+  bool half_features = false;                                // store features as float16
 };
 
 struct SynthReport {

@@ -52,7 +52,8 @@ ModelFixture load_model_fixture(const std::string& path) {
   config.inner_size = int_config(file, "inner_size");
   config.max_seq_len = int_config(file, "MAX_ITEM_LIST_LENGTH");
   config.layer_norm_eps = file.attribute<double>("/config", "layer_norm_eps");
-  config.hidden_act = file.attribute<std::string>("/config", "hidden_act");
+  config.hidden_act = runtime::parse_choice<runtime::Activation>(file.attribute<std::string>("/config", "hidden_act"),
+                                                                 path + ": /config hidden_act");
   config.temperature = file.attribute<double>("/config", "temperature");
   config.lambda = file.attribute<double>("/config", "lambda");
   config.gamma = file.attribute<double>("/config", "gamma");
@@ -60,9 +61,6 @@ ModelFixture load_model_fixture(const std::string& path) {
   config.image_dim = int_config(file, "img_size");
   config.dropout = 0.0;
   config.attn_dropout = 0.0;
-  if (config.hidden_act != "gelu" && config.hidden_act != "relu") {
-    runtime::throw_input_error(path + ": /config", "hidden_act must be gelu or relu");
-  }
   for (const std::string& name : file.list("/weights")) {
     fixture.weights[name] = file.read_tensor("/weights/" + name);
   }

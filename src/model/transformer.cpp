@@ -19,7 +19,7 @@ torch::Tensor activate(const torch::Tensor& x, bool relu) {
 }  // namespace
 
 EncoderLayerImpl::EncoderLayerImpl(const ModelConfig& config)
-    : dropout_(config.dropout), relu_(config.hidden_act == "relu") {
+    : dropout_(config.dropout), relu_(config.hidden_act == runtime::Activation::kRelu) {
   self_attn = register_module("self_attn", MultiheadAttention(config.hidden_size, config.n_heads, config.attn_dropout));
   linear1 = register_module("linear1", torch::nn::Linear(config.hidden_size, config.inner_size));
   linear2 = register_module("linear2", torch::nn::Linear(config.inner_size, config.hidden_size));
@@ -37,7 +37,7 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& config)
-    : dropout_(config.dropout), relu_(config.hidden_act == "relu") {
+    : dropout_(config.dropout), relu_(config.hidden_act == runtime::Activation::kRelu) {
   self_attn = register_module("self_attn", MultiheadAttention(config.hidden_size, config.n_heads, config.attn_dropout));
   multihead_attn =
       register_module("multihead_attn", MultiheadAttention(config.hidden_size, config.n_heads, config.attn_dropout));

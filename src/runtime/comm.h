@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/config.h"
+
 namespace missrec::runtime {
 
 class MpiWorld;
@@ -46,10 +48,10 @@ class Communicator {
   virtual void synchronize() = 0;
 };
 
-// Builds the communicator named by dist.backend for tensors on `device`: "mpi", "nccl"
-// (a GPU device only) or "auto" (NCCL when it is built and the device is a GPU, MPI
+// Builds the communicator named by dist.backend for tensors on `device`: mpi, nccl
+// (a GPU device only) or auto (NCCL when it is built and the device is a GPU, MPI
 // otherwise). Throws InputError for a backend this build or device cannot provide.
-std::unique_ptr<Communicator> make_communicator(const std::string& backend, const MpiWorld& world, double timeout_s,
+std::unique_ptr<Communicator> make_communicator(BackendChoice backend, const MpiWorld& world, double timeout_s,
                                                 at::Device device);
 
 // Whether this build has the NCCL backend, and its library version ("" when not built).

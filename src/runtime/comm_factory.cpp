@@ -5,24 +5,22 @@
 
 namespace missrec::runtime {
 
-std::unique_ptr<Communicator> make_communicator(const std::string& backend, const MpiWorld& world, double timeout_s,
+std::unique_ptr<Communicator> make_communicator(BackendChoice backend, const MpiWorld& world, double timeout_s,
                                                 at::Device device) {
-  if (backend == "mpi" || (backend == "auto" && !(nccl_backend_built() && device.is_cuda()))) {
+  if (backend == BackendChoice::kMpi ||
+      (backend == BackendChoice::kAuto && !(nccl_backend_built() && device.is_cuda()))) {
     return std::make_unique<MpiCommunicator>(world, timeout_s, device);
   }
-  if (backend == "nccl" || backend == "auto") {
-    if (!nccl_backend_built()) {
-      throw_input_error("dist.backend",
-                        "nccl requested but this build has no NCCL backend (rebuild with "
-                        "-DMISSREC_WITH_NCCL=ON and a CUDA LibTorch)");
-    }
-    if (!device.is_cuda()) {
-      throw_input_error("dist.backend", "nccl needs a GPU, but this rank runs on " + device.str() +
-                                            " (run.device=cpu, or LibTorch sees no CUDA device)");
-    }
-    return make_nccl_communicator(world, timeout_s, device);
+  if (!nccl_backend_built()) {
+    throw_input_error("dist.backend",
+                      "nccl requested but this build has no NCCL backend (rebuild with "
+                      "-DMISSREC_WITH_NCCL=ON and a CUDA LibTorch)");
   }
-  throw_input_error("dist.backend", "expected one of auto, mpi, nccl; got '" + backend + "'");
+  if (!device.is_cuda()) {
+    throw_input_error("dist.backend", "nccl needs a GPU, but this rank runs on " + device.str() +
+                                          " (run.device=cpu, or LibTorch sees no CUDA device)");
+  }
+  return make_nccl_communicator(world, timeout_s, device);
 }
 
 }  // namespace missrec::runtime

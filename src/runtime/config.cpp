@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <type_traits>
 
 #include "runtime/error.h"
 
@@ -18,73 +19,73 @@ Range positive() { return Range{0.0, 1e300, true, false}; }
 Range unit_open_right() { return Range{0.0, 1.0, false, true}; }
 Range unit_open_left() { return Range{0.0, 1.0, true, false}; }
 
-// clang-format cannot lay out a braced initializer inside a macro.
-// clang-format off
-#define MISSREC_FIELD(section, name, range, choices, doc)              \
-  FieldSpec {                                                          \
-    #section "." #name, doc,                                           \
-        [](Config& c) -> FieldRef { return &c.section.name; }, range, \
-        std::vector<std::string> choices                               \
+FieldRef field_ref(int64_t& field) { return &field; }
+FieldRef field_ref(double& field) { return &field; }
+FieldRef field_ref(std::string& field) { return &field; }
+template <class Choice, class = std::enable_if_t<std::is_enum_v<Choice>>>
+FieldRef field_ref(Choice& field) {
+  return ChoiceRef{[&field] { return static_cast<int>(field); }, [&field](int index) { field = Choice(index); },
+                   &choice_names(Choice{})};
+}
+
+#define MISSREC_FIELD(section, name, range, doc)                                         \
+  FieldSpec {                                                                            \
+#section "." #name, doc, [](Config & c) { return field_ref(c.section.name); }, range \
   }
-// clang-format on
-#define MISSREC_LIST(...) \
-  { __VA_ARGS__ }
 
 std::vector<FieldSpec> build_fields() {
   const Range any;
   return {
-      MISSREC_FIELD(run, name, any, {}, "name of the run; run.dir defaults to runs/<name>"),
-      MISSREC_FIELD(run, dir, any, {}, "run directory: logs, metrics.jsonl, checkpoints/"),
-      MISSREC_FIELD(run, seed, between(0, kIntMax), {}, "seed for everything"),
-      MISSREC_FIELD(run, threads, between(0, 4096), {},
-                    "CPU threads per rank (0: the node's CPUs shared among its ranks)"),
-      MISSREC_FIELD(run, device, any, MISSREC_LIST("auto", "cpu", "cuda"),
+      MISSREC_FIELD(run, name, any, "name of the run; run.dir defaults to runs/<name>"),
+      MISSREC_FIELD(run, dir, any, "run directory: logs, metrics.jsonl, checkpoints/"),
+      MISSREC_FIELD(run, seed, between(0, kIntMax), "seed for everything"),
+      MISSREC_FIELD(run, threads, between(0, 4096), "CPU threads per rank (0: the node's CPUs shared among its ranks)"),
+      MISSREC_FIELD(run, device, any,
                     "where a rank computes (auto: its GPU, local rank mod visible GPUs, when LibTorch sees one)"),
-      MISSREC_FIELD(data, dir, any, {}, "dataset directory"),
-      MISSREC_FIELD(data, feature_dtype, any, MISSREC_LIST("float32", "float16"), "feature table dtype on the device"),
-      MISSREC_FIELD(data, prefetch_batches, between(1, 1024), {}, "loader queue depth"),
-      MISSREC_FIELD(model, hidden_size, between(1, 65536), {}, "H"),
-      MISSREC_FIELD(model, n_heads, between(1, 1024), {}, "attention heads"),
-      MISSREC_FIELD(model, n_layers, between(2, 64), {}, "encoder + decoder layers (half each)"),
-      MISSREC_FIELD(model, inner_size, between(1, 1 << 20), {}, "feed-forward width F"),
-      MISSREC_FIELD(model, dropout, unit_open_right(), {}, "hidden dropout"),
-      MISSREC_FIELD(model, attn_dropout, unit_open_right(), {}, "attention dropout"),
-      MISSREC_FIELD(model, max_seq_len, between(1, 4096), {}, "longest history"),
-      MISSREC_FIELD(model, temperature, positive(), {}, "contrastive temperature tau"),
-      MISSREC_FIELD(model, layer_norm_eps, positive(), {}, "LayerNorm epsilon"),
-      MISSREC_FIELD(model, hidden_act, any, MISSREC_LIST("gelu", "relu"), "feed-forward activation"),
-      MISSREC_FIELD(loss, lambda, at_least(0), {}, "weight of the seq-seq loss"),
-      MISSREC_FIELD(loss, gamma, at_least(0), {}, "weight of the interest regulariser"),
-      MISSREC_FIELD(augment, item_drop_prob, between(0, 1), {}, "probability of item drop (else word drop) per batch"),
-      MISSREC_FIELD(augment, item_drop_ratio, unit_open_right(), {}, "fraction of positions dropped or word-dropped"),
-      MISSREC_FIELD(contrastive, negatives, any, MISSREC_LIST("global", "local"),
-                    "in-batch negatives across all ranks or per rank"),
-      MISSREC_FIELD(train, epochs, between(1, 1e9), {}, "epochs"),
-      MISSREC_FIELD(train, batch_size, between(1, 1e9), {}, "global batch, split evenly over ranks"),
-      MISSREC_FIELD(train, lr, positive(), {}, "Adam learning rate"),
-      MISSREC_FIELD(train, weight_decay, at_least(0), {}, "Adam weight decay"),
-      MISSREC_FIELD(train, log_every, between(1, 1e9), {}, "steps between progress lines"),
-      MISSREC_FIELD(train, max_steps, at_least(0), {},
+      MISSREC_FIELD(data, dir, any, "dataset directory"),
+      MISSREC_FIELD(data, feature_dtype, any, "feature table dtype on the device"),
+      MISSREC_FIELD(data, prefetch_batches, between(1, 1024), "loader queue depth"),
+      MISSREC_FIELD(model, hidden_size, between(1, 65536), "H"),
+      MISSREC_FIELD(model, n_heads, between(1, 1024), "attention heads"),
+      MISSREC_FIELD(model, n_layers, between(2, 64), "encoder + decoder layers (half each)"),
+      MISSREC_FIELD(model, inner_size, between(1, 1 << 20), "feed-forward width F"),
+      MISSREC_FIELD(model, dropout, unit_open_right(), "hidden dropout"),
+      MISSREC_FIELD(model, attn_dropout, unit_open_right(), "attention dropout"),
+      MISSREC_FIELD(model, max_seq_len, between(1, 4096), "longest history"),
+      MISSREC_FIELD(model, temperature, positive(), "contrastive temperature tau"),
+      MISSREC_FIELD(model, layer_norm_eps, positive(), "LayerNorm epsilon"),
+      MISSREC_FIELD(model, hidden_act, any, "feed-forward activation"),
+      MISSREC_FIELD(loss, lambda, at_least(0), "weight of the seq-seq loss"),
+      MISSREC_FIELD(loss, gamma, at_least(0), "weight of the interest regulariser"),
+      MISSREC_FIELD(augment, item_drop_prob, between(0, 1), "probability of item drop (else word drop) per batch"),
+      MISSREC_FIELD(augment, item_drop_ratio, unit_open_right(), "fraction of positions dropped or word-dropped"),
+      MISSREC_FIELD(contrastive, negatives, any, "in-batch negatives across all ranks or per rank"),
+      MISSREC_FIELD(train, epochs, between(1, 1e9), "epochs"),
+      MISSREC_FIELD(train, batch_size, between(1, 1e9), "global batch, split evenly over ranks"),
+      MISSREC_FIELD(train, lr, positive(), "Adam learning rate"),
+      MISSREC_FIELD(train, weight_decay, at_least(0), "Adam weight decay"),
+      MISSREC_FIELD(train, log_every, between(1, 1e9), "steps between progress lines"),
+      MISSREC_FIELD(train, max_steps, at_least(0),
                     "stop after this many optimizer steps in all, with a checkpoint (0: no limit)"),
-      MISSREC_FIELD(train, precision, any, MISSREC_LIST("fp32", "bf16"),
+      MISSREC_FIELD(train, precision, any,
                     "matrix products in float32, or in bf16 with float32 weights, optimizer state, "
                     "softmax, LayerNorm and losses"),
-      MISSREC_FIELD(cluster, interest_ratio, unit_open_left(), {}, "K = ceil(2N * interest_ratio)"),
-      MISSREC_FIELD(cluster, knn_local_ratio, unit_open_left(), {}, "k = ceil(2N * ratio) unless cluster.knn_k > 0"),
-      MISSREC_FIELD(cluster, knn_k, at_least(0), {}, "absolute k (0: use the ratio)"),
-      MISSREC_FIELD(cluster, memory_mb, between(16, 1 << 24), {}, "per-rank working memory for distance blocks"),
-      MISSREC_FIELD(checkpoint, every_epochs, between(1, 1e9), {}, "epochs between checkpoints"),
-      MISSREC_FIELD(checkpoint, keep, between(1, 1e6), {}, "checkpoints kept"),
-      MISSREC_FIELD(dist, timeout_s, positive(), {}, "seconds a collective may take before the job aborts"),
-      MISSREC_FIELD(dist, backend, any, MISSREC_LIST("auto", "mpi", "nccl"), "communicator backend"),
-      MISSREC_FIELD(finetune, mode, any, MISSREC_LIST("transductive", "inductive"),
-                    "with or without item ID embeddings"),
-      MISSREC_FIELD(finetune, patience, between(1, 1e9), {}, "epochs without a better valid NDCG@10 before stopping"),
+      MISSREC_FIELD(cluster, interest_ratio, unit_open_left(), "K = ceil(2N * interest_ratio)"),
+      MISSREC_FIELD(cluster, knn_local_ratio, unit_open_left(), "k = ceil(2N * ratio) unless cluster.knn_k > 0"),
+      MISSREC_FIELD(cluster, knn_k, at_least(0), "absolute k (0: use the ratio)"),
+      MISSREC_FIELD(cluster, memory_mb, between(16, 1 << 24),
+                    "per-rank working memory beside the tokens for the refresh's distance rows and state: "
+                    "it sets how many distance tiles a pass computes (exit 2 when one tile does not fit)"),
+      MISSREC_FIELD(checkpoint, every_epochs, between(1, 1e9), "epochs between checkpoints"),
+      MISSREC_FIELD(checkpoint, keep, between(1, 1e6), "checkpoints kept"),
+      MISSREC_FIELD(dist, timeout_s, positive(), "seconds a collective may take before the job aborts"),
+      MISSREC_FIELD(dist, backend, any, "communicator backend"),
+      MISSREC_FIELD(finetune, mode, any, "with or without item ID embeddings"),
+      MISSREC_FIELD(finetune, patience, between(1, 1e9), "epochs without a better valid NDCG@10 before stopping"),
   };
 }
 
 #undef MISSREC_FIELD
-#undef MISSREC_LIST
 
 std::string format_number(double value) {
   std::ostringstream out;
@@ -106,6 +107,44 @@ bool within(const Range& range, double value) {
 }
 
 }  // namespace
+
+const std::vector<std::string>& choice_names(DeviceChoice) {
+  static const std::vector<std::string> names{"auto", "cpu", "cuda"};
+  return names;
+}
+const std::vector<std::string>& choice_names(FeatureDtype) {
+  static const std::vector<std::string> names{"float32", "float16"};
+  return names;
+}
+const std::vector<std::string>& choice_names(Activation) {
+  static const std::vector<std::string> names{"gelu", "relu"};
+  return names;
+}
+const std::vector<std::string>& choice_names(Negatives) {
+  static const std::vector<std::string> names{"global", "local"};
+  return names;
+}
+const std::vector<std::string>& choice_names(Precision) {
+  static const std::vector<std::string> names{"fp32", "bf16"};
+  return names;
+}
+const std::vector<std::string>& choice_names(BackendChoice) {
+  static const std::vector<std::string> names{"auto", "mpi", "nccl"};
+  return names;
+}
+const std::vector<std::string>& choice_names(FinetuneMode) {
+  static const std::vector<std::string> names{"transductive", "inductive"};
+  return names;
+}
+
+int choice_index(const std::vector<std::string>& names, const std::string& text, const std::string& where) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == text) return static_cast<int>(i);
+  }
+  std::string allowed;
+  for (const std::string& name : names) allowed += (allowed.empty() ? "" : ", ") + name;
+  throw_input_error(where, "expected one of " + allowed + ", got '" + text + "'");
+}
 
 std::string Config::run_dir() const { return run.dir.empty() ? "runs/" + run.name : run.dir; }
 
@@ -146,16 +185,6 @@ void validate_field(const FieldSpec& field, Config& config, const std::string& w
     if (!std::isfinite(**real) || !within(field.range, **real)) {
       throw_input_error(at, "expected a number in " + describe(field.range) + ", got " + format_number(**real));
     }
-  } else if (const auto* text = std::get_if<std::string*>(&ref)) {
-    if (field.choices.empty()) return;
-    for (const std::string& choice : field.choices) {
-      if (**text == choice) return;
-    }
-    std::string allowed;
-    for (const std::string& choice : field.choices) {
-      allowed += (allowed.empty() ? "" : ", ") + choice;
-    }
-    throw_input_error(at, "expected one of " + allowed + ", got '" + **text + "'");
   }
 }
 

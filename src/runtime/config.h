@@ -8,6 +8,40 @@
 
 namespace missrec::runtime {
 
+// The choice fields' values. Each enum's names, in its order, are stated once, by
+// choice_names(); the configuration holds enums, parsed from those names at load.
+enum class DeviceChoice { kAuto, kCpu, kCuda };
+enum class FeatureDtype { kFloat32, kFloat16 };
+enum class Activation { kGelu, kRelu };
+enum class Negatives { kGlobal, kLocal };
+// float32 everywhere, or bf16 matrix products (autocast) with float32 master weights,
+// optimizer state, softmax, LayerNorm, normalisation and losses.
+enum class Precision { kFp32, kBf16 };
+enum class BackendChoice { kAuto, kMpi, kNccl };
+enum class FinetuneMode { kTransductive, kInductive };
+
+const std::vector<std::string>& choice_names(DeviceChoice);
+const std::vector<std::string>& choice_names(FeatureDtype);
+const std::vector<std::string>& choice_names(Activation);
+const std::vector<std::string>& choice_names(Negatives);
+const std::vector<std::string>& choice_names(Precision);
+const std::vector<std::string>& choice_names(BackendChoice);
+const std::vector<std::string>& choice_names(FinetuneMode);
+
+// The position of `text` among `names`; InputError naming `where` and the names when it
+// is none of them.
+int choice_index(const std::vector<std::string>& names, const std::string& text, const std::string& where);
+
+template <class Choice>
+const std::string& name_of(Choice value) {
+  return choice_names(Choice{})[static_cast<size_t>(value)];
+}
+
+template <class Choice>
+Choice parse_choice(const std::string& text, const std::string& where) {
+  return static_cast<Choice>(choice_index(choice_names(Choice{}), text, where));
+}
+
 // The whole configuration as one typed tree. Defaults are the paper's.
 // Every field is described once in config_fields(); loading, overrides, printing and
 // range checks all go through that table, so no code reads config by string key.
@@ -16,12 +50,12 @@ struct RunConfig {
   std::string dir;  // empty: runs/<name>
   int64_t seed = 2020;
   int64_t threads = 0;  // 0: the CPUs available to each rank
-  std::string device = "auto";
+  DeviceChoice device = DeviceChoice::kAuto;
 };
 
 struct DataConfig {
   std::string dir;
-  std::string feature_dtype = "float32";
+  FeatureDtype feature_dtype = FeatureDtype::kFloat32;
   int64_t prefetch_batches = 4;
 };
 
@@ -35,7 +69,7 @@ struct ModelConfig {
   int64_t max_seq_len = 50;
   double temperature = 0.07;
   double layer_norm_eps = 1e-12;
-  std::string hidden_act = "gelu";
+  Activation hidden_act = Activation::kGelu;
 };
 
 struct LossConfig {
@@ -49,7 +83,7 @@ struct AugmentConfig {
 };
 
 struct ContrastiveConfig {
-  std::string negatives = "global";
+  Negatives negatives = Negatives::kGlobal;
 };
 
 struct TrainConfig {
@@ -59,7 +93,7 @@ struct TrainConfig {
   double weight_decay = 0.0;
   int64_t log_every = 20;
   int64_t max_steps = 0;  // 0: run every epoch
-  std::string precision = "fp32";
+  Precision precision = Precision::kFp32;
 };
 
 struct ClusterConfig {
@@ -76,11 +110,11 @@ struct CheckpointConfig {
 
 struct DistConfig {
   double timeout_s = 300.0;
-  std::string backend = "auto";
+  BackendChoice backend = BackendChoice::kAuto;
 };
 
 struct FinetuneConfig {
-  std::string mode = "transductive";
+  FinetuneMode mode = FinetuneMode::kTransductive;
   int64_t patience = 10;
 };
 
@@ -101,7 +135,14 @@ struct Config {
   std::string run_dir() const;
 };
 
-using FieldRef = std::variant<int64_t*, double*, bool*, std::string*>;
+// A choice field seen through its index into its names.
+struct ChoiceRef {
+  std::function<int()> get;
+  std::function<void(int)> set;
+  const std::vector<std::string>* names;
+};
+
+using FieldRef = std::variant<int64_t*, double*, bool*, std::string*, ChoiceRef>;
 
 // Numeric bounds; an open bound excludes its value.
 struct Range {
@@ -115,8 +156,7 @@ struct FieldSpec {
   std::string key;  // "section.name"
   std::string doc;
   std::function<FieldRef(Config&)> ref;
-  Range range;
-  std::vector<std::string> choices;  // non-empty: a string field limited to these
+  Range range;  // numeric fields
 };
 
 const std::vector<FieldSpec>& config_fields();
@@ -125,7 +165,7 @@ std::string describe_range(const Range& range);
 const std::vector<std::string>& config_sections();
 const FieldSpec* find_field(const std::string& key);
 
-// Checks one field's value against its range or choices; throws InputError naming
+// Checks one numeric field's value against its range; throws InputError naming
 // `where` and the key.
 void validate_field(const FieldSpec& field, Config& config, const std::string& where);
 

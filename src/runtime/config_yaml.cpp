@@ -60,6 +60,9 @@ void assign(const FieldSpec& field, Config& config, const std::string& text, con
     }
   } else if (auto* value = std::get_if<std::string*>(&ref)) {
     **value = text;
+  } else {
+    const ChoiceRef& choice = std::get<ChoiceRef>(ref);
+    choice.set(choice_index(*choice.names, text, at));
   }
 }
 
@@ -191,6 +194,7 @@ std::string to_yaml(const Config& config) {
     if (const auto* real = std::get_if<double*>(&ref)) value = shortest(**real);
     if (const auto* flag = std::get_if<bool*>(&ref)) value = **flag ? "true" : "false";
     if (const auto* text = std::get_if<std::string*>(&ref)) value = yaml_quoted(**text);
+    if (const auto* choice = std::get_if<ChoiceRef>(&ref)) value = (*choice->names)[choice->get()];
     std::string line = "  " + field.key.substr(dot + 1) + ": " + value;
     line.resize(std::max<size_t>(line.size() + 2, 40), ' ');
     out << line << "# " << field.doc << "\n";

@@ -7,11 +7,8 @@
 
 namespace missrec::runtime {
 
-at::Device select_device(const std::string& choice, int local_rank, int visible_gpus) {
-  if (choice == "cpu" || (choice == "auto" && visible_gpus == 0)) return at::kCPU;
-  if (choice != "auto" && choice != "cuda") {
-    throw_input_error("run.device", "expected one of auto, cpu, cuda; got '" + choice + "'");
-  }
+at::Device select_device(DeviceChoice choice, int local_rank, int visible_gpus) {
+  if (choice == DeviceChoice::kCpu || (choice == DeviceChoice::kAuto && visible_gpus == 0)) return at::kCPU;
   if (visible_gpus == 0) {
     throw_input_error("run.device",
                       "cuda requested but LibTorch sees no CUDA device (`missrec version` "
@@ -20,7 +17,7 @@ at::Device select_device(const std::string& choice, int local_rank, int visible_
   return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank % visible_gpus));
 }
 
-at::Device select_device(const std::string& choice, const MpiWorld& world) {
+at::Device select_device(DeviceChoice choice, const MpiWorld& world) {
   return select_device(choice, world.local_rank(), static_cast<int>(torch::cuda::device_count()));
 }
 

@@ -7,14 +7,16 @@
 
 #include "train/parameter_set.h"
 
+#include "runtime/config.h"
+
 namespace missrec::train {
 
 struct AdamOptions {
-  double lr = 1e-3;
+  double lr = runtime::TrainConfig{}.lr;
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;
-  double weight_decay = 0.0;  // L2 added to the gradient, as torch.optim.Adam
+  double weight_decay = runtime::TrainConfig{}.weight_decay;  // L2 added to the gradient, as torch.optim.Adam
 };
 
 // torch.optim.Adam's update on the parameters of a ParameterSet. Its state (step,

@@ -15,7 +15,7 @@ namespace missrec::train {
 // gathered rows trains their owners.
 torch::Tensor all_gather_rows(const torch::Tensor& local, runtime::Communicator& comm);
 
-enum class Negatives { kGlobal, kLocal };
+using runtime::Negatives;
 
 // This rank's part of the pretraining loss of one global batch. The parts
 // are scaled so that their sum over the ranks is the loss one rank computes on the whole

@@ -79,7 +79,7 @@ void write_pytorch_export(const ModelExport& model, const std::string& path) {
   config.insert("n_layers", c.model.n_layers);
   config.insert("inner_size", c.model.inner_size);
   config.insert("layer_norm_eps", c.model.layer_norm_eps);
-  config.insert("hidden_act", c.model.hidden_act);
+  config.insert("hidden_act", runtime::name_of(c.model.hidden_act));
   config.insert("hidden_dropout_prob", c.model.dropout);
   config.insert("attn_dropout_prob", c.model.attn_dropout);
   config.insert("temperature", c.model.temperature);

@@ -11,6 +11,8 @@
 #include "train/placement.h"
 #include "train/precision.h"
 
+#include "runtime/config.h"
+
 namespace missrec::runtime {
 class Communicator;
 }
@@ -19,9 +21,9 @@ namespace missrec::train {
 
 struct FinetuneStepSettings {
   int64_t global_batch = 0;
-  int64_t items = 0;    // every item is a candidate
-  double gamma = 1e-4;  // interest regulariser weight
-  double temperature = 0.07;
+  int64_t items = 0;                           // every item is a candidate
+  double gamma = runtime::LossConfig{}.gamma;  // interest regulariser weight
+  double temperature = runtime::ModelConfig{}.temperature;
   bool transductive = false;  // logits with item ID embeddings
   Precision precision = Precision::kFp32;
 };

@@ -45,7 +45,7 @@ runtime::Config with_pretrained_shape(runtime::Config config, const ModelExport&
       ours.hidden_act != theirs.hidden_act) {
     LOG(WARNING) << "model shape taken from " << path << " (hidden_size " << theirs.hidden_size << ", n_heads "
                  << theirs.n_heads << ", n_layers " << theirs.n_layers << ", inner_size " << theirs.inner_size
-                 << ", max_seq_len " << theirs.max_seq_len << ", " << theirs.hidden_act
+                 << ", max_seq_len " << theirs.max_seq_len << ", " << runtime::name_of(theirs.hidden_act)
                  << "), not from the configuration";
   }
   ours.hidden_size = theirs.hidden_size;
@@ -77,7 +77,7 @@ ModelExport read_pretrained(const FinetuneRequest& request) {
 // dataset, left out; trm_model and position_embedding frozen) or from scratch.
 model::MissRec downstream_model(const runtime::Config& config, const data::Dataset& dataset,
                                 const ModelExport& pretrained, const FinetuneRequest& request, at::Device device) {
-  const bool transductive = config.finetune.mode == "transductive";
+  const bool transductive = config.finetune.mode == runtime::FinetuneMode::kTransductive;
   model::MissRec model = make_model(
       model_config_of(config, dataset.text_dim(), dataset.image_dim(), transductive ? dataset.total_items() : 0),
       static_cast<uint64_t>(config.run.seed), device);
@@ -135,8 +135,8 @@ class Finetuner {
     settings.items = dataset_.total_items();
     settings.gamma = config_.loss.gamma;
     settings.temperature = config_.model.temperature;
-    settings.transductive = config_.finetune.mode == "transductive";
-    settings.precision = precision_of(config_.train.precision);
+    settings.transductive = config_.finetune.mode == runtime::FinetuneMode::kTransductive;
+    settings.precision = config_.train.precision;
     return settings;
   }
 
@@ -181,7 +181,7 @@ Finetuner::EpochResult Finetuner::train_epoch(int64_t epoch) {
   EpochResult result;
   Stopwatch clock;
   model_->eval();
-  interests_ = cluster::refresh_interests(*model_, features_, refresh_options_of(config_), comm_);
+  interests_ = cluster::refresh_interests(*model_, features_, config_.cluster, comm_);
   interests_.interest_embeddings = interests_.interest_embeddings.to(device_);
   interests_.text_interest = interests_.text_interest.to(at::kCPU);
   interests_.image_interest = interests_.image_interest.to(at::kCPU);
@@ -301,7 +301,7 @@ void Finetuner::test() {
 int Finetuner::run() {
   LOG(INFO) << "fine-tuning on " << dataset_.dir() << " (" << dataset_.total_items() << " items, "
             << dataset_.samples("train") << " train samples, " << loader_.steps_per_epoch() << " steps of "
-            << loader_options_.global_batch << " per epoch), mode " << config_.finetune.mode << ", "
+            << loader_options_.global_batch << " per epoch), mode " << runtime::name_of(config_.finetune.mode) << ", "
             << (request_.pretrained.empty()
                     ? std::string("from scratch")
                     : "from " + request_.pretrained + " (trm_model and position_embedding frozen)")

@@ -23,18 +23,8 @@ std::string shape_text(const torch::Tensor& tensor) {
 model::ModelConfig model_config_of(const runtime::Config& config, int64_t text_dim, int64_t image_dim,
                                    int64_t n_items) {
   model::ModelConfig model;
-  model.hidden_size = config.model.hidden_size;
-  model.n_heads = config.model.n_heads;
-  model.n_layers = config.model.n_layers;
-  model.inner_size = config.model.inner_size;
-  model.dropout = config.model.dropout;
-  model.attn_dropout = config.model.attn_dropout;
-  model.max_seq_len = config.model.max_seq_len;
-  model.layer_norm_eps = config.model.layer_norm_eps;
-  model.hidden_act = config.model.hidden_act;
-  model.temperature = config.model.temperature;
-  model.lambda = config.loss.lambda;
-  model.gamma = config.loss.gamma;
+  static_cast<runtime::ModelConfig&>(model) = config.model;
+  static_cast<runtime::LossConfig&>(model) = config.loss;
   model.text_dim = text_dim;
   model.image_dim = image_dim;
   model.n_items = n_items;
@@ -49,23 +39,14 @@ model::MissRec make_model(const model::ModelConfig& config, uint64_t seed, at::D
 }
 
 model::ItemFeatures load_features(const data::Dataset& dataset, const runtime::Config& config, at::Device device) {
-  const data::FeatureTables tables =
-      data::load_feature_tables(dataset, device, config.data.feature_dtype == "float16" ? at::kHalf : at::kFloat);
+  const data::FeatureTables tables = data::load_feature_tables(
+      dataset, device, config.data.feature_dtype == runtime::FeatureDtype::kFloat16 ? at::kHalf : at::kFloat);
   return model::ItemFeatures{tables.text, tables.image, tables.text_aug};
 }
 
 void seed_rank_generators(uint64_t seed, uint64_t purpose, int rank) {
   // torch::manual_seed seeds the CPU generator and every CUDA device's.
   torch::manual_seed(data::keyed_hash(seed, purpose, static_cast<uint64_t>(rank)) >> 1);
-}
-
-cluster::RefreshOptions refresh_options_of(const runtime::Config& config) {
-  cluster::RefreshOptions options;
-  options.interest_ratio = config.cluster.interest_ratio;
-  options.knn_local_ratio = config.cluster.knn_local_ratio;
-  options.knn_k = config.cluster.knn_k;
-  options.memory_mb = config.cluster.memory_mb;
-  return options;
 }
 
 data::LoaderOptions loader_options_of(const runtime::Config& config, const std::string& split, int64_t global_batch,

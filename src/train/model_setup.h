@@ -41,9 +41,6 @@ void create_run_directory(const std::string& run_dir, const runtime::Communicato
 // CPU copies of the model's parameters by their public-implementation names.
 std::map<std::string, torch::Tensor> parameters_on_host(model::MissRecImpl& model);
 
-// The refresh settings of the cluster section.
-cluster::RefreshOptions refresh_options_of(const runtime::Config& config);
-
 // The loader settings of a run on `comm`: a split, a global batch, the model's
 // max_seq_len, the augmentation and the seed.
 data::LoaderOptions loader_options_of(const runtime::Config& config, const std::string& split, int64_t global_batch,

@@ -39,11 +39,6 @@ void set_autocast_dtype(at::DeviceType type, at::ScalarType dtype) {
 
 }  // namespace
 
-Precision precision_of(const std::string& name) {
-  CHECK(name == "fp32" || name == "bf16") << "train.precision '" << name << "' passed the config check";
-  return name == "bf16" ? Precision::kBf16 : Precision::kFp32;
-}
-
 MixedPrecisionScope::MixedPrecisionScope(Precision precision, at::Device device)
     : active_(precision == Precision::kBf16), device_type_(device.type()) {
   if (!active_) return;

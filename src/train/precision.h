@@ -2,16 +2,11 @@
 
 #include <ATen/ATen.h>
 
-#include <string>
+#include "runtime/config.h"
 
 namespace missrec::train {
 
-// train.precision: float32 everywhere, or bf16 matrix products (autocast) with float32
-// master weights, optimizer state, softmax, LayerNorm, normalisation and losses.
-enum class Precision { kFp32, kBf16 };
-
-// "fp32" or "bf16" (the config table has already checked the choice).
-Precision precision_of(const std::string& name);
+using runtime::Precision;
 
 // For its lifetime, matrix products on `device` run in bf16 when `precision` asks for it.
 // Wraps a forward pass only: backward runs each op in the dtypes its forward used.

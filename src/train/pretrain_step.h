@@ -15,6 +15,8 @@
 #include "train/precision.h"
 #include "train/step_clock.h"
 
+#include "runtime/config.h"
+
 namespace missrec::runtime {
 class Communicator;
 }
@@ -37,8 +39,8 @@ struct StepSettings {
   int64_t global_batch = 0;
   int64_t domains = 1;
   Negatives negatives = Negatives::kGlobal;
-  double lambda = 1e-3;
-  double gamma = 1e-4;
+  double lambda = runtime::LossConfig{}.lambda;
+  double gamma = runtime::LossConfig{}.gamma;
   bool length_aware = true;  // false: the padded computation (benchmarks compare)
   Precision precision = Precision::kFp32;
 };

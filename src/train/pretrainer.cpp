@@ -104,10 +104,10 @@ class Pretrainer {
     StepSettings settings;
     settings.global_batch = config_.train.batch_size;
     settings.domains = static_cast<int64_t>(dataset_.domains().size());
-    settings.negatives = config_.contrastive.negatives == "local" ? Negatives::kLocal : Negatives::kGlobal;
+    settings.negatives = config_.contrastive.negatives;
     settings.lambda = config_.loss.lambda;
     settings.gamma = config_.loss.gamma;
-    settings.precision = precision_of(config_.train.precision);
+    settings.precision = config_.train.precision;
     return settings;
   }
 
@@ -249,7 +249,7 @@ void Pretrainer::refresh(int64_t epoch) {
   Stopwatch clock;
   LOG(INFO) << "epoch " << epoch + 1 << ": interest refresh started";
   model_->eval();
-  interests_ = cluster::refresh_interests(*model_, features_, refresh_options_of(config_), comm_);
+  interests_ = cluster::refresh_interests(*model_, features_, config_.cluster, comm_);
   interests_.interest_embeddings = interests_.interest_embeddings.to(device_);
   interests_.text_interest = interests_.text_interest.to(at::kCPU);
   interests_.image_interest = interests_.image_interest.to(at::kCPU);
@@ -471,8 +471,8 @@ int Pretrainer::run(const PretrainRequest& request) {
             << dataset_.total_items() << " items, " << loader_.samples_per_epoch() << " train samples; "
             << steps_per_epoch << " steps of " << config_.train.batch_size << " per epoch ("
             << loader_.dropped_per_epoch() << " samples dropped per epoch), " << comm_.size() << " ranks on "
-            << comm_.backend_name() << ", negatives " << config_.contrastive.negatives << ", gradient buffer "
-            << sync_.bytes() / 1e6 << " MB; run directory " << run_dir_;
+            << comm_.backend_name() << ", negatives " << runtime::name_of(config_.contrastive.negatives)
+            << ", gradient buffer " << sync_.bytes() / 1e6 << " MB; run directory " << run_dir_;
   if (start_epoch_ >= config_.train.epochs) {
     LOG(INFO) << "the checkpoint is already at the end of the " << config_.train.epochs << " epochs";
     return runtime::kExitOk;

@@ -113,7 +113,7 @@ std::string run_train_bench(const TrainBenchOptions& options, runtime::Communica
   StepSettings settings;
   settings.global_batch = options.batch;
   settings.length_aware = !options.padded;
-  settings.precision = precision_of(options.precision);
+  settings.precision = options.precision;
   PretrainStep step(*model, features, parameters, adam, sync, comm, settings);
 
   const int64_t local = options.batch / comm.size();
@@ -175,7 +175,7 @@ std::string run_train_bench(const TrainBenchOptions& options, runtime::Communica
       .add("lengths", options.lengths)
       .add("mean_history", history / steps)
       .add("computation", std::string(options.padded ? "padded" : "length-aware"))
-      .add("precision", options.precision)
+      .add("precision", runtime::name_of(options.precision))
       .add("device", device.str())
       .add("ranks", comm.size())
       .add("threads_per_rank", at::get_num_threads())

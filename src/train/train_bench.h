@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string>
 
+#include "runtime/config.h"
+
 namespace missrec::runtime {
 class Communicator;
 }
@@ -14,9 +16,9 @@ struct TrainBenchOptions {
   std::string lengths = "demo";  // demo: the demo preset's history lengths; full: all 50
   int64_t steps = 10;            // timed steps (after 2 warm-up steps)
   int64_t items = 20000;
-  bool padded = false;             // time the padded computation instead
-  std::string precision = "fp32";  // train.precision
-  uint64_t seed = 2020;
+  bool padded = false;  // time the padded computation instead
+  runtime::Precision precision = runtime::TrainConfig{}.precision;
+  uint64_t seed = runtime::RunConfig{}.seed;
 };
 
 // `missrec bench train`: the full model with the paper's defaults on synthetic in-memory

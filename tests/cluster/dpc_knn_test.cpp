@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <tuple>
 
 #include "support/fixture_path.h"
 
 #include "data/h5_file.h"
+#include "runtime/error.h"
 #include "support/mpi_test_env.h"
 
 namespace missrec::cluster {
@@ -71,21 +73,51 @@ TEST(DpcKnn, MatchesTheFullMatrixReference) {
   expect_same(result, dpc_knn_full_matrix(tokens, 30, 150), 1e-4, 1e-6);
 }
 
-TEST(DpcKnn, SmallMemoryBudgetGivesTheSameResult) {
+void expect_identical(const DpcResult& actual, const DpcResult& expected) {
+  for (const auto& [name, a, b] :
+       {std::tuple{"density", actual.density, expected.density}, std::tuple{"delta", actual.delta, expected.delta},
+        std::tuple{"score", actual.score, expected.score},
+        std::tuple{"center_index", actual.center_index, expected.center_index},
+        std::tuple{"cluster_index", actual.cluster_index, expected.cluster_index},
+        std::tuple{"centroids", actual.centroids, expected.centroids}}) {
+    EXPECT_TRUE(at::equal(a, b)) << name << " differs";
+  }
+}
+
+TEST(DpcKnn, MemoryBudgetSetsThePassAndNotTheResult) {
   const at::Tensor tokens = blobs(3000, 16, 20, 9);
   DpcOptions roomy;
   roomy.clusters = 40;
   roomy.knn_k = 400;
+  roomy.tile_rows = 32;       // many tiles on every rank
+  roomy.kept_neighbours = 4;  // more rows need the exact delta scan
   DpcOptions tight = roomy;
-  tight.memory_mb = 1;        // rows processed a handful at a time
-  tight.kept_neighbours = 4;  // more rows need the exact delta scan
-  DpcStats stats;
-  const DpcResult a = dpc_knn(tokens, roomy, comm());
-  const DpcResult b = dpc_knn(tokens, tight, comm(), &stats);
-  EXPECT_GT(stats.unresolved_rows, 0);
-  // Centers and assignments identical; the exact-scan rows' distances come from other
-  // GEMM shapes, so floats agree to rounding.
-  expect_same(b, a, 1e-5, 1e-6);
+  tight.memory_mb = 1;  // 32-row tiles of 12 KB rows: a few tiles per pass
+  DpcStats roomy_stats;
+  DpcStats tight_stats;
+  const DpcResult a = dpc_knn(tokens, roomy, comm(), &roomy_stats);
+  const DpcResult b = dpc_knn(tokens, tight, comm(), &tight_stats);
+  EXPECT_GT(tight_stats.unresolved_rows, 0);
+  EXPECT_EQ(tight_stats.tile_rows, 32);
+  EXPECT_LT(tight_stats.pass_rows, roomy_stats.pass_rows);
+  EXPECT_EQ(tight_stats.pass_rows % 32, 0);
+  expect_identical(b, a);
+}
+
+TEST(DpcKnn, BudgetBelowOneTileIsAnInputError) {
+  const at::Tensor tokens = blobs(3000, 16, 20, 9);
+  DpcOptions options;
+  options.clusters = 40;
+  options.knn_k = 400;
+  options.tile_rows = 1024;  // 12 MB of distances
+  options.memory_mb = 4;
+  try {
+    dpc_knn(tokens, options, comm());
+    FAIL() << "a 4 MB budget for a 12 MB tile was accepted";
+  } catch (const runtime::InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("cluster.memory_mb: 4 MB is below the"), std::string::npos)
+        << error.what();
+  }
 }
 
 TEST(DpcKnn, TensorOpSelectionMatchesTheCpuKernel) {

@@ -29,7 +29,7 @@ TEST(InterestRefresh, TablesFollowTheClustering) {
   features.image[0].zero_();
   features.image[7].zero_();  // missing image: still a token
 
-  RefreshOptions options;
+  runtime::ClusterConfig options;
   options.interest_ratio = 0.05;
   options.knn_local_ratio = 0.1;
   const InterestState state = refresh_interests(*model, features, options, comm());
@@ -73,7 +73,7 @@ TEST(InterestRefresh, AbsoluteKOverridesTheRatio) {
   at::manual_seed(1);
   features.text = at::randn({41, 4});
   features.image = at::randn({41, 4});
-  RefreshOptions options;
+  runtime::ClusterConfig options;
   options.knn_k = 7;
   EXPECT_EQ(refresh_interests(*model, features, options, comm()).knn_k, 7);
 }

@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   init_logging(argv[0], world.rank(), world.size(), world.host());
   const std::string mode = argc > 1 ? argv[1] : "skip";
   const double timeout_s = argc > 2 ? std::atof(argv[2]) : 3.0;
-  auto comm = make_communicator("mpi", world, timeout_s, at::kCPU);
+  auto comm = make_communicator(BackendChoice::kMpi, world, timeout_s, at::kCPU);
   comm->barrier();  // everyone is up
   if (world.rank() == world.size() - 1) {
     if (mode == "throw") throw std::runtime_error("injected failure on the last rank");

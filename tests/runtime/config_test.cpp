@@ -68,8 +68,8 @@ TEST(Config, DefaultsAreThePapers) {
   EXPECT_EQ(config.train.epochs, 100);
   EXPECT_DOUBLE_EQ(config.cluster.interest_ratio, 0.02);
   EXPECT_DOUBLE_EQ(config.dist.timeout_s, 300.0);
-  EXPECT_EQ(config.dist.backend, "auto");
-  EXPECT_EQ(config.contrastive.negatives, "global");
+  EXPECT_EQ(config.dist.backend, BackendChoice::kAuto);
+  EXPECT_EQ(config.contrastive.negatives, Negatives::kGlobal);
   EXPECT_EQ(config.run_dir(), "runs/missrec");
 }
 
@@ -95,9 +95,9 @@ TEST(Config, GoodFileSetsEveryKind) {
   EXPECT_EQ(config.run.seed, 7);
   EXPECT_EQ(config.model.hidden_size, 64);
   EXPECT_DOUBLE_EQ(config.model.dropout, 0.1);
-  EXPECT_EQ(config.model.hidden_act, "relu");
+  EXPECT_EQ(config.model.hidden_act, Activation::kRelu);
   EXPECT_DOUBLE_EQ(config.train.lr, 5e-4);
-  EXPECT_EQ(config.dist.backend, "mpi");
+  EXPECT_EQ(config.dist.backend, BackendChoice::kMpi);
   EXPECT_EQ(config.run_dir(), "runs/exp1");
   EXPECT_EQ(config.model.n_heads, 4);  // untouched keys keep their defaults
 }
@@ -200,8 +200,8 @@ TEST(Config, YamlRoundTripsEveryField) {
   config.model.layer_norm_eps = 1e-12;
   config.train.lr = 0.1 + 0.2;  // not exactly representable in short decimal
   config.loss.lambda = 0.0;
-  config.dist.backend = "nccl";
-  config.finetune.mode = "inductive";
+  config.dist.backend = BackendChoice::kNccl;
+  config.finetune.mode = FinetuneMode::kInductive;
   const std::string text = to_yaml(config);
   Config loaded;
   apply_yaml_text(loaded, text, "round-trip");

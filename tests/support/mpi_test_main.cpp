@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
   int failed = 0;
   {
     // The tests build their tensors on the CPU, whatever GPUs the host has.
-    auto comm = runtime::make_communicator("mpi", world, 60.0, at::kCPU);
+    auto comm = runtime::make_communicator(runtime::BackendChoice::kMpi, world, 60.0, at::kCPU);
     missrec::testing::detail::g_world = &world;
     missrec::testing::detail::g_comm = comm.get();
     failed = RUN_ALL_TESTS() == 0 ? 0 : 1;
