@@ -7,9 +7,13 @@
 #   launch/mpirun.sh -n 16 --hostfile hosts --per-node 8 pretrain --config configs/pretrain.yaml --resume latest
 #
 # Options: -n RANKS (default: GPUs on this node, else 2), --hostfile FILE, --per-node N
-# (ranks per node with a hostfile), --threads T (CPU threads per rank; default: the
-# node's CPUs shared among its ranks), --bin PATH (default build/missrec).
-# Environment passed to every rank: GLOG_v, GLOG_logtostderr (default 1), CUDA_VISIBLE_DEVICES.
+# (ranks per node with a hostfile), --iface NAME|CIDR (the network Open MPI's TCP traffic
+# between hosts and its launch traffic use, e.g. ib0 or 10.0.0.0/16; default: every
+# interface that is up), --launch-agent CMD (how mpirun starts its daemons on the other
+# hosts; default ssh), --threads T (CPU threads per rank; default: the node's CPUs
+# shared among its ranks), --bin PATH (default build/missrec).
+# Environment passed to every rank: GLOG_v, GLOG_logtostderr (default 1), CUDA_VISIBLE_DEVICES,
+# MISSREC_FAULT (the reliability tests' fault injection).
 # Preemption: send SIGUSR1 to mpirun; it forwards it, the ranks write a checkpoint and
 # the job exits 75 (see launch/README.md).
 set -euo pipefail
@@ -18,6 +22,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 ranks=""
 hostfile=""
 per_node=""
+iface=""
+launch_agent=""
 threads=""
 bin="${MISSREC_BIN:-$here/build/missrec}"
 while [ $# -gt 0 ]; do
@@ -25,9 +31,11 @@ while [ $# -gt 0 ]; do
     -n|--ranks) ranks="$2"; shift 2 ;;
     --hostfile) hostfile="$2"; shift 2 ;;
     --per-node) per_node="$2"; shift 2 ;;
+    --iface) iface="$2"; shift 2 ;;
+    --launch-agent) launch_agent="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
     --bin) bin="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     --) shift; break ;;
     *) break ;;
   esac
@@ -48,8 +56,19 @@ fi
 args=(-np "$ranks" --bind-to none -x GLOG_logtostderr="${GLOG_logtostderr:-1}")
 [ -n "${GLOG_v:-}" ] && args+=(-x GLOG_v="$GLOG_v")
 [ -n "${CUDA_VISIBLE_DEVICES:-}" ] && args+=(-x CUDA_VISIBLE_DEVICES)
+[ -n "${MISSREC_FAULT:-}" ] && args+=(-x MISSREC_FAULT)
 [ -n "$hostfile" ] && args+=(--hostfile "$hostfile")
 [ -n "$per_node" ] && args+=(--map-by "ppr:${per_node}:node")
+if [ -n "$iface" ]; then
+  args+=(--mca btl_tcp_if_include "$iface" --mca oob_tcp_if_include "$iface")
+fi
+[ -n "$launch_agent" ] && args+=(--mca plm_rsh_agent "$launch_agent")
+if [ -n "$hostfile" ]; then
+  # mpirun notices a host that stopped answering (dead, or its link down) by TCP
+  # keepalive on its daemon connection: ~15 s instead of Open MPI's 300 + 9 x 20 s.
+  # Without it, ending the job waits on the lost daemon for TCP's retransmission timeout.
+  args+=(--mca oob_tcp_keepalive_time 5 --mca oob_tcp_keepalive_intvl 2 --mca oob_tcp_keepalive_probes 5)
+fi
 [ "$(id -u)" -eq 0 ] && args+=(--allow-run-as-root)
 [ -z "$hostfile" ] && args+=(--oversubscribe)
 

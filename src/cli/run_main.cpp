@@ -128,7 +128,7 @@ int run_with_mpi(const CommandSpec& command, const ParsedArgs& args, CommandCont
   if (command.uses_config) {
     const int threads = runtime::configure_threads(context.config.run.threads, world.local_size());
     LOG(INFO) << world.size() << " ranks (" << world.local_size() << " on this node), " << threads
-              << " CPU threads per rank";
+              << " CPU threads per rank; on " << world.placement();
   }
   int status = runtime::kExitOk;
   try {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -9,10 +10,13 @@
 
 namespace missrec::runtime {
 
+class PeerCensus;
+
 // Numbers the collectives of one communicator and enforces dist.timeout_s on them. A
 // watchdog thread watches the collective in flight; one that has not completed in time
-// is reported (operation, number, bytes, rank, host) and the whole job is aborted, so a
-// stuck, dead or diverged rank never turns into a silent hang. The issuing thread uses
+// is reported (operation, number, bytes, rank, host, and with a PeerCensus the ranks and
+// hosts that stopped answering) and the whole job is aborted, so a stuck, dead, cut-off
+// or diverged rank never turns into a silent hang. The issuing thread uses
 // the library's blocking (fastest) collectives and pays two uncontended locks per call.
 class CollectiveWatch {
  public:
@@ -32,7 +36,9 @@ class CollectiveWatch {
   };
 
   // run_watchdog=false: numbering and messages only (a backend with its own watchdog).
-  CollectiveWatch(int rank, int world_size, std::string host, double timeout_s, bool run_watchdog = true);
+  // `census` (may be null, must outlive the watch) is served and asked by the watchdog.
+  CollectiveWatch(int rank, int world_size, std::string host, double timeout_s, bool run_watchdog = true,
+                  PeerCensus* census = nullptr);
   ~CollectiveWatch();
   CollectiveWatch(const CollectiveWatch&) = delete;
   CollectiveWatch& operator=(const CollectiveWatch&) = delete;
@@ -42,8 +48,8 @@ class CollectiveWatch {
   // The next sequence number, for backends that track completion themselves.
   uint64_t next();
 
-  // Logs the timeout message (operation, number, bytes, rank, host).
-  void log_timeout(const char* operation, uint64_t sequence, int64_t bytes) const;
+  // Logs the timeout message (operation, number, bytes, rank, host; `peers`: who answers).
+  void log_timeout(const char* operation, uint64_t sequence, int64_t bytes, const std::string& peers = "") const;
 
   double timeout_s() const { return timeout_s_; }
   int rank() const { return rank_; }
@@ -57,7 +63,8 @@ class CollectiveWatch {
   int world_size_;
   std::string host_;
   double timeout_s_;
-  uint64_t sequence_ = 0;
+  std::atomic<uint64_t> sequence_{0};
+  PeerCensus* census_;
 
   std::mutex mutex_;
   std::condition_variable changed_;

@@ -70,7 +70,8 @@ MpiCommunicator::MpiCommunicator(const MpiWorld& world, double timeout_s, at::De
     : device_(device),
       rank_(world.rank()),
       size_(world.size()),
-      watch_(world.rank(), world.size(), world.host(), timeout_s) {
+      census_(world),
+      watch_(world.rank(), world.size(), world.host(), timeout_s, /*run_watchdog=*/true, &census_) {
   MPI_Comm dup = MPI_COMM_NULL;
   MISSREC_MPI_CHECK(MPI_Comm_dup(world.comm(), &dup));
   comm_ = MpiComm(dup);

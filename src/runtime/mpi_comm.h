@@ -3,6 +3,7 @@
 #include "runtime/collective_watch.h"
 #include "runtime/comm.h"
 #include "runtime/mpi_world.h"
+#include "runtime/peer_census.h"
 
 namespace missrec::runtime {
 
@@ -43,6 +44,7 @@ class MpiCommunicator final : public Communicator {
   at::Device device_;
   int rank_;
   int size_;
+  PeerCensus census_;  // before watch_: its watchdog serves and asks the census
   CollectiveWatch watch_;
 };
 

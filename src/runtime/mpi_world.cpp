@@ -1,5 +1,7 @@
 #include "runtime/mpi_world.h"
 
+#include <vector>
+
 #include <glog/logging.h>
 #include <unistd.h>
 
@@ -74,6 +76,25 @@ MpiWorld::MpiWorld(int* argc, char*** argv) : host_(host_name()) {
   node_ = MpiComm(node);
   MISSREC_MPI_CHECK(MPI_Comm_rank(node_.get(), &local_rank_));
   MISSREC_MPI_CHECK(MPI_Comm_size(node_.get(), &local_size_));
+  constexpr int kHostChars = 256;
+  std::vector<char> mine(kHostChars, '\0');
+  host_.copy(mine.data(), kHostChars - 1);
+  std::vector<char> all(static_cast<size_t>(kHostChars) * size_);
+  MISSREC_MPI_CHECK(MPI_Allgather(mine.data(), kHostChars, MPI_CHAR, all.data(), kHostChars, MPI_CHAR, world_.get()));
+  for (int r = 0; r < size_; ++r) hosts_.emplace_back(all.data() + static_cast<size_t>(r) * kHostChars);
+}
+
+std::string MpiWorld::placement() const {
+  std::string text;
+  for (int r = 0; r < size_;) {
+    int last = r;
+    while (last + 1 < size_ && hosts_[last + 1] == hosts_[r]) ++last;
+    text += (text.empty() ? "" : ", ") + hosts_[r] +
+            (last == r ? " (rank " + std::to_string(r) + ")"
+                       : " (ranks " + std::to_string(r) + "-" + std::to_string(last) + ")");
+    r = last + 1;
+  }
+  return text;
 }
 
 MpiWorld::~MpiWorld() {

@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <string>
+#include <vector>
 
 namespace missrec::runtime {
 
@@ -40,6 +41,10 @@ class MpiWorld {
   int local_rank() const { return local_rank_; }
   int local_size() const { return local_size_; }
   const std::string& host() const { return host_; }
+  // Every rank's host, by rank.
+  const std::vector<std::string>& hosts() const { return hosts_; }
+  // "node-a (ranks 0-1), node-b (ranks 2-3)": where the ranks run, for the log.
+  std::string placement() const;
   MPI_Comm comm() const { return world_.get(); }
 
   void finalize();
@@ -52,6 +57,7 @@ class MpiWorld {
   int local_rank_ = 0;
   int local_size_ = 1;
   std::string host_;
+  std::vector<std::string> hosts_;
   bool finalized_ = false;
 };
 

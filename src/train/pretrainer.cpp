@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <thread>
 #include <tuple>
 
 #include "cluster/interest_refresh.h"
@@ -15,6 +16,7 @@
 #include "runtime/comm.h"
 #include "runtime/config_yaml.h"
 #include "runtime/error.h"
+#include "runtime/fault_injection.h"
 #include "runtime/file_io.h"
 #include "runtime/stop_request.h"
 #include "train/adam.h"
@@ -31,6 +33,19 @@ namespace missrec::train {
 namespace fs = std::filesystem;
 
 namespace {
+
+// Keys the per-rank dropout generators ("drop").
+constexpr uint64_t kDropoutPurpose = 0x64726f70ULL;
+
+// For the network-fault tests: with MISSREC_FAULT="NAME@AT" rank 0 pauses for half of
+// dist.timeout_s at point AT, so that a link taken down meanwhile hits this phase (the
+// pause alone stays within the timeout).
+void pause_if_armed(const char* name, int64_t at, const std::string& where, int rank, double timeout_s) {
+  int64_t armed_at = -1;
+  if (rank != 0 || !runtime::fault_armed(name, &armed_at) || armed_at != at) return;
+  LOG(WARNING) << "fault injection: rank 0 pauses " << timeout_s / 2 << " s " << where;
+  std::this_thread::sleep_for(std::chrono::duration<double>(timeout_s / 2));
+}
 
 // The default generator of `device` (dropout draws on that device), as int64 bytes.
 at::Tensor generator_state_as_longs(at::Device device) {
@@ -150,7 +165,7 @@ class Pretrainer {
 };
 
 void Pretrainer::initialise(const PretrainRequest& request) {
-  seed_rank_generators(static_cast<uint64_t>(config_.run.seed), 0x64726f70ULL, comm_.rank());
+  seed_rank_generators(static_cast<uint64_t>(config_.run.seed), kDropoutPurpose, comm_.rank());
 
   const std::string config_yaml = runtime::to_yaml(config_);
   create_run_directory(run_dir_, comm_);
@@ -165,11 +180,6 @@ void Pretrainer::initialise(const PretrainRequest& request) {
     if (state.config_hash != config_hash(config_yaml)) {
       LOG(WARNING) << "the configuration differs from the checkpoint's (" << dir
                    << "/config.yaml); continuing with the new one";
-    }
-    if (state.world_size != comm_.size()) {
-      LOG(WARNING) << "checkpoint written by " << state.world_size << " ranks, resuming on " << comm_.size()
-                   << ": dropout draws are re-seeded, so the run is not bit-identical "
-                   << "to an uninterrupted one";
     }
     LOG(INFO) << "resuming from " << dir << " at epoch " << state.epoch + 1 << ", step " << state.step
               << " (global step " << state.global_step << ")";
@@ -224,7 +234,18 @@ void Pretrainer::initialise(const PretrainRequest& request) {
     interests_.image_interest = state.image_interest;
     cluster::broadcast_interests(interests_, dataset_.total_items() + 1, config_.model.hidden_size, comm_);
   }
-  if (header.world_size == comm_.size()) {
+  if (header.world_size != comm_.size()) {
+    // The global batches, the epoch order and the augmentation draws do not depend on the
+    // rank count; the per-rank dropout generators do, so they start afresh, keyed on the
+    // global step as well.
+    seed_rank_generators(static_cast<uint64_t>(config_.run.seed) ^ static_cast<uint64_t>(global_step_), kDropoutPurpose,
+                         comm_.rank());
+    if (comm_.rank() == 0) {
+      LOG(INFO) << "elastic resume: the checkpoint was written by " << header.world_size << " ranks, this run has "
+                << comm_.size() << "; dropout generators re-derived from (seed, global step " << global_step_
+                << ", rank)";
+    }
+  } else {
     for (const auto& [generator, bytes, saved] :
          {std::tuple{at::Device(at::kCPU), header.rng_cpu_bytes, &state.rng_cpu},
           std::tuple{device_, header.rng_device_bytes, &state.rng_device}}) {
@@ -246,6 +267,8 @@ void Pretrainer::initialise(const PretrainRequest& request) {
 }
 
 void Pretrainer::refresh(int64_t epoch) {
+  pause_if_armed("pause-refresh", epoch + 1, "before the interest refresh of epoch " + std::to_string(epoch + 1),
+                 comm_.rank(), config_.dist.timeout_s);
   Stopwatch clock;
   LOG(INFO) << "epoch " << epoch + 1 << ": interest refresh started";
   model_->eval();
@@ -284,6 +307,9 @@ void Pretrainer::save(int64_t epoch, int64_t next_step, int64_t steps_per_epoch)
   }
   state.config_yaml = runtime::to_yaml(config_);
   state.config_hash = config_hash(state.config_yaml);
+  pause_if_armed("pause-checkpoint", global_step_,
+                 "while writing the checkpoint of global step " + std::to_string(global_step_), comm_.rank(),
+                 config_.dist.timeout_s);
   const std::string dir = write_checkpoint(checkpoints_dir_, state, config_.checkpoint.keep);
   const double seconds = clock.lap();
   uintmax_t bytes = 0;
