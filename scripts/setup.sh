@@ -28,6 +28,7 @@ packages=(
   libgoogle-glog-dev libgflags-dev
   libxxhash-dev xxhash nlohmann-json3-dev
   clang-format
+  iproute2 nftables
   libgtest-dev libgmock-dev googletest
   python3 python3-torch python3-h5py python3-numpy python3-yaml python3-matplotlib
 )

@@ -6,7 +6,7 @@
 #
 #   --skip-setup     do not run scripts/setup.sh --with-slurm (dependencies installed)
 #   --build-dir DIR  build tree (default: build)
-#   --label L        run only tests with CTest label L (unit, mpi, e2e, fault, slurm;
+#   --label L        run only tests with CTest label L (unit, mpi, e2e, fault, slurm, multihost;
 #                    slurm starts a private Slurm cluster and needs root)
 #   --build-type T   CMake build type (default: Release)
 #   --sanitize       AddressSanitizer + UndefinedBehaviorSanitizer build (build-sanitize,
