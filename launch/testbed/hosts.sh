@@ -7,6 +7,7 @@
 #   launch/testbed/hosts.sh start N DIR       # writes DIR/hosts, DIR/hostfile, DIR/on, DIR/rsh
 #   DIR/on HOST COMMAND...                     # runs COMMAND on HOST (e.g. mpirun on the first)
 #   launch/testbed/hosts.sh link DIR HOST down|up
+#   launch/testbed/hosts.sh reset DIR HOST          # ends every process on HOST (a reboot)
 #   launch/testbed/hosts.sh shape DIR HOST 'netem delay 50ms loss 1%' | 'tbf rate 20mbit burst 64kb latency 200ms' | clear
 #   launch/testbed/hosts.sh drop DIR HOST PERCENT   # random packet loss on HOST's link (nftables)
 #   launch/testbed/hosts.sh stop DIR
@@ -139,9 +140,29 @@ case "$action" in
     host=$(netns_of "$1")
     index=${host##*-h}
     case "$2" in
-      down | up) ip -n "$switch_ns" link set "p$index" "$2" ;;
+      down) ip -n "$switch_ns" link set "p$index" down ;;
+      up)
+        ip -n "$switch_ns" link set "p$index" up
+        # Back only when it reaches every other host again (the port needs a moment).
+        here=$(cd "$(dirname "$0")" && pwd)
+        for address in $(awk '{print $1}' "$dir/hosts"); do
+          [ "$address" = "10.77.0.$((index + 1))" ] && continue
+          for attempt in $(seq 50); do
+            "$here/hosts.sh" probe "$host" "$address" && break
+            [ "$attempt" -eq 50 ] && die "$host does not reach $address after its link came up"
+            sleep 0.2
+          done
+        done
+        ;;
       *) die "link: expected down or up, got '$2'" ;;
     esac
+    ;;
+  reset)
+    # What rebooting a lost host does: every process on it ends.
+    [ $# -eq 1 ] || die "usage: hosts.sh reset DIR HOST"
+    host=$(netns_of "$1")
+    pids=$(ip netns pids "$host" 2>/dev/null || true)
+    [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
     ;;
   shape)
     [ $# -eq 2 ] || die "usage: hosts.sh shape DIR HOST 'netem ...'|'tbf ...'|clear"
