@@ -176,7 +176,11 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
     const Shard shard = shard_of(n, tile, r, comm.size());
     largest_shard = std::max(largest_shard, shard.end - shard.begin);
   }
-  const int64_t pass = pass_rows(n, tile, largest_shard, k, kept, !cpu_selection, options.memory_mb);
+  // The CPU kernel summarises each tile straight after its GEMM, while it is in cache:
+  // at N=16,000 one tile per pass took 2.7 s, one pass of every row 3.6 s. The tensor-op
+  // path (GPUs) summarises as many tiles per call as the budget holds.
+  const int64_t budget_pass = pass_rows(n, tile, largest_shard, k, kept, !cpu_selection, options.memory_mb);
+  const int64_t pass = cpu_selection ? std::min(budget_pass, tile) : budget_pass;
   const at::Tensor norms = squared_norms(tokens);
   auto float_options = tokens.options();
   auto long_options = tokens.options().dtype(at::kLong);

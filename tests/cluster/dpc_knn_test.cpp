@@ -91,8 +91,11 @@ TEST(DpcKnn, MemoryBudgetSetsThePassAndNotTheResult) {
   roomy.knn_k = 400;
   roomy.tile_rows = 32;       // many tiles on every rank
   roomy.kept_neighbours = 4;  // more rows need the exact delta scan
+  // The tensor-op path, which GPUs take, sizes its passes by the budget; the CPU kernel
+  // summarises one tile at a time whatever the budget.
+  roomy.force_tensor_selection = true;
   DpcOptions tight = roomy;
-  tight.memory_mb = 1;  // 32-row tiles of 12 KB rows: a few tiles per pass
+  tight.memory_mb = 1;  // 32-row tiles of 12 KB rows (+ topk's outputs): a few tiles per pass
   DpcStats roomy_stats;
   DpcStats tight_stats;
   const DpcResult a = dpc_knn(tokens, roomy, comm(), &roomy_stats);
@@ -102,6 +105,11 @@ TEST(DpcKnn, MemoryBudgetSetsThePassAndNotTheResult) {
   EXPECT_LT(tight_stats.pass_rows, roomy_stats.pass_rows);
   EXPECT_EQ(tight_stats.pass_rows % 32, 0);
   expect_identical(b, a);
+  DpcOptions cpu = roomy;
+  cpu.force_tensor_selection = false;
+  DpcStats cpu_stats;
+  dpc_knn(tokens, cpu, comm(), &cpu_stats);
+  EXPECT_EQ(cpu_stats.pass_rows, 32);
 }
 
 TEST(DpcKnn, BudgetBelowOneTileIsAnInputError) {
