@@ -46,9 +46,9 @@ int64_t megabytes(int64_t bytes) { return (bytes + (int64_t{1} << 20) - 1) >> 20
 // Rows per pass: as many whole tiles as fit in memory_mb beside the state that lives
 // through the run (the owned rows' kept neighbours and k-sums, the N-long vectors). A
 // distance row costs 4N bytes, plus topk's outputs on the tensor-op path.
-int64_t pass_rows(int64_t n, int64_t tile, int64_t owned, int64_t k, int64_t kept, bool tensor_selection,
+int64_t pass_rows(int64_t n, int64_t tile, int64_t shard_rows, int64_t k, int64_t kept, bool tensor_selection,
                   int64_t memory_mb) {
-  const int64_t resident = owned * (kept * 12 + 16) + n * 40;
+  const int64_t resident = shard_rows * (kept * 12 + 16) + n * 40;
   const int64_t row_bytes = 4 * n + (tensor_selection ? 12 * (k + kept) : 0);
   const int64_t budget = memory_mb << 20;
   const int64_t tiles = (budget - resident) / (tile * row_bytes);
@@ -59,7 +59,7 @@ int64_t pass_rows(int64_t n, int64_t tile, int64_t owned, int64_t k, int64_t kep
                                                         "-row distance tile and this rank's state need at N=" +
                                                         std::to_string(n) + " (raise it, or run more ranks)");
   }
-  return std::min(tiles * tile, std::max<int64_t>(owned, 1));
+  return std::min(tiles * tile, std::max<int64_t>(shard_rows, 1));
 }
 
 // Per row of a block of squared-distance rows [R, N] (consumed: reordered in place): the

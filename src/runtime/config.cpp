@@ -25,7 +25,7 @@ FieldRef field_ref(std::string& field) { return &field; }
 template <class Choice, class = std::enable_if_t<std::is_enum_v<Choice>>>
 FieldRef field_ref(Choice& field) {
   return ChoiceRef{[&field] { return static_cast<int>(field); }, [&field](int index) { field = Choice(index); },
-                   &choice_names(Choice{})};
+                   &ChoiceNames<Choice>::names};
 }
 
 #define MISSREC_FIELD(section, name, range, doc)                                         \
@@ -107,35 +107,6 @@ bool within(const Range& range, double value) {
 }
 
 }  // namespace
-
-const std::vector<std::string>& choice_names(DeviceChoice) {
-  static const std::vector<std::string> names{"auto", "cpu", "cuda"};
-  return names;
-}
-const std::vector<std::string>& choice_names(FeatureDtype) {
-  static const std::vector<std::string> names{"float32", "float16"};
-  return names;
-}
-const std::vector<std::string>& choice_names(Activation) {
-  static const std::vector<std::string> names{"gelu", "relu"};
-  return names;
-}
-const std::vector<std::string>& choice_names(Negatives) {
-  static const std::vector<std::string> names{"global", "local"};
-  return names;
-}
-const std::vector<std::string>& choice_names(Precision) {
-  static const std::vector<std::string> names{"fp32", "bf16"};
-  return names;
-}
-const std::vector<std::string>& choice_names(BackendChoice) {
-  static const std::vector<std::string> names{"auto", "mpi", "nccl"};
-  return names;
-}
-const std::vector<std::string>& choice_names(FinetuneMode) {
-  static const std::vector<std::string> names{"transductive", "inductive"};
-  return names;
-}
 
 int choice_index(const std::vector<std::string>& names, const std::string& text, const std::string& where) {
   for (size_t i = 0; i < names.size(); ++i) {

@@ -9,7 +9,7 @@
 namespace missrec::runtime {
 
 // The choice fields' values. Each enum's names, in its order, are stated once, by
-// choice_names(); the configuration holds enums, parsed from those names at load.
+// ChoiceNames; the configuration holds enums, parsed from those names at load.
 enum class DeviceChoice { kAuto, kCpu, kCuda };
 enum class FeatureDtype { kFloat32, kFloat16 };
 enum class Activation { kGelu, kRelu };
@@ -20,13 +20,36 @@ enum class Precision { kFp32, kBf16 };
 enum class BackendChoice { kAuto, kMpi, kNccl };
 enum class FinetuneMode { kTransductive, kInductive };
 
-const std::vector<std::string>& choice_names(DeviceChoice);
-const std::vector<std::string>& choice_names(FeatureDtype);
-const std::vector<std::string>& choice_names(Activation);
-const std::vector<std::string>& choice_names(Negatives);
-const std::vector<std::string>& choice_names(Precision);
-const std::vector<std::string>& choice_names(BackendChoice);
-const std::vector<std::string>& choice_names(FinetuneMode);
+template <class Choice>
+struct ChoiceNames;  // each choice enum's names, in its order
+template <>
+struct ChoiceNames<DeviceChoice> {
+  static inline const std::vector<std::string> names{"auto", "cpu", "cuda"};
+};
+template <>
+struct ChoiceNames<FeatureDtype> {
+  static inline const std::vector<std::string> names{"float32", "float16"};
+};
+template <>
+struct ChoiceNames<Activation> {
+  static inline const std::vector<std::string> names{"gelu", "relu"};
+};
+template <>
+struct ChoiceNames<Negatives> {
+  static inline const std::vector<std::string> names{"global", "local"};
+};
+template <>
+struct ChoiceNames<Precision> {
+  static inline const std::vector<std::string> names{"fp32", "bf16"};
+};
+template <>
+struct ChoiceNames<BackendChoice> {
+  static inline const std::vector<std::string> names{"auto", "mpi", "nccl"};
+};
+template <>
+struct ChoiceNames<FinetuneMode> {
+  static inline const std::vector<std::string> names{"transductive", "inductive"};
+};
 
 // The position of `text` among `names`; InputError naming `where` and the names when it
 // is none of them.
@@ -34,12 +57,12 @@ int choice_index(const std::vector<std::string>& names, const std::string& text,
 
 template <class Choice>
 const std::string& name_of(Choice value) {
-  return choice_names(Choice{})[static_cast<size_t>(value)];
+  return ChoiceNames<Choice>::names[static_cast<size_t>(value)];
 }
 
 template <class Choice>
 Choice parse_choice(const std::string& text, const std::string& where) {
-  return static_cast<Choice>(choice_index(choice_names(Choice{}), text, where));
+  return static_cast<Choice>(choice_index(ChoiceNames<Choice>::names, text, where));
 }
 
 // The whole configuration as one typed tree. Defaults are the paper's.

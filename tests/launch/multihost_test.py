@@ -23,8 +23,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from script_check import (BIN, SMALL_MODEL, check, count_records, finish, read_checkpoint_tensors, read_metrics,
-                          run, synth_demo, write_config)
+from script_check import (BIN, SMALL_MODEL, check, finish, max_relative, parameter_error, read_checkpoint_tensors,
+                          read_metrics, run, step_losses, synth_demo, write_config)
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 HOSTS_SH = os.path.join(ROOT, "launch", "testbed", "hosts.sh")
@@ -118,27 +118,6 @@ def config(tmp, name, train, checkpoint=None):
     return write_config(os.path.join(tmp, name + ".yaml"), sections)
 
 
-def losses(run_dir):
-    return np.array([(m["loss"], m["seq_item"], m["seq_seq"], m["reg"]) for m in read_metrics(run_dir, "step")])
-
-
-def max_relative(a, b):
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-6)))
-
-
-def parameter_error(a, b, hidden):
-    """Worst per-tensor L2 relative error; the key block of in_proj_bias (zero gradient
-    in exact arithmetic) is left out, as in distributed_equivalence_test."""
-    worst = 0.0
-    for name in a:
-        x, y = a[name].astype(np.float64), b[name].astype(np.float64)
-        if name.endswith("in_proj_bias"):
-            x = np.concatenate([x[:hidden], x[2 * hidden:]])
-            y = np.concatenate([y[:hidden], y[2 * hidden:]])
-        worst = max(worst, float(np.linalg.norm(x - y) / max(np.linalg.norm(y), 1e-12)))
-    return worst
-
-
 def comm_ms(output):
     values = [float(v) for v in re.findall(r"comm ([0-9.]+) opt", output)]
     return float(np.median(values)) if values else float("nan")
@@ -203,7 +182,7 @@ with tempfile.TemporaryDirectory() as tmp:
         code, out, err = run(["pretrain", "--config", config(tmp, "one_host", {"epochs": 1, "max_steps": steps})],
                              mpi_np=4, timeout=300)
         check("1 host x 4 ranks: pretrain exits 0", code == 0, out + err)
-        two, one = losses(os.path.join(tmp, "two_hosts")), losses(os.path.join(tmp, "one_host"))
+        two, one = step_losses(os.path.join(tmp, "two_hosts")), step_losses(os.path.join(tmp, "one_host"))
         same = len(two) == len(one) == steps
         check(f"{steps} steps logged by both", same, f"{len(two)} and {len(one)}")
         error = max_relative(two, one) if same else float("inf")
@@ -251,7 +230,7 @@ with tempfile.TemporaryDirectory() as tmp:
         bed.hosts_sh("shape", bed.hosts[1], "clear")
         bed.hosts_sh("drop", bed.hosts[1], "0")
         check(f"degraded link ({shaping}): pretrain exits 0", code == 0, output[-3000:])
-        degraded = losses(os.path.join(tmp, "degraded"))
+        degraded = step_losses(os.path.join(tmp, "degraded"))
         check("degraded link: the same losses as the clean link, bit for bit",
               len(degraded) == len(two) and np.array_equal(degraded, two))
         print(f"     communication per step (median of the progress lines): clean {clean_comm:.1f} ms, "

@@ -98,3 +98,30 @@ def read_metrics(run_dir, kind):
             if record.get("kind") == kind:
                 lines.append(record)
     return lines
+
+
+def step_losses(run_dir):
+    """[(loss, seq_item, seq_seq, reg)] of every step record, by global step."""
+    import numpy as np
+    records = sorted(read_metrics(run_dir, "step"), key=lambda m: m["global_step"])
+    return np.array([(m["loss"], m["seq_item"], m["seq_seq"], m["reg"]) for m in records])
+
+
+def max_relative(a, b):
+    import numpy as np
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-6)))
+
+
+def parameter_error(actual, expected, hidden):
+    """The worst per-tensor L2 relative error between two {name: array} parameter sets.
+    The key block of every in_proj_bias is left out: its gradient is zero in exact
+    arithmetic (softmax is shift invariant), so it only moves by rounding."""
+    import numpy as np
+    worst = 0.0
+    for name in expected:
+        x, y = actual[name].astype(np.float64), expected[name].astype(np.float64)
+        if name.endswith("in_proj_bias"):
+            x = np.concatenate([x[:hidden], x[2 * hidden:]])
+            y = np.concatenate([y[:hidden], y[2 * hidden:]])
+        worst = max(worst, float(np.linalg.norm(x - y) / max(np.linalg.norm(y), 1e-12)))
+    return worst

@@ -6,11 +6,9 @@ import os
 import sys
 import tempfile
 
-import numpy as np
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from script_check import (SMALL_MODEL, check, finish, read_checkpoint_tensors, read_metrics, run, synth_demo,
-                          write_config)
+from script_check import (SMALL_MODEL, check, finish, max_relative, parameter_error, read_checkpoint_tensors, run,
+                          step_losses, synth_demo, write_config)
 
 
 def config(tmp, name, max_steps):
@@ -40,22 +38,12 @@ with tempfile.TemporaryDirectory() as tmp:
                 print("     " + lines[0].strip())
         else:
             check("the first run does not call itself elastic", not lines)
-    whole = read_metrics(os.path.join(tmp, "whole"), "step")
-    elastic = read_metrics(os.path.join(tmp, "elastic"), "step")
-    key = lambda m: m["global_step"]
-    check("9 steps logged by both", len(whole) == 9 and len(elastic) == 9, f"{len(whole)} and {len(elastic)}")
-    a = np.array([(m["loss"], m["seq_item"], m["seq_seq"], m["reg"]) for m in sorted(elastic, key=key)])
-    b = np.array([(m["loss"], m["seq_item"], m["seq_seq"], m["reg"]) for m in sorted(whole, key=key)])
-    error = float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-6))) if a.shape == b.shape else float("inf")
+    a, b = step_losses(os.path.join(tmp, "elastic")), step_losses(os.path.join(tmp, "whole"))
+    check("9 steps logged by both", len(a) == 9 and len(b) == 9, f"{len(a)} and {len(b)}")
+    error = max_relative(a, b) if a.shape == b.shape else float("inf")
     check(f"losses of every step equal within 1e-5 relative (max {error:.2e})", error <= 1e-5)
-    one = read_checkpoint_tensors(os.path.join(tmp, "whole", "checkpoints", "latest"))
-    other = read_checkpoint_tensors(os.path.join(tmp, "elastic", "checkpoints", "latest"))
-    hidden = SMALL_MODEL["hidden_size"]
-    worst = 0.0
-    for name in one:
-        x, y = other[name].astype(np.float64), one[name].astype(np.float64)
-        if name.endswith("in_proj_bias"):  # the key block has a zero gradient in exact arithmetic
-            x, y = np.concatenate([x[:hidden], x[2 * hidden:]]), np.concatenate([y[:hidden], y[2 * hidden:]])
-        worst = max(worst, float(np.linalg.norm(x - y) / max(np.linalg.norm(y), 1e-12)))
+    worst = parameter_error(read_checkpoint_tensors(os.path.join(tmp, "elastic", "checkpoints", "latest")),
+                            read_checkpoint_tensors(os.path.join(tmp, "whole", "checkpoints", "latest")),
+                            SMALL_MODEL["hidden_size"])
     check(f"final parameters equal within 1e-5 relative (max {worst:.2e})", worst <= 1e-5)
 finish()
