@@ -39,8 +39,14 @@ echo "bench: comm-check at np=$np" >&2
 results+=("$(mpirun "${mpirun_flags[@]}" -np "$np" "$bin" comm-check --json 2>/dev/null | tail -n 1)")
 echo "bench: data (one rank of 8, global batch 4096, uniform order)" >&2
 results+=("$("$bin" bench data 2>/dev/null | tail -n 1)")
-echo "bench: cluster (N=16000, D=300, k=10%, K=2%, against the full matrix)" >&2
-results+=("$("$bin" bench cluster --set cluster.memory_mb=256 2>/dev/null | tail -n 1)")
+echo "bench: cluster (N=16000, D=300, k=10%, K=2%, against the full matrix), np=1 x $threads threads" >&2
+results+=("$("$bin" bench cluster --set cluster.memory_mb=256 --set "run.threads=$threads" 2>/dev/null | tail -n 1)")
+echo "bench: cluster (N=16000), np=$threads x 1 thread" >&2
+results+=("$(mpirun "${mpirun_flags[@]}" -np "$threads" "$bin" bench cluster --no-baseline --set cluster.memory_mb=256 \
+  --set run.threads=1 2>/dev/null | tail -n 1)")
+echo "bench: cluster (N=100000), np=$np" >&2
+results+=("$(mpirun "${mpirun_flags[@]}" -np "$np" "$bin" bench cluster --n 100000 --no-baseline --set cluster.memory_mb=512 \
+  --set "run.threads=$((threads / np > 0 ? threads / np : 1))" 2>/dev/null | tail -n 1)")
 
 {
   echo "{\"host\":\"$(hostname)\",\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"results\":["

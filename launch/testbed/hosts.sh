@@ -60,7 +60,7 @@ if [ "$action" = start ]; then
   names_for "$dir"
   ip netns list 2>/dev/null | grep -q "^${switch_ns}\b" && die "a test bed already runs for $dir; stop it first"
   mkdir -p "$dir"
-  trap 'status=$?; if [ $status -ne 0 ]; then stop_bed; fi' EXIT
+  trap 'status=$?; if [ $status -ne 0 ]; then stop_bed; rm -f "$dir/hosts" "$dir/hostfile" "$dir/on" "$dir/rsh"; fi' EXIT
   ip netns add "$switch_ns"
   ip -n "$switch_ns" link add br0 type bridge
   ip -n "$switch_ns" link set br0 up

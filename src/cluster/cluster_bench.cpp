@@ -76,6 +76,8 @@ std::string run_cluster_bench(const ClusterBenchOptions& options, runtime::Commu
   json["tile_rows"] = stats.tile_rows;
   json["pass_rows"] = stats.pass_rows;
   json["unresolved_rows"] = stats.unresolved_rows;
+  json["rank0_distance_gemm_s"] = stats.distance_gemm_s;
+  json["rank0_selection_s"] = stats.selection_s;
   if (options.with_full_matrix && comm.size() == 1) {
     reset_peak_rss();
     const double full_base = status_mb("VmRSS");

@@ -62,45 +62,138 @@ int64_t pass_rows(int64_t n, int64_t tile, int64_t shard_rows, int64_t k, int64_
   return std::min(tiles * tile, std::max<int64_t>(shard_rows, 1));
 }
 
-// Per row of a block of squared-distance rows [R, N] (consumed: reordered in place): the
-// sum of its k smallest values (float64), its `kept` smallest values with their column
-// indices in ascending order (ties: lower index first), and its maximum.
-void summarise_rows(at::Tensor& block, int64_t k, int64_t kept, double* sums, float* kept_values, int64_t* kept_index,
-                    float* row_max) {
+// Non-negative floats order as their bit patterns: the top bits of a distance name its
+// bucket (the exponent and 5 mantissa bits), so one counting pass finds the bucket that
+// holds the k-th smallest value, and only that bucket's few values need selecting.
+constexpr int kBucketShift = 18;
+constexpr int kBuckets = 1 << (31 - kBucketShift);
+
+inline uint32_t bits_of(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
+
+// The bucket holding the `rank`-th smallest value (1-based) and how many values lie in
+// the buckets below it.
+std::pair<uint32_t, int64_t> bucket_of_rank(const int32_t* counts, int64_t rank) {
+  int64_t below = 0;
+  uint32_t bucket = 0;
+  while (below + counts[bucket] < rank) below += counts[bucket++];
+  return {bucket, below};
+}
+
+// target_clones builds the row loops below for AVX-512, AVX2 and plain x86-64, and the
+// program picks one for the CPU when it loads; each is a plain loop the compiler turns
+// into vector instructions.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define MISSREC_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MISSREC_VECTOR_CLONES
+#endif
+
+// row[j] = max((row[j] + row_norm) + norms[j], 0) / dim, the float operations of
+// distance_rows in their order; returns the row's maximum.
+MISSREC_VECTOR_CLONES float finish_distances(float* __restrict row, const float* __restrict norms, int64_t n,
+                                             float row_norm, float dim) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float value = (row[j] + row_norm) + norms[j];
+    row[j] = (value > 0.0f ? value : 0.0f) / dim;
+  }
+  // Non-negative floats order as their bits: an integer maximum, which vectorises.
+  uint32_t maximum = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const uint32_t bits = bits_of(row[j]);
+    maximum = bits > maximum ? bits : maximum;
+  }
+  float value;
+  std::memcpy(&value, &maximum, sizeof value);
+  return value;
+}
+
+// Positions of the row's values whose bits are below `limit_bits`, in order, written
+// without branches (most values are not, and a branch per value would be mispredicted);
+// returns how many. `positions` has room for n + 1.
+int64_t positions_below(const float* row, int64_t n, uint32_t limit_bits, int32_t* positions) {
+  int64_t count = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    positions[count] = static_cast<int32_t>(j);
+    count += bits_of(row[j]) < limit_bits ? 1 : 0;
+  }
+  return count;
+}
+
+// Bucket counts of a row, in four interleaved histograms (consecutive values often share
+// a bucket, and one counter would make each increment wait for the previous one).
+void count_buckets(const float* row, int64_t n, int32_t* histograms, int32_t* counts) {
+  std::fill(histograms, histograms + 4 * kBuckets, 0);
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    ++histograms[bits_of(row[j]) >> kBucketShift];
+    ++histograms[kBuckets + (bits_of(row[j + 1]) >> kBucketShift)];
+    ++histograms[2 * kBuckets + (bits_of(row[j + 2]) >> kBucketShift)];
+    ++histograms[3 * kBuckets + (bits_of(row[j + 3]) >> kBucketShift)];
+  }
+  for (; j < n; ++j) ++histograms[bits_of(row[j]) >> kBucketShift];
+  for (int b = 0; b < kBuckets; ++b) {
+    counts[b] =
+        (histograms[b] + histograms[kBuckets + b]) + (histograms[2 * kBuckets + b] + histograms[3 * kBuckets + b]);
+  }
+}
+
+// Per row of a block of GEMM outputs -2 a_i.b_j [R, N] (rows from global row `first`):
+// turns them into squared scaled distances max(-2 a.b + |a|^2 + |b|^2, 0) / D in place,
+// with the same float operations as distance_rows, then summarises each row: the sum of
+// its k smallest values (float64), its `kept` smallest values with their column indices
+// in ascending order (ties: lower index first), and its maximum.
+void summarise_rows(at::Tensor& block, int64_t first, const float* norms, float dim, int64_t k, int64_t kept,
+                    double* sums, float* kept_values, int64_t* kept_index, float* row_max) {
   const int64_t rows = block.size(0);
   const int64_t n = block.size(1);
   float* data = block.data_ptr<float>();
   at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
-    std::vector<std::pair<float, int64_t>> heap;  // max-heap of the nearest so far
-    heap.reserve(static_cast<size_t>(kept));
+    std::vector<int32_t> histograms(4 * kBuckets);
+    std::vector<int32_t> counts(kBuckets);
+    std::vector<int32_t> positions(static_cast<size_t>(n) + 1);
+    std::vector<float> candidates;
+    std::vector<std::pair<float, int64_t>> nearest;
     for (int64_t r = begin; r < end; ++r) {
       float* row = data + r * n;
-      heap.clear();
-      float maximum = 0.0f;
-      for (int64_t j = 0; j < n; ++j) {
-        const float value = row[j];
-        maximum = std::max(maximum, value);
-        if (static_cast<int64_t>(heap.size()) < kept) {
-          heap.emplace_back(value, j);
-          std::push_heap(heap.begin(), heap.end());
-        } else if (value < heap.front().first) {  // j grows: an equal value never wins
-          std::pop_heap(heap.begin(), heap.end());
-          heap.back() = {value, j};
-          std::push_heap(heap.begin(), heap.end());
-        }
-      }
-      std::sort_heap(heap.begin(), heap.end());
-      for (int64_t i = 0; i < kept; ++i) {
-        kept_values[r * kept + i] = heap[i].first;
-        kept_index[r * kept + i] = heap[i].second;
-      }
-      row_max[r] = maximum;
-      // The k smallest (equal rows are reordered identically, so they give bit-identical
-      // sums: copies of a point keep equal densities).
-      std::nth_element(row, row + (k - 1), row + n);
+      row_max[r] = finish_distances(row, norms, n, norms[first + r], dim);
+      count_buckets(row, n, histograms.data(), counts.data());
+      const auto [k_bucket, k_below] = bucket_of_rank(counts.data(), k);
+      const auto [kept_bucket, kept_below] = bucket_of_rank(counts.data(), kept);
+      // Values below the k-th's bucket are all among the k smallest and are summed; that
+      // bucket's values are collected to select the rest. The kept nearest lie at or
+      // below kept_bucket (<= k_bucket, as kept <= k).
+      const uint32_t k_bits = k_bucket << kBucketShift;
+      const uint32_t k_limit = (k_bucket + 1) << kBucketShift;
+      const uint32_t kept_limit = (kept_bucket + 1) << kBucketShift;
+      const int64_t listed = positions_below(row, n, k_limit, positions.data());
       double sum = 0.0;
-      for (int64_t j = 0; j < k; ++j) sum += row[j];
+      candidates.clear();
+      nearest.clear();
+      for (int64_t i = 0; i < listed; ++i) {
+        const int64_t j = positions[static_cast<size_t>(i)];
+        const float value = row[j];
+        const uint32_t bits = bits_of(value);
+        if (bits < k_bits) {
+          sum += value;
+        } else {
+          candidates.push_back(value);
+        }
+        if (bits < kept_limit) nearest.emplace_back(value, j);
+      }
+      const int64_t rest = k - k_below;
+      std::nth_element(candidates.begin(), candidates.begin() + (rest - 1), candidates.end());
+      for (int64_t i = 0; i < rest; ++i) sum += candidates[static_cast<size_t>(i)];
       sums[r] = sum;
+      // Pairs order by value, then index: the lower index first among equal distances.
+      std::partial_sort(nearest.begin(), nearest.begin() + kept, nearest.end());
+      for (int64_t i = 0; i < kept; ++i) {
+        kept_values[r * kept + i] = nearest[static_cast<size_t>(i)].first;
+        kept_index[r * kept + i] = nearest[static_cast<size_t>(i)].second;
+      }
     }
   });
 }
@@ -121,12 +214,18 @@ void summarise_rows_on_device(const at::Tensor& block, int64_t k, int64_t kept, 
   row_max.copy_(std::get<0>(block.max(1)));
 }
 
+// -2 a_i.b_j for a row block against a set of columns, into `out` [R, M]: the rows are
+// scaled first, which is exact (a power of two), so this equals -2 times the product.
+void minus_two_products(const at::Tensor& rows, const at::Tensor& columns, at::Tensor& out) {
+  at::mm_out(out, rows * -2.0, columns.t());
+}
+
 // Squared scaled distances d(i,j)^2 = |a_i - b_j|^2 / D of a row block against a set of
-// columns (every token, or the centers), by GEMM, clamped at 0, into `out` [R, M].
+// columns (every token, or the centers), clamped at 0, into `out` [R, M].
 void distance_rows(const at::Tensor& rows, const at::Tensor& row_norms, const at::Tensor& columns,
                    const at::Tensor& column_norms, double dim, at::Tensor& out) {
-  at::mm_out(out, rows, columns.t());
-  out.mul_(-2.0).add_(row_norms.unsqueeze(1)).add_(column_norms.unsqueeze(0)).clamp_min_(0.0).div_(dim);
+  minus_two_products(rows, columns, out);
+  out.add_(row_norms.unsqueeze(1)).add_(column_norms.unsqueeze(0)).clamp_min_(0.0).div_(dim);
 }
 
 // Squared norms of the rows, computed in chunks (no N x D temporary).
@@ -176,11 +275,8 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
     const Shard shard = shard_of(n, tile, r, comm.size());
     largest_shard = std::max(largest_shard, shard.end - shard.begin);
   }
-  // The CPU kernel summarises each tile straight after its GEMM, while it is in cache:
-  // at N=16,000 one tile per pass took 2.7 s, one pass of every row 3.6 s. The tensor-op
-  // path (GPUs) summarises as many tiles per call as the budget holds.
-  const int64_t budget_pass = pass_rows(n, tile, largest_shard, k, kept, !cpu_selection, options.memory_mb);
-  const int64_t pass = cpu_selection ? std::min(budget_pass, tile) : budget_pass;
+  // Both paths hold as many distance tiles per pass as the budget allows.
+  const int64_t pass = pass_rows(n, tile, largest_shard, k, kept, !cpu_selection, options.memory_mb);
   const at::Tensor norms = squared_norms(tokens);
   auto float_options = tokens.options();
   auto long_options = tokens.options().dtype(at::kLong);
@@ -202,15 +298,19 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
     for (int64_t t0 = r0; t0 < r1; t0 += tile) {
       const int64_t t1 = std::min(r1, t0 + tile);
       at::Tensor rows = block.narrow(0, t0 - r0, t1 - t0);
-      distance_rows(tokens.slice(0, t0, t1), norms.slice(0, t0, t1), tokens, norms, dim, rows);
+      if (cpu_selection) {
+        minus_two_products(tokens.slice(0, t0, t1), tokens, rows);  // summarise_rows finishes the distances
+      } else {
+        distance_rows(tokens.slice(0, t0, t1), norms.slice(0, t0, t1), tokens, norms, dim, rows);
+      }
     }
     const auto select_start = std::chrono::steady_clock::now();
     gemm_seconds += std::chrono::duration<double>(select_start - gemm_start).count();
     const int64_t local = r0 - own.begin;
     if (cpu_selection) {
-      summarise_rows(block, k, kept, knn_sums.data_ptr<double>() + local,
-                     kept_distance.data_ptr<float>() + local * kept, kept_index.data_ptr<int64_t>() + local * kept,
-                     row_maxima.data_ptr<float>() + local);
+      summarise_rows(block, r0, norms.data_ptr<float>(), static_cast<float>(dim), k, kept,
+                     knn_sums.data_ptr<double>() + local, kept_distance.data_ptr<float>() + local * kept,
+                     kept_index.data_ptr<int64_t>() + local * kept, row_maxima.data_ptr<float>() + local);
     } else {
       summarise_rows_on_device(block, k, kept, knn_sums.narrow(0, local, r1 - r0),
                                kept_distance.narrow(0, local, r1 - r0), kept_index.narrow(0, local, r1 - r0),
@@ -306,6 +406,8 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
     stats->tile_rows = tile;
     stats->pass_rows = pass;
     stats->unresolved_rows = unresolved_count.to(at::kCPU).item<int64_t>();
+    stats->distance_gemm_s = gemm_seconds;
+    stats->selection_s = select_seconds;
     stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   return result;

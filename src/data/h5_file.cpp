@@ -257,7 +257,7 @@ std::vector<std::string> H5File::read_strings(const std::string& dataset) const 
   std::vector<std::string> values;
   values.reserve(length);
   for (char* text : raw) values.emplace_back(text != nullptr ? text : "");
-  if (length > 0) H5Dvlen_reclaim(memory.get(), space.get(), H5P_DEFAULT, raw.data());
+  if (length > 0) MISSREC_H5_CHECK(H5Dvlen_reclaim(memory.get(), space.get(), H5P_DEFAULT, raw.data()));
   return values;
 }
 
@@ -271,8 +271,9 @@ at::Tensor H5File::read_tensor(const std::string& dataset) const {
   }
   H5Handle space(H5Dget_space(handle.get()));
   const int rank = H5Sget_simple_extent_ndims(space.get());
-  std::vector<hsize_t> dims(static_cast<size_t>(std::max(rank, 0)));
-  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  if (rank < 0) fail(dataset, "unreadable shape");
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  if (rank > 0) MISSREC_H5_CHECK(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr));
   const bool is_float = type_class == H5T_FLOAT;
   at::Tensor out = at::empty(std::vector<int64_t>(dims.begin(), dims.end()), is_float ? at::kFloat : at::kLong);
   if (out.numel() > 0 && H5Dread(handle.get(), is_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64, H5S_ALL, H5S_ALL,

@@ -19,6 +19,14 @@ struct AdamOptions {
   double weight_decay = runtime::TrainConfig{}.weight_decay;  // L2 added to the gradient, as torch.optim.Adam
 };
 
+// Adam's options for a run: the configured learning rate and weight decay, torch's betas and eps.
+inline AdamOptions adam_options_of(const runtime::TrainConfig& train) {
+  AdamOptions options;
+  options.lr = train.lr;
+  options.weight_decay = train.weight_decay;
+  return options;
+}
+
 // torch.optim.Adam's update on the parameters of a ParameterSet. Its state (step,
 // first and second moments by parameter name) is plain tensors, so checkpoints hold it
 // and a resumed run continues bit for bit.

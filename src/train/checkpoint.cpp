@@ -110,7 +110,8 @@ std::string config_hash(const std::string& config_yaml) {
   return runtime::hex_digest(hash);
 }
 
-std::string write_checkpoint(const std::string& checkpoints_dir, const TrainingState& state, int64_t keep) {
+std::string write_checkpoint(const std::string& checkpoints_dir, const TrainingState& state, int64_t keep,
+                             const std::function<void()>& before_commit) {
   std::error_code error;
   fs::create_directories(checkpoints_dir, error);
   if (error) runtime::throw_output_error(checkpoints_dir, "cannot create directory: " + error.message());
@@ -126,6 +127,7 @@ std::string write_checkpoint(const std::string& checkpoints_dir, const TrainingS
     runtime::write_file_atomically(staging + "/" + kConfig, state.config_yaml);
     runtime::write_file_atomically(staging + "/" + kManifest, manifest_text(state, staging));
     runtime::sync_path(staging);
+    if (before_commit) before_commit();
     fs::remove_all(final_dir, error);
     fs::rename(staging, final_dir, error);
     if (error) runtime::throw_output_error(final_dir, "cannot move checkpoint into place: " + error.message());

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -33,8 +34,10 @@ struct TrainingState {
 // checkpoint.yaml written last with every file's checksum. Written under a temporary
 // name, flushed and renamed; then <dir>/latest is repointed atomically and all but the
 // newest `keep` checkpoints are removed. Returns the new directory. Throws InputError
-// (the previous checkpoints untouched) when it cannot be written.
-std::string write_checkpoint(const std::string& checkpoints_dir, const TrainingState& state, int64_t keep);
+// (the previous checkpoints untouched) when it cannot be written. `before_commit`, when
+// given, runs once the files are staged and before the rename (the fault tests pause there).
+std::string write_checkpoint(const std::string& checkpoints_dir, const TrainingState& state, int64_t keep,
+                             const std::function<void()>& before_commit = nullptr);
 
 // Reads and verifies (checksums, format, every dataset) one checkpoint directory;
 // InputError naming the file and what is wrong otherwise.

@@ -113,7 +113,7 @@ class Finetuner {
         model_(downstream_model(config_, dataset_, pretrained_, request, device_)),
         features_(load_features(dataset_, config_, device_)),
         parameters_(*model_),
-        adam_(parameters_, AdamOptions{config_.train.lr, 0.9, 0.999, 1e-8, config_.train.weight_decay}),
+        adam_(parameters_, adam_options_of(config_.train)),
         sync_(parameters_, comm, FinetuneStep::kScalars),
         loader_options_(loader_options_of(
             config_, "train",

@@ -40,11 +40,11 @@ constexpr uint64_t kDropoutPurpose = 0x64726f70ULL;
 // For the network-fault tests: with MISSREC_FAULT="NAME@AT" rank 0 pauses for half of
 // dist.timeout_s at point AT, so that a link taken down meanwhile hits this phase (the
 // pause alone stays within the timeout).
-void pause_if_armed(const char* name, int64_t at, const std::string& where, int rank, double timeout_s) {
+void pause_if_armed(const char* name, int64_t at, const std::string& where, int rank, double seconds) {
   int64_t armed_at = -1;
   if (rank != 0 || !runtime::fault_armed(name, &armed_at) || armed_at != at) return;
-  LOG(WARNING) << "fault injection: rank 0 pauses " << timeout_s / 2 << " s " << where;
-  std::this_thread::sleep_for(std::chrono::duration<double>(timeout_s / 2));
+  LOG(WARNING) << "fault injection: rank 0 pauses " << seconds << " s " << where;
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
 }
 
 // The default generator of `device` (dropout draws on that device), as int64 bytes.
@@ -105,7 +105,7 @@ class Pretrainer {
         model_(make_model(model_config_of(config, dataset_.text_dim(), dataset_.image_dim()),
                           static_cast<uint64_t>(config.run.seed), device_)),
         parameters_(*model_),
-        adam_(parameters_, AdamOptions{config.train.lr, 0.9, 0.999, 1e-8, config.train.weight_decay}),
+        adam_(parameters_, adam_options_of(config.train)),
         sync_(parameters_, comm,
               PretrainStep::scalar_count(static_cast<int64_t>(dataset_.domains().size()), comm.size())),
         loader_(dataset_, loader_options_of(config, "train", config.train.batch_size, comm)),
@@ -267,10 +267,11 @@ void Pretrainer::initialise(const PretrainRequest& request) {
 }
 
 void Pretrainer::refresh(int64_t epoch) {
-  pause_if_armed("pause-refresh", epoch + 1, "before the interest refresh of epoch " + std::to_string(epoch + 1),
-                 comm_.rank(), config_.dist.timeout_s);
   Stopwatch clock;
   LOG(INFO) << "epoch " << epoch + 1 << ": interest refresh started";
+  // The other ranks wait in the refresh's first collective meanwhile.
+  pause_if_armed("pause-refresh", epoch + 1, "in the interest refresh of epoch " + std::to_string(epoch + 1),
+                 comm_.rank(), config_.dist.timeout_s / 2);
   model_->eval();
   interests_ = cluster::refresh_interests(*model_, features_, config_.cluster, comm_);
   interests_.interest_embeddings = interests_.interest_embeddings.to(device_);
@@ -307,10 +308,13 @@ void Pretrainer::save(int64_t epoch, int64_t next_step, int64_t steps_per_epoch)
   }
   state.config_yaml = runtime::to_yaml(config_);
   state.config_hash = config_hash(state.config_yaml);
-  pause_if_armed("pause-checkpoint", global_step_,
-                 "while writing the checkpoint of global step " + std::to_string(global_step_), comm_.rank(),
-                 config_.dist.timeout_s);
-  const std::string dir = write_checkpoint(checkpoints_dir_, state, config_.checkpoint.keep);
+  // Staged but not yet in place: long enough for a job that loses a host meanwhile to end.
+  const auto half_written = [&] {
+    pause_if_armed("pause-checkpoint", global_step_,
+                   "with the checkpoint of global step " + std::to_string(global_step_) + " half written", comm_.rank(),
+                   config_.dist.timeout_s + 60);
+  };
+  const std::string dir = write_checkpoint(checkpoints_dir_, state, config_.checkpoint.keep, half_written);
   const double seconds = clock.lap();
   uintmax_t bytes = 0;
   for (const auto& entry : fs::directory_iterator(dir)) bytes += entry.file_size();

@@ -91,8 +91,7 @@ TEST(DpcKnn, MemoryBudgetSetsThePassAndNotTheResult) {
   roomy.knn_k = 400;
   roomy.tile_rows = 32;       // many tiles on every rank
   roomy.kept_neighbours = 4;  // more rows need the exact delta scan
-  // The tensor-op path, which GPUs take, sizes its passes by the budget; the CPU kernel
-  // summarises one tile at a time whatever the budget.
+  // The tensor-op path, which GPUs take (the CPU kernel below).
   roomy.force_tensor_selection = true;
   DpcOptions tight = roomy;
   tight.memory_mb = 1;  // 32-row tiles of 12 KB rows (+ topk's outputs): a few tiles per pass
@@ -105,11 +104,19 @@ TEST(DpcKnn, MemoryBudgetSetsThePassAndNotTheResult) {
   EXPECT_LT(tight_stats.pass_rows, roomy_stats.pass_rows);
   EXPECT_EQ(tight_stats.pass_rows % 32, 0);
   expect_identical(b, a);
-  DpcOptions cpu = roomy;
-  cpu.force_tensor_selection = false;
-  DpcStats cpu_stats;
-  dpc_knn(tokens, cpu, comm(), &cpu_stats);
-  EXPECT_EQ(cpu_stats.pass_rows, 32);
+  // The CPU kernel's passes follow the budget the same way (no topk outputs: more rows).
+  DpcOptions cpu_roomy = roomy;
+  cpu_roomy.force_tensor_selection = false;
+  DpcOptions cpu_tight = tight;
+  cpu_tight.force_tensor_selection = false;
+  DpcStats cpu_roomy_stats;
+  DpcStats cpu_tight_stats;
+  const DpcResult c = dpc_knn(tokens, cpu_roomy, comm(), &cpu_roomy_stats);
+  const DpcResult d = dpc_knn(tokens, cpu_tight, comm(), &cpu_tight_stats);
+  EXPECT_LT(cpu_tight_stats.pass_rows, cpu_roomy_stats.pass_rows);
+  EXPECT_GE(cpu_tight_stats.pass_rows, tight_stats.pass_rows);
+  EXPECT_EQ(cpu_tight_stats.pass_rows % 32, 0);
+  expect_identical(d, c);
 }
 
 TEST(DpcKnn, BudgetBelowOneTileIsAnInputError) {

@@ -31,8 +31,10 @@ HOSTS_SH = os.path.join(ROOT, "launch", "testbed", "hosts.sh")
 MPIRUN_SH = os.path.join(ROOT, "launch", "mpirun.sh")
 TIMEOUT_S = 30
 
-if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("unshare") is None:
-    print("skipped: the test hosts need root, iproute2 and unshare")
+missing = [what for what, ok in [("root", os.geteuid() == 0), ("iproute2 (ip)", shutil.which("ip")),
+                                  ("util-linux (unshare)", shutil.which("unshare"))] if not ok]
+if missing:
+    print(f"skipped: the test hosts need {', '.join(missing)}, missing here")
     sys.exit(77)
 
 
@@ -103,6 +105,23 @@ class Bed:
     def stop(self):
         subprocess.run([HOSTS_SH, "stop", self.dir], capture_output=True, text=True, timeout=120)
 
+    def namespaces(self):
+        """The bed's network namespaces that exist now (its hosts and its switch)."""
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        prefix = self.hosts[0].rsplit("-", 1)[0] + "-"
+        return [line.split()[0] for line in listed.splitlines() if line.startswith(prefix)]
+
+    def processes_on(self, host):
+        """Command names of the processes in `host`'s namespace."""
+        pids = subprocess.run(["ip", "netns", "pids", host], capture_output=True, text=True).stdout.split()
+        names = []
+        for pid in pids:
+            try:
+                names.append(open(f"/proc/{pid}/comm").read().strip())
+            except OSError:
+                pass
+        return names
+
 
 def config(tmp, name, train, checkpoint=None):
     sections = {
@@ -123,9 +142,15 @@ def comm_ms(output):
     return float(np.median(values)) if values else float("nan")
 
 
-def link_fault(bed, tmp, name, fault_env, trigger, what):
+def epoch_seconds(run_dir):
+    """Training time of each epoch from metrics.jsonl (start-up and refresh excluded)."""
+    return [m["wall_s"] for m in read_metrics(run_dir, "epoch")]
+
+
+def link_fault(bed, tmp, name, fault_env, trigger, what, inspect=None):
     """Cuts host 1's link when `trigger` holds for the running job; checks how the job
-    ends and that a resume from `latest` finishes the run."""
+    ends, runs `inspect(output, run_dir)` for what the case leaves behind, and that a
+    resume from `latest` finishes the run."""
     run_dir = os.path.join(tmp, name)
     cfg = config(tmp, name, {"epochs": 3}, {"every_epochs": 1, "keep": 3})
     job = bed.launch(["pretrain", "--config", cfg], env=fault_env)
@@ -146,11 +171,16 @@ def link_fault(bed, tmp, name, fault_env, trigger, what):
     # early survey, or the timeout's); Open MPI then ends the job for the lost host.
     timeout_lines = [line for line in output.splitlines() if re.search(r"collective (timeout: )?\S+ #\d+", line)]
     check(f"{what}: a rank names the collective that waits", bool(timeout_lines), output[-3000:])
-    named = [line for line in timeout_lines if "stopped answering" in line and bed.hosts[1] in line]
-    check(f"{what}: the message names the ranks and host that stopped answering", bool(named),
+    lost = f"ranks 2, 3 ({bed.hosts[1]}) stopped answering"
+    named = [line for line in timeout_lines if lost in line]
+    check(f"{what}: the message names the ranks and host that stopped answering ({lost})", bool(named),
           "\n".join(timeout_lines[:4]))
     if named:
         print("     " + named[0].strip()[:400])
+    left = [name for name in bed.processes_on(bed.hosts[0]) if name == "missrec"]
+    check(f"{what}: no rank is left running on {bed.hosts[0]}", not left, left)
+    if inspect:
+        inspect(output, run_dir)
     latest = os.path.join(run_dir, "checkpoints", "latest")
     check(f"{what}: a checkpoint is `latest`", os.path.exists(latest))
     code, output = bed.launch(["pretrain", "--config", cfg, "--resume", "latest"]).finish(300)
@@ -163,7 +193,25 @@ def link_fault(bed, tmp, name, fault_env, trigger, what):
           any(m["epoch"] == 3 for m in read_metrics(run_dir, "epoch")))
 
 
+def failed_start_leaves_nothing(tmp):
+    """A start that fails halfway (its second host's namespace is taken) removes what it made."""
+    import hashlib
+    directory = os.path.realpath(os.path.join(tmp, "failing-bed"))
+    prefix = "tb" + hashlib.md5(directory.encode()).hexdigest()[:6] + "-"
+    subprocess.run(["ip", "netns", "add", prefix + "h1"], check=True)
+    proc = subprocess.run([HOSTS_SH, "start", "2", directory], capture_output=True, text=True, timeout=120)
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    left = [line.split()[0] for line in listed.splitlines() if line.startswith(prefix)]
+    for name in left:
+        subprocess.run(["ip", "netns", "del", name])
+    check("a failed start of the test bed exits non-zero", proc.returncode != 0, proc.stdout + proc.stderr)
+    check("a failed start leaves no namespace behind", not left, left)
+    check("a failed start leaves no host files behind",
+          not any(os.path.exists(os.path.join(directory, f)) for f in ("hosts", "hostfile", "on", "rsh")))
+
+
 with tempfile.TemporaryDirectory() as tmp:
+    failed_start_leaves_nothing(tmp)
     synth_demo(os.path.join(tmp, "demo"), 0.05)
     try:
         bed = Bed(os.path.join(tmp, "bed"), 2)
@@ -203,16 +251,37 @@ with tempfile.TemporaryDirectory() as tmp:
                               "run.threads=1"], mpi_np=4, timeout=600)
         one_s = time.time() - start
         check("a 1-host epoch exits 0", code == 0, out + err)
-        print(f"     one epoch, 4 ranks: 2 hosts {two_s:.1f} s, 1 host {one_s:.1f} s (wall, start-up included)")
+        two_epoch, one_epoch = epoch_seconds(os.path.join(tmp, "epoch_two")), epoch_seconds(os.path.join(tmp, "epoch_one"))
+        check("both runs record their epoch", len(two_epoch) == len(one_epoch) == 1, (two_epoch, one_epoch))
+        print(f"     one epoch, 4 ranks ({len(read_metrics(os.path.join(tmp, 'epoch_two'), 'step'))} steps): "
+              f"2 hosts {two_epoch[0] if two_epoch else float('nan'):.2f} s, "
+              f"1 host {one_epoch[0] if one_epoch else float('nan'):.2f} s of training; "
+              f"wall with start-up {two_s:.1f} s and {one_s:.1f} s")
+
+        def inside_refresh(output, run_dir):
+            check("link down during the refresh: the epoch-2 refresh had started and never ended",
+                  "epoch 2: interest refresh started" in output and "epoch 2: interest refresh (" not in output,
+                  output[-2000:])
+
+        def half_written(output, run_dir):
+            checkpoints = os.path.join(run_dir, "checkpoints")
+            names = sorted(os.listdir(checkpoints))
+            latest = os.path.basename(os.path.realpath(os.path.join(checkpoints, "latest")))
+            check("link down during a checkpoint: the half-written checkpoint is left as .partial",
+                  any(name.startswith("ckpt-e0002-") and name.endswith(".partial") for name in names), names)
+            check(f"link down during a checkpoint: `latest` is still the epoch-1 checkpoint ({latest})",
+                  latest.startswith("ckpt-e0001-") and not latest.endswith(".partial"), names)
 
         # Network faults.
         link_fault(bed, tmp, "cut_mid_epoch", None, lambda job, run_dir: job.saw(r"epoch 2/3 step 2/"),
                    "link down mid-epoch")
         link_fault(bed, tmp, "cut_in_refresh", {"MISSREC_FAULT": "pause-refresh@2"},
-                   lambda job, run_dir: job.saw(r"fault injection: rank 0 pauses"), "link down during the refresh")
+                   lambda job, run_dir: job.saw(r"fault injection: rank 0 pauses"), "link down during the refresh",
+                   inside_refresh)
         steps_per_epoch = len([m for m in read_metrics(os.path.join(tmp, "epoch_two"), "step")])
         link_fault(bed, tmp, "cut_in_checkpoint", {"MISSREC_FAULT": f"pause-checkpoint@{2 * steps_per_epoch}"},
-                   lambda job, run_dir: job.saw(r"fault injection: rank 0 pauses"), "link down during a checkpoint")
+                   lambda job, run_dir: job.saw(r"fault injection: rank 0 pauses"), "link down during a checkpoint",
+                   half_written)
 
         # A degraded link: same losses, more time in communication.
         code, out = bed.hosts_sh("shape", bed.hosts[1], "netem delay 50ms loss 1%")
@@ -233,8 +302,19 @@ with tempfile.TemporaryDirectory() as tmp:
         degraded = step_losses(os.path.join(tmp, "degraded"))
         check("degraded link: the same losses as the clean link, bit for bit",
               len(degraded) == len(two) and np.array_equal(degraded, two))
+        error = parameter_error(read_checkpoint_tensors(os.path.join(tmp, "degraded", "checkpoints", "latest")),
+                                read_checkpoint_tensors(os.path.join(tmp, "two_hosts", "checkpoints", "latest")),
+                                SMALL_MODEL["hidden_size"])
+        check(f"degraded link: the same final parameters as the clean link (max difference {error:.1e})", error == 0)
+        degraded_comm = comm_ms(output)
         print(f"     communication per step (median of the progress lines): clean {clean_comm:.1f} ms, "
-              f"degraded {comm_ms(output):.1f} ms")
+              f"degraded {degraded_comm:.1f} ms")
+        check("degraded link: the step-time split shows the communication cost (at least 1.5x the clean link's)",
+              degraded_comm >= 1.5 * clean_comm, (clean_comm, degraded_comm))
     finally:
         bed.stop()
+        left = bed.namespaces()
+        check("the test bed leaves no namespace behind", not left, left)
+        check("the test bed leaves no /etc/netns entry behind",
+              not any(os.path.exists(f"/etc/netns/{host}") for host in bed.hosts))
 finish()

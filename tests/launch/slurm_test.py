@@ -7,8 +7,8 @@ runs the batch script with 2 srun tasks on the demo data.
    requeues the job, Slurm restarts it, it resumes from checkpoints/latest and ends
    with the same parameters as the uninterrupted run (bit for bit).
 3. SIGKILL to one task: srun --kill-on-bad-exit ends the job, non-zero, not requeued.
-4. A one-minute time limit with --signal=USR1@58: the ranks checkpoint on USR1, the job
-   is requeued, resumes and finishes every epoch.
+4. A one-minute time limit with --signal=USR1@58 on a run sized to outlast the signal:
+   the ranks checkpoint on USR1, the job is requeued, resumes and finishes every epoch.
 5. A bad config key (found before MPI starts) and a missing dataset (after): the job
    fails with status 2 and the one-line error, is not requeued, leaves no run directory.
 Without root or without slurm-wlm/munge installed the test is skipped (CTest status
@@ -239,11 +239,16 @@ with tempfile.TemporaryDirectory() as tmp:
         check("no task is left running", not rank_pids(killed_dir), rank_pids(killed_dir))
 
         # 4. The time limit: `--time=1 --signal=USR1@58` (the script's USR1@180, scaled
-        # down). slurmctld checks time limits every 30 s, so the signal comes 2-32 s in.
+        # down). slurmctld checks time limits every 30 s, so the signal comes 2-32 s in
+        # (plus the job's start). The run must outlast that on any machine: its epoch
+        # count follows the whole run's measured epoch time, for at least 60 s of training.
+        epoch_s = max(record["wall_s"] + record["refresh_s"] for record in read_metrics(whole_dir, "epoch"))
+        limited_epochs = max(12, int(60.0 / max(epoch_s, 0.05)) + 1)
+        print(f"time-limited run: {limited_epochs} epochs of about {epoch_s:.2f} s")
         limited_dir = os.path.join(tmp, "time-limited")
         limited_log = os.path.join(tmp, "time-limited.out")
         job_id = submit_detached(env, config, limited_dir, limited_log,
-                                 ["--set", "train.epochs=12", "--set", "train.log_every=50"],
+                                 ["--set", f"train.epochs={limited_epochs}", "--set", "train.log_every=50"],
                                  options=["--time=1", "--signal=USR1@58"])
         submitted_at = time.time()
         # After the first requeue the limit is lifted, so the test takes one restart.
@@ -259,9 +264,10 @@ with tempfile.TemporaryDirectory() as tmp:
               "stopped by signal 10 with a checkpoint" in log, log[-3000:])
         check("the job was requeued and resumed",
               "requeueing job" in log and "resuming from" in log and fields.get("Restarts", "0") != "0", fields)
-        check("the time-limited job finished all 12 epochs",
+        check(f"the time-limited job finished all {limited_epochs} epochs",
               fields.get("JobState") == "COMPLETED" and fields.get("ExitCode") == "0:0"
-              and "ckpt-e0012-" in (latest_checkpoint(limited_dir) or ""), (fields, latest_checkpoint(limited_dir)))
+              and f"ckpt-e{limited_epochs:04d}-" in (latest_checkpoint(limited_dir) or ""),
+              (fields, latest_checkpoint(limited_dir)))
 
         # 5. Bad input, found before MPI starts (a config key) and after (the dataset):
         # exit status 2 and the one-line error, no requeue, no run directory.

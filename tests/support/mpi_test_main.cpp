@@ -8,6 +8,7 @@
 #include "runtime/comm.h"
 #include "runtime/logging.h"
 #include "runtime/mpi_world.h"
+#include "support/gtest_status.h"
 #include "support/mpi_test_env.h"
 
 namespace missrec::testing::detail {
@@ -55,10 +56,13 @@ int main(int argc, char** argv) {
     auto comm = runtime::make_communicator(runtime::BackendChoice::kMpi, world, 60.0, at::kCPU);
     missrec::testing::detail::g_world = &world;
     missrec::testing::detail::g_comm = comm.get();
-    failed = RUN_ALL_TESTS() == 0 ? 0 : 1;
-    at::Tensor any_failed = at::full({1}, failed, at::kLong).to(comm->device());
-    comm->allreduce(any_failed, runtime::ReduceOp::kMax);
-    failed = static_cast<int>(any_failed.to(at::kCPU).item<int64_t>());
+    // 0 passed, 1 failed, 77 all skipped (missrec::testing::gtest_exit_status); the job
+    // fails if any rank failed, and is skipped only if every rank skipped everything.
+    const int status = missrec::testing::gtest_exit_status(RUN_ALL_TESTS());
+    at::Tensor outcome = at::tensor({status == 1 ? 1L : 0L, status == 77 ? 0L : 1L}, at::kLong).to(comm->device());
+    comm->allreduce(outcome, runtime::ReduceOp::kMax);
+    const at::Tensor host = outcome.to(at::kCPU);
+    failed = host[0].item<int64_t>() != 0 ? 1 : host[1].item<int64_t>() == 0 ? missrec::testing::kSkippedStatus : 0;
     missrec::testing::detail::g_comm = nullptr;
     missrec::testing::detail::g_world = nullptr;
   }
