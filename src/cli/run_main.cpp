@@ -10,7 +10,7 @@
 
 #include "cli/commands.h"
 #include "runtime/abort.h"
-#include "runtime/blas_kernels.h"
+#include "runtime/blas_environment.h"
 #include "runtime/config_yaml.h"
 #include "runtime/error.h"
 #include "runtime/logging.h"
@@ -130,7 +130,7 @@ int run_with_mpi(const CommandSpec& command, const ParsedArgs& args, CommandCont
     const int threads = runtime::configure_threads(context.config.run.threads, world.local_size());
     LOG(INFO) << world.size() << " ranks (" << world.local_size() << " on this node), " << threads
               << " CPU threads per rank; on " << world.placement();
-    const std::string blas = runtime::blas_kernel_note();
+    const std::string blas = runtime::blas_environment_note();
     if (!blas.empty() && world.rank() == 0) LOG(INFO) << blas;
   }
   int status = runtime::kExitOk;
@@ -154,7 +154,7 @@ int run_with_mpi(const CommandSpec& command, const ParsedArgs& args, CommandCont
 }  // namespace
 
 int run_main(int argc, char** argv) {
-  runtime::use_native_blas_kernels(argv);
+  runtime::configure_blas_environment(argv);
   runtime::install_terminate_handler();
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {

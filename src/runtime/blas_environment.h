@@ -1,0 +1,24 @@
+#pragma once
+
+#include <string>
+
+namespace missrec::runtime {
+
+// OpenBLAS reads its settings from the environment when it is loaded, before main. Two
+// of its defaults cost this program time, so main sets them (unless the user has) and
+// runs itself again, once, in the same process (exec):
+// * Kernels. OpenBLAS chooses them from a table of the CPUs it knows; Debian 12's
+//   (0.3.21) does not know newer ones (e.g. Sapphire Rapids) and falls back to its SSE3
+//   kernels ("Prescott"), 3.4x slower at SGEMM there (`missrec bench cluster`'s distance
+//   GEMMs: 2.8 s against 0.83 s). OPENBLAS_CORETYPE then names the kernels the CPU
+//   supports (SkylakeX with AVX-512, Haswell with AVX2).
+// * Idle threads. After each GEMM OpenBLAS's worker threads spin for about 2^28 cycles
+//   (0.1 s), taking cores from the OpenMP threads of the code between GEMMs (the
+//   refresh's row selection: 0.55 s against 0.69 s on 2 cores). OPENBLAS_THREAD_TIMEOUT=12
+//   lets them sleep after 4096 cycles; the training step is unchanged by it (measured).
+void configure_blas_environment(char** argv);
+
+// For the startup log: what configure_blas_environment set, or "" when nothing.
+std::string blas_environment_note();
+
+}  // namespace missrec::runtime
