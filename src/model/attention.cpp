@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "model/attention_kernel.h"
+
 namespace missrec::model {
 
 MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t hidden, int64_t heads, double dropout)
@@ -28,12 +30,13 @@ torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& query, const 
                           (1.0 / std::sqrt(static_cast<double>(head_dim)));
   const torch::Tensor k = split_heads(torch::nn::functional::linear(key_value, weights[1], biases[1]), sources);
   const torch::Tensor v = split_heads(torch::nn::functional::linear(key_value, weights[2], biases[2]), sources);
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));  // [B, heads, T, S]
-  scores = scores.masked_fill(key_padding.view({batch, 1, 1, sources}), -std::numeric_limits<float>::infinity());
-  // Softmax in float32 also when matrix products run in bf16 (train.precision).
-  torch::Tensor attention = torch::softmax(scores.to(torch::kFloat), -1);
-  if (dropout_ > 0.0 && is_training()) attention = torch::dropout(attention, dropout_, true);
-  const torch::Tensor context = torch::matmul(attention, v).transpose(1, 2).reshape({batch, targets, hidden_});
+  // The CPU kernel for float32 CPU tensors; LibTorch operators elsewhere (GPUs, bf16).
+  const bool cpu_kernel = q.is_cpu() && q.scalar_type() == torch::kFloat && k.scalar_type() == torch::kFloat &&
+                          v.scalar_type() == torch::kFloat;
+  const torch::Tensor heads_context =
+      cpu_kernel ? attention_core(q, k, v, key_padding, dropout_, is_training())
+                 : attention_core_reference(q, k, v, key_padding, torch::Tensor(), dropout_, is_training());
+  const torch::Tensor context = heads_context.transpose(1, 2).reshape({batch, targets, hidden_});
   return out_proj(context);
 }
 

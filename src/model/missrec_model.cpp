@@ -1,5 +1,7 @@
 #include "model/missrec_model.h"
 
+#include "model/dropout.h"
+
 namespace missrec::model {
 
 namespace F = torch::nn::functional;
@@ -70,7 +72,7 @@ SequenceOutput MissRecImpl::encode(const SequenceInput& input, const ItemFeature
   // Interest-aware decoder over the items with positions.
   const torch::Tensor positions = torch::arange(width, items.options());
   torch::Tensor x = LayerNorm(e + position_embedding(positions).unsqueeze(0));
-  if (config_.dropout > 0.0 && is_training()) x = torch::dropout(x, config_.dropout, true);
+  x = model::dropout(x, config_.dropout, is_training());
   const torch::Tensor decoded = trm_model->decode(x, items.eq(0), memory, interest_padding);
   const torch::Tensor last = (input.item_length - 1).view({batch, 1, 1}).expand({batch, 1, decoded.size(2)});
   const torch::Tensor h = decoded.gather(1, last).squeeze(1);
@@ -193,7 +195,7 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
     const torch::Tensor memory = trm_model->encode(interests, interest_padding);
     const torch::Tensor item_positions = torch::arange(width, items.options());
     torch::Tensor x = LayerNorm(e + position_embedding(item_positions).unsqueeze(0));
-    if (config_.dropout > 0.0 && is_training()) x = torch::dropout(x, config_.dropout, true);
+    x = model::dropout(x, config_.dropout, is_training());
     const torch::Tensor decoded = trm_model->decode(x, items.eq(0), memory, interest_padding);
     const torch::Tensor group_lengths = input.item_length.index_select(0, index);
     const torch::Tensor last = (group_lengths - 1).view({rows, 1, 1}).expand({rows, 1, hidden});

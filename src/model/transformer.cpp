@@ -1,5 +1,7 @@
 #include "model/transformer.h"
 
+#include "model/dropout.h"
+
 namespace missrec::model {
 
 namespace {
@@ -8,9 +10,7 @@ torch::nn::LayerNorm layer_norm(const ModelConfig& config) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({config.hidden_size}).eps(config.layer_norm_eps));
 }
 
-torch::Tensor drop(const torch::Tensor& x, double p, bool training) {
-  return p > 0.0 && training ? torch::dropout(x, p, true) : x;
-}
+torch::Tensor drop(const torch::Tensor& x, double p, bool training) { return model::dropout(x, p, training); }
 
 torch::Tensor activate(const torch::Tensor& x, bool relu) {
   return relu ? torch::relu(x) : torch::gelu(x);  // gelu: the exact erf form

@@ -1,0 +1,212 @@
+#include "model/attention_kernel.h"
+
+#include <dlfcn.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "model/dropout.h"
+
+namespace missrec::model {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// The Fortran BLAS SGEMM that LibTorch itself calls, when the process has one (Debian's
+// LibTorch links the system BLAS); LibTorch builds with a private BLAS do not export it.
+using Sgemm = void (*)(const char*, const char*, const int*, const int*, const int*, const float*, const float*,
+                       const int*, const float*, const int*, const float*, float*, const int*);
+
+Sgemm process_sgemm() {
+  static const Sgemm sgemm = reinterpret_cast<Sgemm>(dlsym(RTLD_DEFAULT, "sgemm_"));
+  return sgemm;
+}
+
+// C [m, n] = op(A) [m, k] . op(B) [k, n], all row-major: the column-major BLAS computes
+// C^T = op(B)^T op(A)^T. Without a BLAS in the process, at::mm on views of the buffers.
+void gemm_rows(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float* c, int64_t ldc) {
+  if (const Sgemm sgemm = process_sgemm()) {
+    const int mi = static_cast<int>(n), ni = static_cast<int>(m), ki = static_cast<int>(k);
+    const int ldai = static_cast<int>(ldb), ldbi = static_cast<int>(lda), ldci = static_cast<int>(ldc);
+    const float one = 1.0f, zero = 0.0f;
+    sgemm(transpose_b ? "T" : "N", transpose_a ? "T" : "N", &mi, &ni, &ki, &one, b, &ldai, a, &ldbi, &zero, c, &ldci);
+    return;
+  }
+  const auto view = [](const float* data, int64_t rows, int64_t cols, int64_t ld, bool transpose) {
+    const torch::Tensor t = torch::from_blob(
+        const_cast<float*>(data), {transpose ? cols : rows, transpose ? rows : cols}, {ld, 1}, torch::kFloat);
+    return transpose ? t.t() : t;
+  };
+  torch::Tensor out = torch::from_blob(c, {m, n}, {ldc, 1}, torch::kFloat);
+  at::mm_out(out, view(a, m, k, lda, transpose_a), view(b, k, n, ldb, transpose_b));
+}
+
+struct Shape {
+  int64_t entries;  // B * heads
+  int64_t heads;
+  int64_t targets;  // T
+  int64_t sources;  // S
+  int64_t dim;      // d
+};
+
+Shape shape_of(const torch::Tensor& q, const torch::Tensor& k) {
+  return Shape{q.size(0) * q.size(1), q.size(1), q.size(2), k.size(2), q.size(3)};
+}
+
+class AttentionCore : public torch::autograd::Function<AttentionCore> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q_in, const torch::Tensor& k_in,
+                               const torch::Tensor& v_in, const torch::Tensor& key_padding_in, double p, int64_t seed) {
+    const torch::Tensor q = q_in.contiguous();
+    const torch::Tensor k = k_in.contiguous();
+    const torch::Tensor v = v_in.contiguous();
+    const torch::Tensor key_padding = key_padding_in.to(torch::kBool).contiguous();
+    const Shape s = shape_of(q, k);
+    torch::Tensor probabilities = torch::empty({q.size(0), q.size(1), s.targets, s.sources}, q.options());
+    torch::Tensor context = torch::empty_like(q);
+    torch::Tensor mask;
+    if (p > 0.0) mask = attention_dropout_mask(static_cast<uint64_t>(seed), p, probabilities.sizes());
+    const float* qp = q.data_ptr<float>();
+    const float* kp = k.data_ptr<float>();
+    const float* vp = v.data_ptr<float>();
+    const bool* padding = key_padding.data_ptr<bool>();
+    float* probs = probabilities.data_ptr<float>();
+    float* out = context.data_ptr<float>();
+    const float* mask_p = mask.defined() ? mask.data_ptr<float>() : nullptr;
+    std::vector<float> dropped(static_cast<size_t>(mask_p != nullptr ? s.targets * s.sources : 0));
+    const float minus_infinity = -std::numeric_limits<float>::infinity();
+    for (int64_t e = 0; e < s.entries; ++e) {
+      const int64_t sample = e / s.heads;
+      const bool* masked = padding + sample * s.sources;
+      float* scores = probs + e * s.targets * s.sources;
+      gemm_rows(false, true, s.targets, s.sources, s.dim, qp + e * s.targets * s.dim, s.dim, kp + e * s.sources * s.dim,
+                s.dim, scores, s.sources);
+      for (int64_t t = 0; t < s.targets; ++t) {
+        float* row = scores + t * s.sources;
+        float maximum = minus_infinity;
+        for (int64_t j = 0; j < s.sources; ++j) {
+          if (masked[j]) row[j] = minus_infinity;
+          maximum = std::max(maximum, row[j]);
+        }
+        float sum = 0.0f;
+        for (int64_t j = 0; j < s.sources; ++j) {
+          row[j] = std::exp(row[j] - maximum);  // all masked: exp(NaN), as softmax gives
+          sum += row[j];
+        }
+        const float inverse = 1.0f / sum;
+        for (int64_t j = 0; j < s.sources; ++j) row[j] *= inverse;
+      }
+      const float* weights = scores;
+      if (mask_p != nullptr) {
+        const float* keep = mask_p + e * s.targets * s.sources;
+        for (int64_t i = 0; i < s.targets * s.sources; ++i) dropped[static_cast<size_t>(i)] = scores[i] * keep[i];
+        weights = dropped.data();
+      }
+      gemm_rows(false, false, s.targets, s.dim, s.sources, weights, s.sources, vp + e * s.sources * s.dim, s.dim,
+                out + e * s.targets * s.dim, s.dim);
+    }
+    ctx->save_for_backward({q, k, v, probabilities});
+    ctx->saved_data["p"] = p;
+    ctx->saved_data["seed"] = seed;
+    return context;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    const torch::Tensor& q = saved[0];
+    const torch::Tensor& k = saved[1];
+    const torch::Tensor& v = saved[2];
+    const torch::Tensor& probabilities = saved[3];
+    const double p = ctx->saved_data["p"].toDouble();
+    const torch::Tensor grad_context = grads[0].contiguous();
+    const Shape s = shape_of(q, k);
+    torch::Tensor mask;
+    if (p > 0.0) {
+      mask = attention_dropout_mask(static_cast<uint64_t>(ctx->saved_data["seed"].toInt()), p, probabilities.sizes());
+    }
+    torch::Tensor grad_q = torch::empty_like(q);
+    torch::Tensor grad_k = torch::empty_like(k);
+    torch::Tensor grad_v = torch::empty_like(v);
+    const float* qp = q.data_ptr<float>();
+    const float* kp = k.data_ptr<float>();
+    const float* vp = v.data_ptr<float>();
+    const float* probs = probabilities.data_ptr<float>();
+    const float* dc = grad_context.data_ptr<float>();
+    const float* mask_p = mask.defined() ? mask.data_ptr<float>() : nullptr;
+    float* dq = grad_q.data_ptr<float>();
+    float* dk = grad_k.data_ptr<float>();
+    float* dv = grad_v.data_ptr<float>();
+    const int64_t square = s.targets * s.sources;
+    std::vector<float> grad_scores(static_cast<size_t>(square));
+    std::vector<float> dropped(static_cast<size_t>(mask_p != nullptr ? square : 0));
+    for (int64_t e = 0; e < s.entries; ++e) {
+      const float* pe = probs + e * square;
+      const float* keep = mask_p != nullptr ? mask_p + e * square : nullptr;
+      const float* weights = pe;
+      if (keep != nullptr) {
+        for (int64_t i = 0; i < square; ++i) dropped[static_cast<size_t>(i)] = pe[i] * keep[i];
+        weights = dropped.data();
+      }
+      const float* dce = dc + e * s.targets * s.dim;
+      // dV = weights^T dC; d(weights) = dC V^T.
+      gemm_rows(true, false, s.sources, s.dim, s.targets, weights, s.sources, dce, s.dim, dv + e * s.sources * s.dim,
+                s.dim);
+      float* ds = grad_scores.data();
+      gemm_rows(false, true, s.targets, s.sources, s.dim, dce, s.dim, vp + e * s.sources * s.dim, s.dim, ds, s.sources);
+      // Through dropout and softmax: dS = P (dP - sum_j P dP).
+      for (int64_t t = 0; t < s.targets; ++t) {
+        float* row = ds + t * s.sources;
+        const float* prow = pe + t * s.sources;
+        if (keep != nullptr) {
+          const float* krow = keep + t * s.sources;
+          for (int64_t j = 0; j < s.sources; ++j) row[j] *= krow[j];
+        }
+        float dot = 0.0f;
+        for (int64_t j = 0; j < s.sources; ++j) dot += prow[j] * row[j];
+        for (int64_t j = 0; j < s.sources; ++j) row[j] = prow[j] * (row[j] - dot);
+      }
+      // dQ = dS K; dK = dS^T Q.
+      gemm_rows(false, false, s.targets, s.dim, s.sources, ds, s.sources, kp + e * s.sources * s.dim, s.dim,
+                dq + e * s.targets * s.dim, s.dim);
+      gemm_rows(true, false, s.sources, s.dim, s.targets, ds, s.sources, qp + e * s.targets * s.dim, s.dim,
+                dk + e * s.sources * s.dim, s.dim);
+    }
+    return {grad_q, grad_k, grad_v, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor attention_dropout_mask(uint64_t seed, double p, at::IntArrayRef shape) {
+  torch::Tensor mask = torch::empty(shape, torch::kFloat);
+  dropout_mask(seed, p, mask.numel(), mask.data_ptr<float>());
+  return mask;
+}
+
+torch::Tensor attention_core(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                             const torch::Tensor& key_padding, double dropout, bool training) {
+  const double p = training ? dropout : 0.0;
+  const int64_t seed = p > 0.0 ? static_cast<int64_t>(draw_dropout_seed()) : 0;
+  return AttentionCore::apply(q, k, v, key_padding, p, seed);
+}
+
+torch::Tensor attention_core_reference(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                       const torch::Tensor& key_padding, const torch::Tensor& dropout_mask,
+                                       double dropout, bool training) {
+  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));
+  scores = scores.masked_fill(key_padding.view({q.size(0), 1, 1, k.size(2)}), -std::numeric_limits<float>::infinity());
+  // Softmax in float32 also when matrix products run in bf16 (train.precision).
+  torch::Tensor attention = torch::softmax(scores.to(torch::kFloat), -1);
+  if (dropout_mask.defined()) {
+    attention = attention * dropout_mask.to(attention.device());
+  } else {
+    attention = model::dropout(attention, dropout, training);
+  }
+  return torch::matmul(attention, v);
+}
+
+}  // namespace missrec::model
