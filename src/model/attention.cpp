@@ -30,14 +30,54 @@ torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& query, const 
                           (1.0 / std::sqrt(static_cast<double>(head_dim)));
   const torch::Tensor k = split_heads(torch::nn::functional::linear(key_value, weights[1], biases[1]), sources);
   const torch::Tensor v = split_heads(torch::nn::functional::linear(key_value, weights[2], biases[2]), sources);
+  const torch::Tensor context = attend(q, k, v, key_padding).transpose(1, 2).reshape({batch, targets, hidden_});
+  return out_proj(context);
+}
+
+torch::Tensor MultiheadAttentionImpl::attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                             const torch::Tensor& key_padding) {
   // The CPU kernel for float32 CPU tensors; LibTorch operators elsewhere (GPUs, bf16).
   const bool cpu_kernel = q.is_cpu() && q.scalar_type() == torch::kFloat && k.scalar_type() == torch::kFloat &&
                           v.scalar_type() == torch::kFloat;
-  const torch::Tensor heads_context =
-      cpu_kernel ? attention_core(q, k, v, key_padding, dropout_, is_training())
-                 : attention_core_reference(q, k, v, key_padding, torch::Tensor(), dropout_, is_training());
-  const torch::Tensor context = heads_context.transpose(1, 2).reshape({batch, targets, hidden_});
-  return out_proj(context);
+  return cpu_kernel ? attention_core(q, k, v, key_padding, dropout_, is_training())
+                    : attention_core_reference(q, k, v, key_padding, torch::Tensor(), dropout_, is_training());
+}
+
+torch::Tensor MultiheadAttentionImpl::forward_packed(const torch::Tensor& query, const PackedLayout& queries,
+                                                     const torch::Tensor& key_value, const PackedLayout& keys,
+                                                     const std::vector<torch::Tensor>& key_padding) {
+  const int64_t head_dim = hidden_ / heads_;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  torch::Tensor q;
+  torch::Tensor k;
+  torch::Tensor v;
+  // split, not narrow: its backward concatenates the parts' gradients once, where each
+  // narrow's backward would write its part into a zero tensor of the whole width.
+  if (key_value.is_same(query)) {
+    const auto qkv = torch::nn::functional::linear(query, in_proj_weight, in_proj_bias).split(hidden_, 1);
+    q = qkv[0] * scale;
+    k = qkv[1];
+    v = qkv[2];
+  } else {
+    const auto weights = in_proj_weight.split({hidden_, 2 * hidden_}, 0);
+    const auto biases = in_proj_bias.split({hidden_, 2 * hidden_}, 0);
+    q = torch::nn::functional::linear(query, weights[0], biases[0]) * scale;
+    const auto kv = torch::nn::functional::linear(key_value, weights[1], biases[1]).split(hidden_, 1);
+    k = kv[0];
+    v = kv[1];
+  }
+  std::vector<torch::Tensor> parts;
+  for (size_t g = 0; g < queries.groups.size(); ++g) {
+    const PackedGroup& query_group = queries.groups[g];
+    const PackedGroup& key_group = keys.groups[g];
+    const auto heads_of = [&](const torch::Tensor& tokens, const PackedGroup& group) {
+      return padded_block(tokens, group).view({group.rows, group.width, heads_, head_dim}).transpose(1, 2);
+    };
+    const torch::Tensor context = attend(heads_of(q, query_group), heads_of(k, key_group), heads_of(v, key_group),
+                                         key_padding[g]);  // [rows, heads, width, d]
+    parts.push_back(tokens_of_block(context.transpose(1, 2), query_group));
+  }
+  return out_proj(torch::cat(parts));
 }
 
 }  // namespace missrec::model

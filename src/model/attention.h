@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "model/packed_layout.h"
+
 namespace missrec::model {
 
 // Multi-head attention with torch.nn.MultiheadAttention's parameters and math
@@ -13,11 +15,20 @@ class MultiheadAttentionImpl : public torch::nn::Module {
   // query [B, T, H], key_value [B, S, H], key_padding [B, S] bool (true = ignore).
   torch::Tensor forward(const torch::Tensor& query, const torch::Tensor& key_value, const torch::Tensor& key_padding);
 
+  // The same on packed tokens: query [Tq, H] laid out by `queries`, key_value [Tk, H] by
+  // `keys` (the same groups of samples), key_padding[g] [rows, width of keys] per group.
+  // The projections run once on all tokens, the attention per group. Self-attention
+  // when key_value is the query (one projection GEMM for q, k and v).
+  torch::Tensor forward_packed(const torch::Tensor& query, const PackedLayout& queries, const torch::Tensor& key_value,
+                               const PackedLayout& keys, const std::vector<torch::Tensor>& key_padding);
+
   torch::Tensor in_proj_weight;
   torch::Tensor in_proj_bias;
   torch::nn::Linear out_proj{nullptr};
 
  private:
+  torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                       const torch::Tensor& key_padding);
   int64_t hidden_;
   int64_t heads_;
   double dropout_;

@@ -132,8 +132,10 @@ std::pair<torch::Tensor, torch::Tensor> MissRecImpl::item_vectors(const torch::T
 SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const AdaptedItems& adapted,
                                              const torch::Tensor& interest_embeddings) {
   const int64_t batch = input.item_seq.size(0);
+  const int64_t history_width = input.item_seq.size(1);
   const int64_t interest_width = input.interest_seq.size(1);
   const int64_t hidden = config_.hidden_size;
+  const at::Device device = input.item_seq.device();
   // Per-sample sizes on the CPU: history length, used interest prefix (through the last
   // non-zero id), non-zero interest count.
   const torch::Tensor lengths =
@@ -149,83 +151,83 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
   const int64_t* used_ptr = used.data_ptr<int64_t>();
 
   // Groups of consecutive samples (by length) within one bucket: 1-8, 9-12, 13-18, 19-27,
-  // 28-40, 41-60. Each group pads to its longest history, at most a third of its width;
-  // finer buckets cost more in small matrices than they save in padding (measured with
-  // `missrec bench train`: 77 samples/s with buckets growing by a quarter from 4, 104 by
-  // half from 8, 102 doubling from 8).
+  // 28-40, 41-60; attention pads each group to its longest history and interest list.
   const auto bucket_of = [](int64_t length) {
     int64_t bucket = 0;
     for (int64_t limit = 8; length > limit; limit += limit / 2) ++bucket;
     return bucket;
   };
-  // Word-dropped positions look up text_aug rows; the others are masked out afterwards
-  // but must still name a row that exists.
-  const bool word_drop = input.text_aug_mask.defined() && adapted.text_aug.defined() && adapted.aug_ids.numel() > 0;
-  const int64_t any_aug_id = adapted.first_aug_id;
-  std::vector<torch::Tensor> z_parts;
-  std::vector<torch::Tensor> p_parts;
-  std::vector<torch::Tensor> index_parts;
+  std::vector<std::vector<int64_t>> groups;
   for (int64_t start = 0; start < batch;) {
     const int64_t bucket = bucket_of(length_ptr[order_ptr[start]]);
-    int64_t end = start;
-    int64_t width = 0;
-    int64_t interest_used = 0;
-    while (end < batch && bucket_of(length_ptr[order_ptr[end]]) == bucket) {
-      width = std::max(width, length_ptr[order_ptr[end]]);
-      interest_used = std::max(interest_used, used_ptr[order_ptr[end]]);
-      ++end;
+    std::vector<int64_t> samples;
+    for (; start < batch && bucket_of(length_ptr[order_ptr[start]]) == bucket; ++start) {
+      samples.push_back(order_ptr[start]);
     }
-    const torch::Tensor index = order.narrow(0, start, end - start).to(input.item_seq.device(), /*non_blocking=*/true);
-    const int64_t rows = end - start;
-    const int64_t group_interest_width = std::min(interest_width, interest_used + 1);
-    const torch::Tensor items = input.item_seq.index_select(0, index).narrow(1, 0, width);
-    const torch::Tensor interest_seq = input.interest_seq.index_select(0, index).narrow(1, 0, group_interest_width);
-
-    torch::Tensor text = rows_for(adapted.ids, adapted.text, items);
-    if (word_drop) {
-      const torch::Tensor mask = input.text_aug_mask.index_select(0, index).narrow(1, 0, width);
-      const torch::Tensor aug_items = items.masked_fill(mask.logical_not(), any_aug_id);
-      text = torch::where(mask.unsqueeze(-1), rows_for(adapted.aug_ids, adapted.text_aug, aug_items), text);
-    }
-    const torch::Tensor e = text + rows_for(adapted.ids, adapted.image, items);
-
-    const torch::Tensor interest_padding = interest_seq.eq(0);
-    const torch::Tensor interests =
-        interest_embeddings.index_select(0, interest_seq.reshape({-1})).view({rows, group_interest_width, -1});
-    const torch::Tensor memory = trm_model->encode(interests, interest_padding);
-    const torch::Tensor item_positions = torch::arange(width, items.options());
-    torch::Tensor x = LayerNorm(e + position_embedding(item_positions).unsqueeze(0));
-    x = model::dropout(x, config_.dropout, is_training());
-    const torch::Tensor decoded = trm_model->decode(x, items.eq(0), memory, interest_padding);
-    const torch::Tensor group_lengths = input.item_length.index_select(0, index);
-    const torch::Tensor last = (group_lengths - 1).view({rows, 1, 1}).expand({rows, 1, hidden});
-    z_parts.push_back(decoded.gather(1, last).squeeze(1));
-
-    // The regulariser over all `interest_width` positions: the positions beyond this group's
-    // width are padding whose output equals the output at the sample's first unused
-    // position (inside the group's width whenever any exist).
-    torch::Tensor total = memory.sum(1);
-    const int64_t beyond = interest_width - group_interest_width;
-    if (beyond > 0) {
-      const torch::Tensor first_unused =
-          used.index_select(0, order.narrow(0, start, rows)).to(index.device(), /*non_blocking=*/true);
-      const torch::Tensor pad_output =
-          memory.gather(1, first_unused.view({rows, 1, 1}).expand({rows, 1, hidden})).squeeze(1);
-      total = total + static_cast<double>(beyond) * pad_output;
-    }
-    const torch::Tensor weight = interest_seq.ne(0).sum(1).to(torch::kFloat) / static_cast<double>(interest_width);
-    p_parts.push_back(weight.unsqueeze(1) * total);
-    index_parts.push_back(index);
-    start = end;
+    groups.push_back(std::move(samples));
   }
-  // Back to the batch's sample order.
-  const torch::Tensor grouped_index = torch::cat(index_parts);
-  const torch::Tensor inverse =
-      torch::empty_like(grouped_index).scatter_(0, grouped_index, torch::arange(batch, grouped_index.options()));
+  // Each sample's interest tokens: its used prefix and the first unused position, whose
+  // output every later (padding) position shares, since the encoder has no positions.
+  std::vector<int64_t> item_tokens(static_cast<size_t>(batch));
+  std::vector<int64_t> interest_tokens(static_cast<size_t>(batch));
+  for (int64_t b = 0; b < batch; ++b) {
+    item_tokens[static_cast<size_t>(b)] = length_ptr[b];
+    interest_tokens[static_cast<size_t>(b)] = std::min(interest_width, used_ptr[b] + 1);
+  }
+  const PackedLayout items = pack_groups(groups, item_tokens, history_width, device);
+  const PackedLayout interests = pack_groups(groups, interest_tokens, interest_width, device);
+  std::vector<torch::Tensor> item_padding;
+  std::vector<torch::Tensor> interest_padding;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const PackedGroup& item_group = items.groups[g];
+    const PackedGroup& interest_group = interests.groups[g];
+    item_padding.push_back(input.item_seq.index_select(0, item_group.samples).narrow(1, 0, item_group.width).eq(0));
+    interest_padding.push_back(
+        input.interest_seq.index_select(0, interest_group.samples).narrow(1, 0, interest_group.width).eq(0));
+  }
+
+  // Decoder input: adapted item rows (text_aug rows at word-dropped positions) plus positions.
+  const torch::Tensor item_ids = input.item_seq.reshape({-1}).index_select(0, items.flat_index);
+  torch::Tensor text = rows_for(adapted.ids, adapted.text, item_ids);
+  if (input.text_aug_mask.defined() && adapted.text_aug.defined() && adapted.aug_ids.numel() > 0) {
+    const torch::Tensor mask = input.text_aug_mask.reshape({-1}).index_select(0, items.flat_index);
+    // Positions not dropped are masked out afterwards but must still name a row that exists.
+    const torch::Tensor aug_items = item_ids.masked_fill(mask.logical_not(), adapted.first_aug_id);
+    text = torch::where(mask.unsqueeze(-1), rows_for(adapted.aug_ids, adapted.text_aug, aug_items), text);
+  }
+  const torch::Tensor item_positions = items.flat_index.remainder(history_width);
+  torch::Tensor x =
+      LayerNorm(text + rows_for(adapted.ids, adapted.image, item_ids) + position_embedding(item_positions));
+  x = model::dropout(x, config_.dropout, is_training());
+
+  const torch::Tensor interest_ids = input.interest_seq.reshape({-1}).index_select(0, interests.flat_index);
+  const torch::Tensor memory =
+      trm_model->encode_packed(interest_embeddings.index_select(0, interest_ids), interests, interest_padding);
+  const torch::Tensor decoded = trm_model->decode_packed(x, items, item_padding, memory, interests, interest_padding);
+
+  // Each sample's last history position, in batch order.
+  std::vector<int64_t> last(static_cast<size_t>(batch));
+  std::vector<int64_t> first_unused(static_cast<size_t>(batch));
+  std::vector<double> beyond(static_cast<size_t>(batch));
+  for (int64_t b = 0; b < batch; ++b) {
+    last[static_cast<size_t>(b)] = items.first_token[static_cast<size_t>(b)] + length_ptr[b] - 1;
+    // The regulariser counts all `interest_width` positions: those past the sample's
+    // tokens share the output of its first unused position (its last token).
+    const int64_t tokens = interest_tokens[static_cast<size_t>(b)];
+    first_unused[static_cast<size_t>(b)] = interests.first_token[static_cast<size_t>(b)] + tokens - 1;
+    beyond[static_cast<size_t>(b)] = static_cast<double>(interest_width - tokens);
+  }
+  const auto on_device = [&](const std::vector<int64_t>& values) {
+    return torch::tensor(values, torch::kLong).to(device, /*non_blocking=*/true);
+  };
   SequenceOutput output;
-  const torch::Tensor h = torch::cat(z_parts).index_select(0, inverse);
+  const torch::Tensor h = decoded.index_select(0, on_device(last));
   output.z = F::normalize(h.to(torch::kFloat), F::NormalizeFuncOptions().dim(-1).eps(1e-12));
-  output.reg = torch::cat(p_parts).pow(2).sum() / static_cast<double>(hidden);
+  torch::Tensor total = torch::zeros({batch, hidden}, memory.options()).index_add(0, interests.sample_of_token, memory);
+  total = total + torch::tensor(beyond, torch::kDouble).to(device, memory.scalar_type()).unsqueeze(1) *
+                      memory.index_select(0, on_device(first_unused));
+  const torch::Tensor weight = input.interest_seq.ne(0).sum(1).to(torch::kFloat) / static_cast<double>(interest_width);
+  output.reg = (weight.unsqueeze(1) * total).pow(2).sum() / static_cast<double>(hidden);
   return output;
 }
 

@@ -36,6 +36,12 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
   return norm2(h + drop(feed_forward(h), dropout_, is_training()));
 }
 
+torch::Tensor EncoderLayerImpl::forward_packed(const torch::Tensor& x, const PackedLayout& layout,
+                                               const std::vector<torch::Tensor>& padding) {
+  torch::Tensor h = norm1(x + drop(self_attn->forward_packed(x, layout, x, layout, padding), dropout_, is_training()));
+  return norm2(h + drop(feed_forward(h), dropout_, is_training()));
+}
+
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& config)
     : dropout_(config.dropout), relu_(config.hidden_act == runtime::Activation::kRelu) {
   self_attn = register_module("self_attn", MultiheadAttention(config.hidden_size, config.n_heads, config.attn_dropout));
@@ -53,6 +59,18 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
   const bool training = is_training();
   torch::Tensor h = norm1(x + drop(self_attn(x, x, padding), dropout_, training));
   h = norm2(h + drop(multihead_attn(h, memory, memory_padding), dropout_, training));
+  const torch::Tensor ff = linear2(drop(activate(linear1(h), relu_), dropout_, training));
+  return norm3(h + drop(ff, dropout_, training));
+}
+
+torch::Tensor DecoderLayerImpl::forward_packed(const torch::Tensor& x, const PackedLayout& layout,
+                                               const std::vector<torch::Tensor>& padding, const torch::Tensor& memory,
+                                               const PackedLayout& memory_layout,
+                                               const std::vector<torch::Tensor>& memory_padding) {
+  const bool training = is_training();
+  torch::Tensor h = norm1(x + drop(self_attn->forward_packed(x, layout, x, layout, padding), dropout_, training));
+  h = norm2(h +
+            drop(multihead_attn->forward_packed(h, layout, memory, memory_layout, memory_padding), dropout_, training));
   const torch::Tensor ff = linear2(drop(activate(linear1(h), relu_), dropout_, training));
   return norm3(h + drop(ff, dropout_, training));
 }
@@ -82,6 +100,24 @@ torch::Tensor TransformerImpl::decode(const torch::Tensor& x, const torch::Tenso
   torch::Tensor h = x;
   for (const auto& layer : *decoder_->layers) {
     h = layer->as<DecoderLayerImpl>()->forward(h, padding, memory, memory_padding);
+  }
+  return decoder_->norm(h);
+}
+
+torch::Tensor TransformerImpl::encode_packed(const torch::Tensor& x, const PackedLayout& layout,
+                                             const std::vector<torch::Tensor>& padding) {
+  torch::Tensor h = x;
+  for (const auto& layer : *encoder_->layers) h = layer->as<EncoderLayerImpl>()->forward_packed(h, layout, padding);
+  return encoder_->norm(h);
+}
+
+torch::Tensor TransformerImpl::decode_packed(const torch::Tensor& x, const PackedLayout& layout,
+                                             const std::vector<torch::Tensor>& padding, const torch::Tensor& memory,
+                                             const PackedLayout& memory_layout,
+                                             const std::vector<torch::Tensor>& memory_padding) {
+  torch::Tensor h = x;
+  for (const auto& layer : *decoder_->layers) {
+    h = layer->as<DecoderLayerImpl>()->forward_packed(h, layout, padding, memory, memory_layout, memory_padding);
   }
   return decoder_->norm(h);
 }

@@ -13,6 +13,9 @@ class EncoderLayerImpl : public torch::nn::Module {
  public:
   explicit EncoderLayerImpl(const ModelConfig& config);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding);
+  // On packed tokens [T, H] (attention per group; padding[g]: the group's key padding).
+  torch::Tensor forward_packed(const torch::Tensor& x, const PackedLayout& layout,
+                               const std::vector<torch::Tensor>& padding);
 
   MultiheadAttention self_attn{nullptr};
   torch::nn::Linear linear1{nullptr}, linear2{nullptr};
@@ -30,6 +33,9 @@ class DecoderLayerImpl : public torch::nn::Module {
   explicit DecoderLayerImpl(const ModelConfig& config);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding, const torch::Tensor& memory,
                         const torch::Tensor& memory_padding);
+  torch::Tensor forward_packed(const torch::Tensor& x, const PackedLayout& layout,
+                               const std::vector<torch::Tensor>& padding, const torch::Tensor& memory,
+                               const PackedLayout& memory_layout, const std::vector<torch::Tensor>& memory_padding);
 
   MultiheadAttention self_attn{nullptr}, multihead_attn{nullptr};
   torch::nn::Linear linear1{nullptr}, linear2{nullptr};
@@ -48,6 +54,13 @@ class TransformerImpl : public torch::nn::Module {
   torch::Tensor encode(const torch::Tensor& x, const torch::Tensor& padding);
   torch::Tensor decode(const torch::Tensor& x, const torch::Tensor& padding, const torch::Tensor& memory,
                        const torch::Tensor& memory_padding);
+  // The same on packed tokens (see PackedLayout): the encoder's and the decoder's layouts
+  // group the same samples.
+  torch::Tensor encode_packed(const torch::Tensor& x, const PackedLayout& layout,
+                              const std::vector<torch::Tensor>& padding);
+  torch::Tensor decode_packed(const torch::Tensor& x, const PackedLayout& layout,
+                              const std::vector<torch::Tensor>& padding, const torch::Tensor& memory,
+                              const PackedLayout& memory_layout, const std::vector<torch::Tensor>& memory_padding);
 
  private:
   struct Stack : torch::nn::Module {

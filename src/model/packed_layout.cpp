@@ -1,0 +1,53 @@
+#include "model/packed_layout.h"
+
+#include <algorithm>
+
+namespace missrec::model {
+
+PackedLayout pack_groups(const std::vector<std::vector<int64_t>>& groups, const std::vector<int64_t>& lengths,
+                         int64_t row_width, at::Device device) {
+  PackedLayout layout;
+  layout.first_token.assign(lengths.size(), 0);
+  std::vector<int64_t> flat;
+  std::vector<int64_t> sample_of_token;
+  const auto to_device = [&](const std::vector<int64_t>& values) {
+    return torch::tensor(values, torch::kLong).to(device, /*non_blocking=*/true);
+  };
+  for (const std::vector<int64_t>& samples : groups) {
+    PackedGroup group;
+    group.rows = static_cast<int64_t>(samples.size());
+    for (const int64_t b : samples) group.width = std::max(group.width, lengths[static_cast<size_t>(b)]);
+    const int64_t group_first = layout.tokens;
+    std::vector<int64_t> slots(static_cast<size_t>(group.rows * group.width), group_first);
+    std::vector<int64_t> token_slots;
+    for (int64_t r = 0; r < group.rows; ++r) {
+      const int64_t b = samples[static_cast<size_t>(r)];
+      const int64_t length = lengths[static_cast<size_t>(b)];
+      layout.first_token[static_cast<size_t>(b)] = layout.tokens;
+      for (int64_t position = 0; position < length; ++position) {
+        slots[static_cast<size_t>(r * group.width + position)] = layout.tokens + position;
+        token_slots.push_back(r * group.width + position);
+        flat.push_back(b * row_width + position);
+        sample_of_token.push_back(b);
+      }
+      layout.tokens += length;
+    }
+    group.samples = to_device(samples);
+    group.slots = to_device(slots);
+    group.token_slots = to_device(token_slots);
+    layout.groups.push_back(std::move(group));
+  }
+  layout.flat_index = to_device(flat);
+  layout.sample_of_token = to_device(sample_of_token);
+  return layout;
+}
+
+torch::Tensor padded_block(const torch::Tensor& tokens, const PackedGroup& group) {
+  return tokens.index_select(0, group.slots).view({group.rows, group.width, tokens.size(1)});
+}
+
+torch::Tensor tokens_of_block(const torch::Tensor& block, const PackedGroup& group) {
+  return block.reshape({group.rows * group.width, -1}).index_select(0, group.token_slots);
+}
+
+}  // namespace missrec::model
