@@ -20,18 +20,27 @@ torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& query, const 
   const int64_t targets = query.size(1);
   const int64_t sources = key_value.size(1);
   const int64_t head_dim = hidden_ / heads_;
+  const auto [q, k, v] = project(query, key_value);
+  auto split_heads = [&](const torch::Tensor& x, int64_t length) {
+    return x.view({batch, length, heads_, head_dim});  // [B, len, heads, d]
+  };
+  const torch::Tensor context =
+      attend(split_heads(q, targets), split_heads(k, sources), split_heads(v, sources), key_padding)
+          .reshape({batch, targets, hidden_});
+  return out_proj(context);
+}
+
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> MultiheadAttentionImpl::project(
+    const torch::Tensor& query, const torch::Tensor& key_value) {
+  // Three products, not one of the concatenated weights split afterwards: the split's
+  // backward concatenates the three gradients, a slow copy of the widest tensor.
   const auto weights = in_proj_weight.chunk(3, 0);
   const auto biases = in_proj_bias.chunk(3, 0);
-  auto split_heads = [&](const torch::Tensor& x, int64_t length) {
-    return x.view({batch, length, heads_, head_dim}).transpose(1, 2);  // [B, heads, len, d]
-  };
   // Like torch: q is scaled before the product.
-  const torch::Tensor q = split_heads(torch::nn::functional::linear(query, weights[0], biases[0]), targets) *
-                          (1.0 / std::sqrt(static_cast<double>(head_dim)));
-  const torch::Tensor k = split_heads(torch::nn::functional::linear(key_value, weights[1], biases[1]), sources);
-  const torch::Tensor v = split_heads(torch::nn::functional::linear(key_value, weights[2], biases[2]), sources);
-  const torch::Tensor context = attend(q, k, v, key_padding).transpose(1, 2).reshape({batch, targets, hidden_});
-  return out_proj(context);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hidden_ / heads_));
+  return {torch::nn::functional::linear(query, weights[0], biases[0]) * scale,
+          torch::nn::functional::linear(key_value, weights[1], biases[1]),
+          torch::nn::functional::linear(key_value, weights[2], biases[2])};
 }
 
 torch::Tensor MultiheadAttentionImpl::attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
@@ -47,35 +56,17 @@ torch::Tensor MultiheadAttentionImpl::forward_packed(const torch::Tensor& query,
                                                      const torch::Tensor& key_value, const PackedLayout& keys,
                                                      const std::vector<torch::Tensor>& key_padding) {
   const int64_t head_dim = hidden_ / heads_;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  torch::Tensor q;
-  torch::Tensor k;
-  torch::Tensor v;
-  // split, not narrow: its backward concatenates the parts' gradients once, where each
-  // narrow's backward would write its part into a zero tensor of the whole width.
-  if (key_value.is_same(query)) {
-    const auto qkv = torch::nn::functional::linear(query, in_proj_weight, in_proj_bias).split(hidden_, 1);
-    q = qkv[0] * scale;
-    k = qkv[1];
-    v = qkv[2];
-  } else {
-    const auto weights = in_proj_weight.split({hidden_, 2 * hidden_}, 0);
-    const auto biases = in_proj_bias.split({hidden_, 2 * hidden_}, 0);
-    q = torch::nn::functional::linear(query, weights[0], biases[0]) * scale;
-    const auto kv = torch::nn::functional::linear(key_value, weights[1], biases[1]).split(hidden_, 1);
-    k = kv[0];
-    v = kv[1];
-  }
+  const auto [q, k, v] = project(query, key_value);
   std::vector<torch::Tensor> parts;
   for (size_t g = 0; g < queries.groups.size(); ++g) {
     const PackedGroup& query_group = queries.groups[g];
     const PackedGroup& key_group = keys.groups[g];
     const auto heads_of = [&](const torch::Tensor& tokens, const PackedGroup& group) {
-      return padded_block(tokens, group).view({group.rows, group.width, heads_, head_dim}).transpose(1, 2);
+      return padded_block(tokens, group).view({group.rows, group.width, heads_, head_dim});
     };
     const torch::Tensor context = attend(heads_of(q, query_group), heads_of(k, key_group), heads_of(v, key_group),
-                                         key_padding[g]);  // [rows, heads, width, d]
-    parts.push_back(tokens_of_block(context.transpose(1, 2), query_group));
+                                         key_padding[g]);  // [rows, width, heads, d]
+    parts.push_back(tokens_of_block(context, query_group));
   }
   return out_proj(torch::cat(parts));
 }

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <tuple>
+
 #include "model/packed_layout.h"
 
 namespace missrec::model {
@@ -17,8 +19,7 @@ class MultiheadAttentionImpl : public torch::nn::Module {
 
   // The same on packed tokens: query [Tq, H] laid out by `queries`, key_value [Tk, H] by
   // `keys` (the same groups of samples), key_padding[g] [rows, width of keys] per group.
-  // The projections run once on all tokens, the attention per group. Self-attention
-  // when key_value is the query (one projection GEMM for q, k and v).
+  // The projections run once on all tokens, the attention per group.
   torch::Tensor forward_packed(const torch::Tensor& query, const PackedLayout& queries, const torch::Tensor& key_value,
                                const PackedLayout& keys, const std::vector<torch::Tensor>& key_padding);
 
@@ -27,6 +28,9 @@ class MultiheadAttentionImpl : public torch::nn::Module {
   torch::nn::Linear out_proj{nullptr};
 
  private:
+  // q (scaled), k and v of the tokens, each [..., H].
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> project(const torch::Tensor& query,
+                                                                  const torch::Tensor& key_value);
   torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                        const torch::Tensor& key_padding);
   int64_t hidden_;

@@ -45,69 +45,79 @@ void gemm_rows(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t
   at::mm_out(out, view(a, m, k, lda, transpose_a), view(b, k, n, ldb, transpose_b));
 }
 
-struct Shape {
-  int64_t entries;  // B * heads
-  int64_t heads;
-  int64_t targets;  // T
-  int64_t sources;  // S
-  int64_t dim;      // d
+// One operand [B, len, heads, d] with rows of d contiguous floats: where (sample, head)'s
+// [len, d] matrix starts and its row stride.
+struct Operand {
+  const float* data;
+  int64_t sample_stride;
+  int64_t row_stride;
+  int64_t dim;
+  const float* at(int64_t sample, int64_t head) const { return data + sample * sample_stride + head * dim; }
 };
 
-Shape shape_of(const torch::Tensor& q, const torch::Tensor& k) {
-  return Shape{q.size(0) * q.size(1), q.size(1), q.size(2), k.size(2), q.size(3)};
+Operand operand_of(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 4 && x.stride(3) == 1 && x.stride(2) == x.size(3), "attention operand layout");
+  return Operand{x.data_ptr<float>(), x.stride(0), x.stride(1), x.size(3)};
+}
+
+// A [B, len, heads, d] operand whose (heads, d) part may be strided is made dense in it.
+torch::Tensor with_dense_rows(const torch::Tensor& x) {
+  return x.stride(3) == 1 && x.stride(2) == x.size(3) ? x : x.contiguous();
 }
 
 class AttentionCore : public torch::autograd::Function<AttentionCore> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q_in, const torch::Tensor& k_in,
                                const torch::Tensor& v_in, const torch::Tensor& key_padding_in, double p, int64_t seed) {
-    const torch::Tensor q = q_in.contiguous();
-    const torch::Tensor k = k_in.contiguous();
-    const torch::Tensor v = v_in.contiguous();
+    const torch::Tensor q = with_dense_rows(q_in);
+    const torch::Tensor k = with_dense_rows(k_in);
+    const torch::Tensor v = with_dense_rows(v_in);
     const torch::Tensor key_padding = key_padding_in.to(torch::kBool).contiguous();
-    const Shape s = shape_of(q, k);
-    torch::Tensor probabilities = torch::empty({q.size(0), q.size(1), s.targets, s.sources}, q.options());
-    torch::Tensor context = torch::empty_like(q);
+    const int64_t batch = q.size(0), targets = q.size(1), heads = q.size(2), dim = q.size(3);
+    const int64_t sources = k.size(1);
+    const int64_t square = targets * sources;
+    torch::Tensor probabilities = torch::empty({batch, heads, targets, sources}, q.options());
+    torch::Tensor context = torch::empty({batch, targets, heads, dim}, q.options());
     torch::Tensor mask;
     if (p > 0.0) mask = attention_dropout_mask(static_cast<uint64_t>(seed), p, probabilities.sizes());
-    const float* qp = q.data_ptr<float>();
-    const float* kp = k.data_ptr<float>();
-    const float* vp = v.data_ptr<float>();
+    const Operand qo = operand_of(q), ko = operand_of(k), vo = operand_of(v);
     const bool* padding = key_padding.data_ptr<bool>();
     float* probs = probabilities.data_ptr<float>();
     float* out = context.data_ptr<float>();
     const float* mask_p = mask.defined() ? mask.data_ptr<float>() : nullptr;
-    std::vector<float> dropped(static_cast<size_t>(mask_p != nullptr ? s.targets * s.sources : 0));
+    std::vector<float> dropped(static_cast<size_t>(mask_p != nullptr ? square : 0));
     const float minus_infinity = -std::numeric_limits<float>::infinity();
-    for (int64_t e = 0; e < s.entries; ++e) {
-      const int64_t sample = e / s.heads;
-      const bool* masked = padding + sample * s.sources;
-      float* scores = probs + e * s.targets * s.sources;
-      gemm_rows(false, true, s.targets, s.sources, s.dim, qp + e * s.targets * s.dim, s.dim, kp + e * s.sources * s.dim,
-                s.dim, scores, s.sources);
-      for (int64_t t = 0; t < s.targets; ++t) {
-        float* row = scores + t * s.sources;
-        float maximum = minus_infinity;
-        for (int64_t j = 0; j < s.sources; ++j) {
-          if (masked[j]) row[j] = minus_infinity;
-          maximum = std::max(maximum, row[j]);
+    for (int64_t b = 0; b < batch; ++b) {
+      const bool* masked = padding + b * sources;
+      for (int64_t h = 0; h < heads; ++h) {
+        const int64_t e = b * heads + h;
+        float* scores = probs + e * square;
+        gemm_rows(false, true, targets, sources, dim, qo.at(b, h), qo.row_stride, ko.at(b, h), ko.row_stride, scores,
+                  sources);
+        for (int64_t t = 0; t < targets; ++t) {
+          float* row = scores + t * sources;
+          float maximum = minus_infinity;
+          for (int64_t j = 0; j < sources; ++j) {
+            if (masked[j]) row[j] = minus_infinity;
+            maximum = std::max(maximum, row[j]);
+          }
+          float sum = 0.0f;
+          for (int64_t j = 0; j < sources; ++j) {
+            row[j] = std::exp(row[j] - maximum);  // all masked: exp(NaN), as softmax gives
+            sum += row[j];
+          }
+          const float inverse = 1.0f / sum;
+          for (int64_t j = 0; j < sources; ++j) row[j] *= inverse;
         }
-        float sum = 0.0f;
-        for (int64_t j = 0; j < s.sources; ++j) {
-          row[j] = std::exp(row[j] - maximum);  // all masked: exp(NaN), as softmax gives
-          sum += row[j];
+        const float* weights = scores;
+        if (mask_p != nullptr) {
+          const float* keep = mask_p + e * square;
+          for (int64_t i = 0; i < square; ++i) dropped[static_cast<size_t>(i)] = scores[i] * keep[i];
+          weights = dropped.data();
         }
-        const float inverse = 1.0f / sum;
-        for (int64_t j = 0; j < s.sources; ++j) row[j] *= inverse;
+        gemm_rows(false, false, targets, dim, sources, weights, sources, vo.at(b, h), vo.row_stride,
+                  out + b * targets * heads * dim + h * dim, heads * dim);
       }
-      const float* weights = scores;
-      if (mask_p != nullptr) {
-        const float* keep = mask_p + e * s.targets * s.sources;
-        for (int64_t i = 0; i < s.targets * s.sources; ++i) dropped[static_cast<size_t>(i)] = scores[i] * keep[i];
-        weights = dropped.data();
-      }
-      gemm_rows(false, false, s.targets, s.dim, s.sources, weights, s.sources, vp + e * s.sources * s.dim, s.dim,
-                out + e * s.targets * s.dim, s.dim);
     }
     ctx->save_for_backward({q, k, v, probabilities});
     ctx->saved_data["p"] = p;
@@ -122,58 +132,61 @@ class AttentionCore : public torch::autograd::Function<AttentionCore> {
     const torch::Tensor& v = saved[2];
     const torch::Tensor& probabilities = saved[3];
     const double p = ctx->saved_data["p"].toDouble();
-    const torch::Tensor grad_context = grads[0].contiguous();
-    const Shape s = shape_of(q, k);
+    const torch::Tensor grad_context = grads[0].contiguous();  // [B, T, heads, d]
+    const int64_t batch = q.size(0), targets = q.size(1), heads = q.size(2), dim = q.size(3);
+    const int64_t sources = k.size(1);
+    const int64_t square = targets * sources;
+    const int64_t width = heads * dim;
     torch::Tensor mask;
     if (p > 0.0) {
       mask = attention_dropout_mask(static_cast<uint64_t>(ctx->saved_data["seed"].toInt()), p, probabilities.sizes());
     }
-    torch::Tensor grad_q = torch::empty_like(q);
-    torch::Tensor grad_k = torch::empty_like(k);
-    torch::Tensor grad_v = torch::empty_like(v);
-    const float* qp = q.data_ptr<float>();
-    const float* kp = k.data_ptr<float>();
-    const float* vp = v.data_ptr<float>();
+    torch::Tensor grad_q = torch::empty({batch, targets, heads, dim}, q.options());
+    torch::Tensor grad_k = torch::empty({batch, sources, heads, dim}, k.options());
+    torch::Tensor grad_v = torch::empty({batch, sources, heads, dim}, v.options());
+    const Operand qo = operand_of(q), ko = operand_of(k), vo = operand_of(v);
     const float* probs = probabilities.data_ptr<float>();
     const float* dc = grad_context.data_ptr<float>();
     const float* mask_p = mask.defined() ? mask.data_ptr<float>() : nullptr;
     float* dq = grad_q.data_ptr<float>();
     float* dk = grad_k.data_ptr<float>();
     float* dv = grad_v.data_ptr<float>();
-    const int64_t square = s.targets * s.sources;
     std::vector<float> grad_scores(static_cast<size_t>(square));
     std::vector<float> dropped(static_cast<size_t>(mask_p != nullptr ? square : 0));
-    for (int64_t e = 0; e < s.entries; ++e) {
-      const float* pe = probs + e * square;
-      const float* keep = mask_p != nullptr ? mask_p + e * square : nullptr;
-      const float* weights = pe;
-      if (keep != nullptr) {
-        for (int64_t i = 0; i < square; ++i) dropped[static_cast<size_t>(i)] = pe[i] * keep[i];
-        weights = dropped.data();
-      }
-      const float* dce = dc + e * s.targets * s.dim;
-      // dV = weights^T dC; d(weights) = dC V^T.
-      gemm_rows(true, false, s.sources, s.dim, s.targets, weights, s.sources, dce, s.dim, dv + e * s.sources * s.dim,
-                s.dim);
-      float* ds = grad_scores.data();
-      gemm_rows(false, true, s.targets, s.sources, s.dim, dce, s.dim, vp + e * s.sources * s.dim, s.dim, ds, s.sources);
-      // Through dropout and softmax: dS = P (dP - sum_j P dP).
-      for (int64_t t = 0; t < s.targets; ++t) {
-        float* row = ds + t * s.sources;
-        const float* prow = pe + t * s.sources;
+    for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t h = 0; h < heads; ++h) {
+        const int64_t e = b * heads + h;
+        const float* pe = probs + e * square;
+        const float* keep = mask_p != nullptr ? mask_p + e * square : nullptr;
+        const float* weights = pe;
         if (keep != nullptr) {
-          const float* krow = keep + t * s.sources;
-          for (int64_t j = 0; j < s.sources; ++j) row[j] *= krow[j];
+          for (int64_t i = 0; i < square; ++i) dropped[static_cast<size_t>(i)] = pe[i] * keep[i];
+          weights = dropped.data();
         }
-        float dot = 0.0f;
-        for (int64_t j = 0; j < s.sources; ++j) dot += prow[j] * row[j];
-        for (int64_t j = 0; j < s.sources; ++j) row[j] = prow[j] * (row[j] - dot);
+        const float* dce = dc + b * targets * width + h * dim;
+        // dV = weights^T dC; d(weights) = dC V^T.
+        gemm_rows(true, false, sources, dim, targets, weights, sources, dce, width, dv + b * sources * width + h * dim,
+                  width);
+        float* ds = grad_scores.data();
+        gemm_rows(false, true, targets, sources, dim, dce, width, vo.at(b, h), vo.row_stride, ds, sources);
+        // Through dropout and softmax: dS = P (dP - sum_j P dP).
+        for (int64_t t = 0; t < targets; ++t) {
+          float* row = ds + t * sources;
+          const float* prow = pe + t * sources;
+          if (keep != nullptr) {
+            const float* krow = keep + t * sources;
+            for (int64_t j = 0; j < sources; ++j) row[j] *= krow[j];
+          }
+          float dot = 0.0f;
+          for (int64_t j = 0; j < sources; ++j) dot += prow[j] * row[j];
+          for (int64_t j = 0; j < sources; ++j) row[j] = prow[j] * (row[j] - dot);
+        }
+        // dQ = dS K; dK = dS^T Q.
+        gemm_rows(false, false, targets, dim, sources, ds, sources, ko.at(b, h), ko.row_stride,
+                  dq + b * targets * width + h * dim, width);
+        gemm_rows(true, false, sources, dim, targets, ds, sources, qo.at(b, h), qo.row_stride,
+                  dk + b * sources * width + h * dim, width);
       }
-      // dQ = dS K; dK = dS^T Q.
-      gemm_rows(false, false, s.targets, s.dim, s.sources, ds, s.sources, kp + e * s.sources * s.dim, s.dim,
-                dq + e * s.targets * s.dim, s.dim);
-      gemm_rows(true, false, s.sources, s.dim, s.targets, ds, s.sources, qp + e * s.targets * s.dim, s.dim,
-                dk + e * s.sources * s.dim, s.dim);
     }
     return {grad_q, grad_k, grad_v, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
@@ -197,8 +210,12 @@ torch::Tensor attention_core(const torch::Tensor& q, const torch::Tensor& k, con
 torch::Tensor attention_core_reference(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                        const torch::Tensor& key_padding, const torch::Tensor& dropout_mask,
                                        double dropout, bool training) {
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));
-  scores = scores.masked_fill(key_padding.view({q.size(0), 1, 1, k.size(2)}), -std::numeric_limits<float>::infinity());
+  // [B, heads, len, d] for the batched products.
+  const torch::Tensor qh = q.transpose(1, 2);
+  const torch::Tensor kh = k.transpose(1, 2);
+  const torch::Tensor vh = v.transpose(1, 2);
+  torch::Tensor scores = torch::matmul(qh, kh.transpose(-2, -1));
+  scores = scores.masked_fill(key_padding.view({q.size(0), 1, 1, k.size(1)}), -std::numeric_limits<float>::infinity());
   // Softmax in float32 also when matrix products run in bf16 (train.precision).
   torch::Tensor attention = torch::softmax(scores.to(torch::kFloat), -1);
   if (dropout_mask.defined()) {
@@ -206,7 +223,7 @@ torch::Tensor attention_core_reference(const torch::Tensor& q, const torch::Tens
   } else {
     attention = model::dropout(attention, dropout, training);
   }
-  return torch::matmul(attention, v);
+  return torch::matmul(attention, vh).transpose(1, 2);
 }
 
 }  // namespace missrec::model

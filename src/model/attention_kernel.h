@@ -8,10 +8,12 @@ namespace missrec::model {
 // dropout p on the probabilities, computed per (sample, head) on the CPU with a
 // hand-written backward. LibTorch's CPU bmm multiplies small batched matrices one
 // batch entry at a time through select and addmm (60% of the pretraining step, measured
-// with the profiler); this calls the BLAS GEMM directly per entry and fuses the masking,
-// softmax and dropout. q [B, heads, T, d] (already scaled), k and v [B, heads, S, d],
-// key_padding [B, S] bool (true = ignore); float32 CPU tensors. Returns [B, heads, T, d].
-// A row whose keys are all masked gives NaN, as softmax of -inf does.
+// with the profiler); this calls the BLAS GEMM directly per entry, on the operands where
+// they lie, and fuses the masking, softmax and dropout. q [B, T, heads, d] (already
+// scaled), k and v [B, S, heads, d], each with its d values contiguous and its heads
+// adjacent (views of [B, len, H] projections, any sample and position strides);
+// key_padding [B, S] bool (true = ignore); float32 CPU tensors. Returns [B, T, heads, d]
+// contiguous. A row whose keys are all masked gives NaN, as softmax of -inf does.
 torch::Tensor attention_core(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                              const torch::Tensor& key_padding, double dropout, bool training);
 

@@ -17,12 +17,15 @@ struct Inputs {
 Inputs make_inputs(int64_t batch, int64_t heads, int64_t targets, int64_t sources, int64_t dim, uint64_t seed) {
   torch::manual_seed(seed);
   Inputs in;
-  in.q = torch::randn({batch, heads, targets, dim}) * 0.5;
-  in.k = torch::randn({batch, heads, sources, dim});
-  in.v = torch::randn({batch, heads, sources, dim});
+  // [B, len, heads, d] views with strided positions, as projections give them.
+  in.q = (torch::randn({batch, targets, 3 * heads * dim}) * 0.5)
+             .narrow(2, 0, heads * dim)
+             .view({batch, targets, heads, dim});
+  in.k = torch::randn({batch, sources, 2 * heads * dim}).narrow(2, 0, heads * dim).view({batch, sources, heads, dim});
+  in.v = torch::randn({batch, sources, heads, dim});
   in.padding = torch::rand({batch, sources}) < 0.3;
   in.padding.select(1, 0).fill_(false);  // every sample keeps a key
-  in.grad = torch::randn({batch, heads, targets, dim});
+  in.grad = torch::randn({batch, targets, heads, dim});
   return in;
 }
 
@@ -37,9 +40,10 @@ void expect_same(const Inputs& in, double p, uint64_t seed) {
   torch::Tensor kernel_out;
   torch::Tensor reference_out;
   for (int side = 0; side < 2; ++side) {
-    torch::Tensor q = in.q.clone().requires_grad_(true);
-    torch::Tensor k = in.k.clone().requires_grad_(true);
-    torch::Tensor v = in.v.clone().requires_grad_(true);
+    // Leaves with the inputs' strides: the kernel reads them in place.
+    torch::Tensor q = in.q.detach().requires_grad_(true);
+    torch::Tensor k = in.k.detach().requires_grad_(true);
+    torch::Tensor v = in.v.detach().requires_grad_(true);
     torch::Tensor out;
     if (side == 0) {
       // The kernel draws its mask's seed from the default generator.
@@ -49,7 +53,7 @@ void expect_same(const Inputs& in, double p, uint64_t seed) {
       torch::manual_seed(seed);
       const torch::Tensor mask =
           p > 0.0
-              ? attention_dropout_mask(draw_dropout_seed(), p, {in.q.size(0), in.q.size(1), in.q.size(2), in.k.size(2)})
+              ? attention_dropout_mask(draw_dropout_seed(), p, {in.q.size(0), in.q.size(2), in.q.size(1), in.k.size(1)})
               : torch::Tensor();
       out = attention_core_reference(q, k, v, in.padding, mask, 0.0, true);
     }
