@@ -57,16 +57,19 @@ torch::Tensor MultiheadAttentionImpl::forward_packed(const torch::Tensor& query,
                                                      const std::vector<torch::Tensor>& key_padding) {
   const int64_t head_dim = hidden_ / heads_;
   const auto [q, k, v] = project(query, key_value);
+  const auto heads_of = [&](const torch::Tensor& tokens, const PackedLayout& layout) {
+    std::vector<torch::Tensor> blocks = padded_blocks(tokens, layout);
+    for (torch::Tensor& block : blocks) block = block.view({block.size(0), block.size(1), heads_, head_dim});
+    return blocks;
+  };
+  const std::vector<torch::Tensor> q_blocks = heads_of(q, queries);
+  const std::vector<torch::Tensor> k_blocks = heads_of(k, keys);
+  const std::vector<torch::Tensor> v_blocks = heads_of(v, keys);
   std::vector<torch::Tensor> parts;
   for (size_t g = 0; g < queries.groups.size(); ++g) {
-    const PackedGroup& query_group = queries.groups[g];
-    const PackedGroup& key_group = keys.groups[g];
-    const auto heads_of = [&](const torch::Tensor& tokens, const PackedGroup& group) {
-      return padded_block(tokens, group).view({group.rows, group.width, heads_, head_dim});
-    };
-    const torch::Tensor context = attend(heads_of(q, query_group), heads_of(k, key_group), heads_of(v, key_group),
-                                         key_padding[g]);  // [rows, width, heads, d]
-    parts.push_back(tokens_of_block(context, query_group));
+    const torch::Tensor context =
+        attend(q_blocks[g], k_blocks[g], v_blocks[g], key_padding[g]);  // [rows, width, heads, d]
+    parts.push_back(tokens_of_block(context, queries.groups[g]));
   }
   return out_proj(torch::cat(parts));
 }

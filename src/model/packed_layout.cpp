@@ -10,6 +10,7 @@ PackedLayout pack_groups(const std::vector<std::vector<int64_t>>& groups, const 
   layout.first_token.assign(lengths.size(), 0);
   std::vector<int64_t> flat;
   std::vector<int64_t> sample_of_token;
+  std::vector<int64_t> all_slots;
   const auto to_device = [&](const std::vector<int64_t>& values) {
     return torch::tensor(values, torch::kLong).to(device, /*non_blocking=*/true);
   };
@@ -33,17 +34,23 @@ PackedLayout pack_groups(const std::vector<std::vector<int64_t>>& groups, const 
       layout.tokens += length;
     }
     group.samples = to_device(samples);
-    group.slots = to_device(slots);
+    layout.slot_counts.push_back(static_cast<int64_t>(slots.size()));
+    all_slots.insert(all_slots.end(), slots.begin(), slots.end());
     group.token_slots = to_device(token_slots);
     layout.groups.push_back(std::move(group));
   }
+  layout.slots = to_device(all_slots);
   layout.flat_index = to_device(flat);
   layout.sample_of_token = to_device(sample_of_token);
   return layout;
 }
 
-torch::Tensor padded_block(const torch::Tensor& tokens, const PackedGroup& group) {
-  return tokens.index_select(0, group.slots).view({group.rows, group.width, tokens.size(1)});
+std::vector<torch::Tensor> padded_blocks(const torch::Tensor& tokens, const PackedLayout& layout) {
+  std::vector<torch::Tensor> blocks = tokens.index_select(0, layout.slots).split_with_sizes(layout.slot_counts);
+  for (size_t g = 0; g < blocks.size(); ++g) {
+    blocks[g] = blocks[g].view({layout.groups[g].rows, layout.groups[g].width, tokens.size(1)});
+  }
+  return blocks;
 }
 
 torch::Tensor tokens_of_block(const torch::Tensor& block, const PackedGroup& group) {

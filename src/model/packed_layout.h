@@ -15,13 +15,14 @@ struct PackedGroup {
   int64_t rows = 0;
   int64_t width = 0;          // the group's longest sequence
   torch::Tensor samples;      // [rows] the group's sample indices (rows of the batch)
-  torch::Tensor slots;        // [rows * width] packed token of each padded slot (padding: the group's first)
   torch::Tensor token_slots;  // [the group's tokens] each token's padded slot, r * width + position
 };
 
 struct PackedLayout {
   int64_t tokens = 0;
   std::vector<PackedGroup> groups;
+  torch::Tensor slots;  // each group's padded slots in turn: the packed token of each (padding: the group's first)
+  std::vector<int64_t> slot_counts;  // rows * width of each group
   torch::Tensor flat_index;          // [T] b * row_width + position of each token
   torch::Tensor sample_of_token;     // [T] b
   std::vector<int64_t> first_token;  // [B] packed index of each sample's position 0
@@ -32,9 +33,10 @@ struct PackedLayout {
 PackedLayout pack_groups(const std::vector<std::vector<int64_t>>& groups, const std::vector<int64_t>& lengths,
                          int64_t row_width, at::Device device);
 
-// Packed tokens [T, C] of a group as its padded [rows, width, C] block, and a block
-// [rows, width, ...] back to the group's tokens [tokens, C].
-torch::Tensor padded_block(const torch::Tensor& tokens, const PackedGroup& group);
+// Packed tokens [T, C] as every group's padded [rows, width, C] block: one gather for all
+// groups (its backward fills one [T, C] gradient, not one per group).
+std::vector<torch::Tensor> padded_blocks(const torch::Tensor& tokens, const PackedLayout& layout);
+// A group's block [rows, width, ...] back to its tokens [tokens, C].
 torch::Tensor tokens_of_block(const torch::Tensor& block, const PackedGroup& group);
 
 }  // namespace missrec::model
