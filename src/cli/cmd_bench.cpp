@@ -1,6 +1,7 @@
 #include <unistd.h>
 #include <filesystem>
 #include <iostream>
+#include <string>
 
 #include "cli/commands.h"
 #include "cluster/cluster_bench.h"
@@ -25,9 +26,12 @@ CommandSpec bench_data_command() {
       "memory. Prints one JSON line. Without --data it synthesises a pretraining dataset.";
   command.options = {
       {"data", "DIR", "dataset to read (default: a synthetic pretrain preset, scale 0.3)", false},
-      {"batch", "B", "global batch: samples per step over all ranks", false, false, "4096"},
-      {"ranks", "P", "ranks sharing each global batch; rank 0 is measured", false, false, "8"},
-      {"batches", "N", "stop after N batches (0: one epoch)", false, false, "0"},
+      {"batch", "B", "global batch: samples per step over all ranks", false, false,
+       std::to_string(data::DataBenchOptions{}.global_batch)},
+      {"ranks", "P", "ranks sharing each global batch; rank 0 is measured", false, false,
+       std::to_string(data::DataBenchOptions{}.world_size)},
+      {"batches", "N", "stop after N batches (0: one epoch)", false, false,
+       std::to_string(data::DataBenchOptions{}.max_batches)},
   };
   command.check_args = [](const ParsedArgs& args) {
     const int64_t batch = args.integer("batch");
@@ -78,8 +82,9 @@ CommandSpec bench_cluster_command() {
       "(cdist -> topk -> masked min) on the same tokens; peak memory of each; whether "
       "they agree. One JSON line. Runs under mpirun too (ours only).";
   command.options = config_options();
-  command.options.push_back({"n", "N", "tokens", false, false, "16000"});
-  command.options.push_back({"dim", "D", "token width", false, false, "300"});
+  command.options.push_back({"n", "N", "tokens", false, false, std::to_string(cluster::ClusterBenchOptions{}.n)});
+  command.options.push_back(
+      {"dim", "D", "token width", false, false, std::to_string(cluster::ClusterBenchOptions{}.dim)});
   command.options.push_back({"no-baseline", "", "skip the full-matrix baseline", false});
   command.uses_config = true;
   command.needs_mpi = true;
@@ -113,9 +118,12 @@ CommandSpec bench_train_command() {
       "preset's history lengths, full makes every history 50 long. Runs under mpirun "
       "(the global batch is split over the ranks). One JSON line.";
   command.options = config_options();
-  command.options.push_back({"batch", "B", "global batch", false, false, "256"});
-  command.options.push_back({"lengths", "demo|full", "history lengths", false, false, "demo"});
-  command.options.push_back({"steps", "N", "timed steps after 2 warm-up steps", false, false, "10"});
+  command.options.push_back(
+      {"batch", "B", "global batch", false, false, std::to_string(train::TrainBenchOptions{}.batch)});
+  command.options.push_back(
+      {"lengths", "demo|full", "history lengths", false, false, train::TrainBenchOptions{}.lengths});
+  command.options.push_back({"steps", "N", "timed steps after 2 warm-up steps", false, false,
+                             std::to_string(train::TrainBenchOptions{}.steps)});
   command.options.push_back({"threads", "T", "CPU threads per rank (default: run.threads)", false});
   command.options.push_back({"padded", "", "time the padded computation instead of the length-aware one", false});
   command.uses_config = true;

@@ -1,5 +1,6 @@
 #include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include "cli/commands.h"
 #include "data/convert.h"
@@ -36,13 +37,15 @@ CommandSpec data_synth_command() {
       "demo: OUT/pretrain (five domains) and OUT/downstream (one domain, train/valid/test); "
       "pretrain: five larger domains; downstream: one domain.";
   command.options = {
-      {"preset", "demo|pretrain|downstream", "what to generate", false, false, "demo"},
+      {"preset", "demo|pretrain|downstream", "what to generate", false, false, data::SynthOptions{}.preset},
       {"out", "DIR", "output directory (must not exist)", false, true},
-      {"seed", "S", "seed", false, false, "2020"},
+      {"seed", "S", "seed", false, false, std::to_string(data::SynthOptions{}.seed)},
       {"scale", "F", "multiply item and user counts", false, false, "1"},
-      {"feature-dim", "D", "text and image feature width", false, false, "512"},
-      {"interests", "N", "latent interests shared by all domains", false, false, "48"},
-      {"max-seq-len", "L", "longest history kept", false, false, "50"},
+      {"feature-dim", "D", "text and image feature width", false, false,
+       std::to_string(data::SynthOptions{}.feature_dim)},
+      {"interests", "N", "latent interests shared by all domains", false, false,
+       std::to_string(data::SynthOptions{}.interests)},
+      {"max-seq-len", "L", "longest history kept", false, false, std::to_string(data::SynthOptions{}.max_seq_len)},
       {"float16", "", "store features as float16", false},
   };
   command.check_args = [](const ParsedArgs& args) { synth_options(args); };
@@ -85,7 +88,8 @@ CommandSpec data_convert_command() {
       {"from-missrec", "SRC", "directory of the public release files", false, true},
       {"out", "DST", "output dataset directory (must not exist)", false, true},
       {"dataset", "NAME", "<ds> when SRC holds several", false},
-      {"feature-dim", "D", "width of the raw float32 feature files", false, false, "512"},
+      {"feature-dim", "D", "width of the raw float32 feature files", false, false,
+       std::to_string(data::ConvertOptions{}.feature_dim)},
   };
   command.check_args = [](const ParsedArgs& args) { args.integer("feature-dim"); };
   command.run = [](const ParsedArgs& args, CommandContext&) {
