@@ -190,6 +190,8 @@ int run_main(int argc, char** argv) {
     report_input_error_before_mpi(e.what());
     return runtime::kExitBadInput;
   }
+  // Signals held across configure_blas_environment's exec take effect from here on.
+  runtime::release_held_signals();
   if (!command->needs_mpi) return run_without_mpi(*command, parsed, context);
   return run_with_mpi(*command, parsed, context, &argc, &argv);
 }

@@ -6,6 +6,8 @@
 
 #include <cstdlib>
 
+#include "runtime/stop_request.h"
+
 namespace missrec::runtime {
 
 namespace {
@@ -52,9 +54,11 @@ void configure_blas_environment(char** argv) {
   }
   if (note.empty()) return;
   if (setenv(kNoteVariable, note.c_str(), 1) != 0) return;
+  hold_stop_signals_across_exec();
   execv("/proc/self/exe", argv);
   // exec failed: carry on with the settings OpenBLAS already has.
   unsetenv(kNoteVariable);
+  release_held_signals();
 }
 
 std::string blas_environment_note() {

@@ -16,6 +16,8 @@ namespace missrec::runtime {
 //   (0.1 s), taking cores from the OpenMP threads of the code between GEMMs (the
 //   refresh's row selection: 0.55 s against 0.69 s on 2 cores). OPENBLAS_THREAD_TIMEOUT=12
 //   lets them sleep after 4096 cycles; the training step is unchanged by it (measured).
+// Signals that arrive meanwhile are held until the command's stop handlers are installed
+// or it starts (runtime/stop_request.h).
 void configure_blas_environment(char** argv);
 
 // For the startup log: what configure_blas_environment set, or "" when nothing.
