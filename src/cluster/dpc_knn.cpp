@@ -13,6 +13,7 @@
 
 #include "runtime/comm.h"
 #include "runtime/error.h"
+#include "runtime/vector_clones.h"
 
 namespace missrec::cluster {
 
@@ -83,14 +84,7 @@ std::pair<uint32_t, int64_t> bucket_of_rank(const int32_t* counts, int64_t rank)
   return {bucket, below};
 }
 
-// target_clones builds the row loops below for AVX-512, AVX2 and plain x86-64, and the
-// program picks one for the CPU when it loads; each is a plain loop the compiler turns
-// into vector instructions.
-#if defined(__x86_64__) && defined(__GNUC__)
-#define MISSREC_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MISSREC_VECTOR_CLONES
-#endif
+// The row loops below are built for each vector width (runtime/vector_clones.h).
 
 // row[j] = max((row[j] + row_norm) + norms[j], 0) / dim, the float operations of
 // distance_rows in their order; returns the row's maximum.

@@ -45,6 +45,14 @@ void gemm_rows(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t
   at::mm_out(out, view(a, m, k, lda, transpose_a), view(b, k, n, ldb, transpose_b));
 }
 
+// The probabilities after dropout, weights[i] * keep[i], into `out`; the probabilities
+// themselves without dropout (keep null).
+const float* after_dropout(const float* weights, const float* keep, int64_t count, std::vector<float>& out) {
+  if (keep == nullptr) return weights;
+  for (int64_t i = 0; i < count; ++i) out[static_cast<size_t>(i)] = weights[i] * keep[i];
+  return out.data();
+}
+
 // One operand [B, len, heads, d] with rows of d contiguous floats: where (sample, head)'s
 // [len, d] matrix starts and its row stride.
 struct Operand {
@@ -109,12 +117,8 @@ class AttentionCore : public torch::autograd::Function<AttentionCore> {
           const float inverse = 1.0f / sum;
           for (int64_t j = 0; j < sources; ++j) row[j] *= inverse;
         }
-        const float* weights = scores;
-        if (mask_p != nullptr) {
-          const float* keep = mask_p + e * square;
-          for (int64_t i = 0; i < square; ++i) dropped[static_cast<size_t>(i)] = scores[i] * keep[i];
-          weights = dropped.data();
-        }
+        const float* weights =
+            after_dropout(scores, mask_p != nullptr ? mask_p + e * square : nullptr, square, dropped);
         gemm_rows(false, false, targets, dim, sources, weights, sources, vo.at(b, h), vo.row_stride,
                   out + b * targets * heads * dim + h * dim, heads * dim);
       }
@@ -158,11 +162,7 @@ class AttentionCore : public torch::autograd::Function<AttentionCore> {
         const int64_t e = b * heads + h;
         const float* pe = probs + e * square;
         const float* keep = mask_p != nullptr ? mask_p + e * square : nullptr;
-        const float* weights = pe;
-        if (keep != nullptr) {
-          for (int64_t i = 0; i < square; ++i) dropped[static_cast<size_t>(i)] = pe[i] * keep[i];
-          weights = dropped.data();
-        }
+        const float* weights = after_dropout(pe, keep, square, dropped);
         const float* dce = dc + b * targets * width + h * dim;
         // dV = weights^T dC; d(weights) = dC V^T.
         gemm_rows(true, false, sources, dim, targets, weights, sources, dce, width, dv + b * sources * width + h * dim,

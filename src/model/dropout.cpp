@@ -4,6 +4,8 @@
 
 #include <mutex>
 
+#include "runtime/vector_clones.h"
+
 namespace missrec::model {
 
 namespace {
@@ -18,15 +20,9 @@ inline uint32_t mix32(uint32_t x) {
   return x;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define MISSREC_DROPOUT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MISSREC_DROPOUT_CLONES
-#endif
-
 // Element i is kept when 24 bits of mix32(mix32(i ^ low) + high) fall below (1 - p) 2^24.
-MISSREC_DROPOUT_CLONES void fill_mask(uint32_t low, uint32_t high, uint32_t keep_below, float scale, int64_t begin,
-                                      int64_t end, float* __restrict out) {
+MISSREC_VECTOR_CLONES void fill_mask(uint32_t low, uint32_t high, uint32_t keep_below, float scale, int64_t begin,
+                                     int64_t end, float* __restrict out) {
   for (int64_t i = begin; i < end; ++i) {
     const uint32_t bits = mix32(mix32(static_cast<uint32_t>(i) ^ low) + high) >> 8;
     out[i] = bits < keep_below ? scale : 0.0f;

@@ -217,15 +217,12 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
     first_unused[static_cast<size_t>(b)] = interests.first_token[static_cast<size_t>(b)] + tokens - 1;
     beyond[static_cast<size_t>(b)] = static_cast<double>(interest_width - tokens);
   }
-  const auto on_device = [&](const std::vector<int64_t>& values) {
-    return torch::tensor(values, torch::kLong).to(device, /*non_blocking=*/true);
-  };
   SequenceOutput output;
-  const torch::Tensor h = decoded.index_select(0, on_device(last));
+  const torch::Tensor h = decoded.index_select(0, indices_on(last, device));
   output.z = F::normalize(h.to(torch::kFloat), F::NormalizeFuncOptions().dim(-1).eps(1e-12));
   torch::Tensor total = torch::zeros({batch, hidden}, memory.options()).index_add(0, interests.sample_of_token, memory);
   total = total + torch::tensor(beyond, torch::kDouble).to(device, memory.scalar_type()).unsqueeze(1) *
-                      memory.index_select(0, on_device(first_unused));
+                      memory.index_select(0, indices_on(first_unused, device));
   const torch::Tensor weight = input.interest_seq.ne(0).sum(1).to(torch::kFloat) / static_cast<double>(interest_width);
   output.reg = (weight.unsqueeze(1) * total).pow(2).sum() / static_cast<double>(hidden);
   return output;

@@ -4,6 +4,10 @@
 
 namespace missrec::model {
 
+torch::Tensor indices_on(const std::vector<int64_t>& values, at::Device device) {
+  return torch::tensor(values, torch::kLong).to(device, /*non_blocking=*/true);
+}
+
 PackedLayout pack_groups(const std::vector<std::vector<int64_t>>& groups, const std::vector<int64_t>& lengths,
                          int64_t row_width, at::Device device) {
   PackedLayout layout;
@@ -11,9 +15,7 @@ PackedLayout pack_groups(const std::vector<std::vector<int64_t>>& groups, const 
   std::vector<int64_t> flat;
   std::vector<int64_t> sample_of_token;
   std::vector<int64_t> all_slots;
-  const auto to_device = [&](const std::vector<int64_t>& values) {
-    return torch::tensor(values, torch::kLong).to(device, /*non_blocking=*/true);
-  };
+  const auto to_device = [&](const std::vector<int64_t>& values) { return indices_on(values, device); };
   for (const std::vector<int64_t>& samples : groups) {
     PackedGroup group;
     group.rows = static_cast<int64_t>(samples.size());

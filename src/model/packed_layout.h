@@ -28,6 +28,9 @@ struct PackedLayout {
   std::vector<int64_t> first_token;  // [B] packed index of each sample's position 0
 };
 
+// Host indices as an int64 tensor on `device` (copied without waiting where it can be).
+torch::Tensor indices_on(const std::vector<int64_t>& values, at::Device device);
+
 // The layout of `groups` (sample indices, in packing order) whose sample b has lengths[b]
 // >= 1 tokens at positions 0.. of its row of a [B, row_width] tensor; index tensors on `device`.
 PackedLayout pack_groups(const std::vector<std::vector<int64_t>>& groups, const std::vector<int64_t>& lengths,
