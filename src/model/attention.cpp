@@ -43,20 +43,36 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> MultiheadAttentionImpl::
           torch::nn::functional::linear(key_value, weights[2], biases[2])};
 }
 
+bool MultiheadAttentionImpl::runs_cpu_kernel(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+  return q.is_cpu() && q.scalar_type() == torch::kFloat && k.scalar_type() == torch::kFloat &&
+         v.scalar_type() == torch::kFloat;
+}
+
 torch::Tensor MultiheadAttentionImpl::attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                              const torch::Tensor& key_padding) {
   // The CPU kernel for float32 CPU tensors; LibTorch operators elsewhere (GPUs, bf16).
-  const bool cpu_kernel = q.is_cpu() && q.scalar_type() == torch::kFloat && k.scalar_type() == torch::kFloat &&
-                          v.scalar_type() == torch::kFloat;
-  return cpu_kernel ? attention_core(q, k, v, key_padding, dropout_, is_training())
-                    : attention_core_reference(q, k, v, key_padding, torch::Tensor(), dropout_, is_training());
+  return runs_cpu_kernel(q, k, v)
+             ? attention_core(q, k, v, key_padding, dropout_, is_training())
+             : attention_core_reference(q, k, v, key_padding, torch::Tensor(), dropout_, is_training());
 }
 
 torch::Tensor MultiheadAttentionImpl::forward_packed(const torch::Tensor& query, const PackedLayout& queries,
-                                                     const torch::Tensor& key_value, const PackedLayout& keys,
-                                                     const std::vector<torch::Tensor>& key_padding) {
+                                                     const torch::Tensor& key_value, const PackedLayout& keys) {
   const int64_t head_dim = hidden_ / heads_;
   const auto [q, k, v] = project(query, key_value);
+  if (runs_cpu_kernel(q, k, v)) {
+    AttentionSegments segments;
+    segments.query_begin = queries.first_token;
+    segments.query_length = queries.length;
+    segments.key_begin = keys.first_token;
+    segments.key_length = keys.length;
+    const auto split_heads = [&](const torch::Tensor& tokens) {
+      return tokens.view({tokens.size(0), heads_, head_dim});
+    };
+    const torch::Tensor context = attention_core_packed(split_heads(q), split_heads(k), split_heads(v), keys.padding,
+                                                        segments, dropout_, is_training());
+    return out_proj(context.view({query.size(0), hidden_}));
+  }
   const auto heads_of = [&](const torch::Tensor& tokens, const PackedLayout& layout) {
     std::vector<torch::Tensor> blocks = padded_blocks(tokens, layout);
     for (torch::Tensor& block : blocks) block = block.view({block.size(0), block.size(1), heads_, head_dim});
@@ -68,7 +84,7 @@ torch::Tensor MultiheadAttentionImpl::forward_packed(const torch::Tensor& query,
   std::vector<torch::Tensor> parts;
   for (size_t g = 0; g < queries.groups.size(); ++g) {
     const torch::Tensor context =
-        attend(q_blocks[g], k_blocks[g], v_blocks[g], key_padding[g]);  // [rows, width, heads, d]
+        attend(q_blocks[g], k_blocks[g], v_blocks[g], keys.group_padding[g]);  // [rows, width, heads, d]
     parts.push_back(tokens_of_block(context, queries.groups[g]));
   }
   return out_proj(torch::cat(parts));

@@ -18,10 +18,11 @@ class MultiheadAttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& query, const torch::Tensor& key_value, const torch::Tensor& key_padding);
 
   // The same on packed tokens: query [Tq, H] laid out by `queries`, key_value [Tk, H] by
-  // `keys` (the same groups of samples), key_padding[g] [rows, width of keys] per group.
-  // The projections run once on all tokens, the attention per group.
+  // `keys` (the same samples and groups; its padding marks the keys to ignore). The
+  // projections run once on all tokens; the attention per sample on the CPU kernel
+  // (float32 CPU), else per group on padded blocks.
   torch::Tensor forward_packed(const torch::Tensor& query, const PackedLayout& queries, const torch::Tensor& key_value,
-                               const PackedLayout& keys, const std::vector<torch::Tensor>& key_padding);
+                               const PackedLayout& keys);
 
   torch::Tensor in_proj_weight;
   torch::Tensor in_proj_bias;
@@ -31,6 +32,7 @@ class MultiheadAttentionImpl : public torch::nn::Module {
   // q (scaled), k and v of the tokens, each [..., H].
   std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> project(const torch::Tensor& query,
                                                                   const torch::Tensor& key_value);
+  static bool runs_cpu_kernel(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
   torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                        const torch::Tensor& key_padding);
   int64_t hidden_;

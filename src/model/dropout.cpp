@@ -20,12 +20,12 @@ inline uint32_t mix32(uint32_t x) {
   return x;
 }
 
-// Element i is kept when 24 bits of mix32(mix32(i ^ low) + high) fall below (1 - p) 2^24.
+// Element i (written to out[i - begin]) is kept when 24 bits of mix32(mix32(i ^ low) + high) fall below (1 - p) 2^24.
 MISSREC_VECTOR_CLONES void fill_mask(uint32_t low, uint32_t high, uint32_t keep_below, float scale, int64_t begin,
                                      int64_t end, float* __restrict out) {
   for (int64_t i = begin; i < end; ++i) {
     const uint32_t bits = mix32(mix32(static_cast<uint32_t>(i) ^ low) + high) >> 8;
-    out[i] = bits < keep_below ? scale : 0.0f;
+    out[i - begin] = bits < keep_below ? scale : 0.0f;
   }
 }
 
@@ -37,18 +37,19 @@ uint64_t draw_dropout_seed() {
   return at::check_generator<at::CPUGeneratorImpl>(generator)->random64();
 }
 
-void dropout_mask(uint64_t seed, double p, int64_t numel, float* out) {
-  TORCH_CHECK(numel < (int64_t{1} << 32), "dropout mask of ", numel, " elements: at most 2^32");
+void dropout_mask(uint64_t seed, double p, int64_t begin, int64_t count, float* out) {
+  TORCH_CHECK(begin >= 0 && begin + count <= (int64_t{1} << 32), "dropout mask elements [", begin, ", ", begin + count,
+              "): at most 2^32");
   const auto keep_below = static_cast<uint32_t>((1.0 - p) * (1u << 24));
   fill_mask(static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), keep_below,
-            static_cast<float>(1.0 / (1.0 - p)), 0, numel, out);
+            static_cast<float>(1.0 / (1.0 - p)), begin, begin + count, out);
 }
 
 torch::Tensor dropout(const torch::Tensor& x, double p, bool training) {
   if (p <= 0.0 || !training) return x;
   if (!x.is_cpu() || x.scalar_type() != torch::kFloat) return torch::dropout(x, p, true);
   torch::Tensor mask = torch::empty(x.sizes(), x.options().requires_grad(false));
-  dropout_mask(draw_dropout_seed(), p, mask.numel(), mask.data_ptr<float>());
+  dropout_mask(draw_dropout_seed(), p, 0, mask.numel(), mask.data_ptr<float>());
   return x * mask;
 }
 

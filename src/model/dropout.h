@@ -14,9 +14,10 @@ namespace missrec::model {
 // follow the checkpointed generator state. Other devices use torch::dropout.
 torch::Tensor dropout(const torch::Tensor& x, double p, bool training);
 
-// The scaled keep mask ({0, 1/(1-p)}, float32, `numel` elements) that `seed` gives: what
-// dropout() multiplies by, and what the attention kernel regenerates for its backward.
-void dropout_mask(uint64_t seed, double p, int64_t numel, float* out);
+// Elements [begin, begin + count) of the scaled keep mask ({0, 1/(1-p)}, float32) that
+// `seed` gives, into out[0, count): what dropout() multiplies by, and what the attention
+// kernel regenerates, one (sample, head) block at a time, in its forward and backward.
+void dropout_mask(uint64_t seed, double p, int64_t begin, int64_t count, float* out);
 
 // One 64-bit draw from the default CPU generator: a mask's seed.
 uint64_t draw_dropout_seed();

@@ -174,17 +174,10 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
     item_tokens[static_cast<size_t>(b)] = length_ptr[b];
     interest_tokens[static_cast<size_t>(b)] = std::min(interest_width, used_ptr[b] + 1);
   }
-  const PackedLayout items = pack_groups(groups, item_tokens, history_width, device);
-  const PackedLayout interests = pack_groups(groups, interest_tokens, interest_width, device);
-  std::vector<torch::Tensor> item_padding;
-  std::vector<torch::Tensor> interest_padding;
-  for (size_t g = 0; g < groups.size(); ++g) {
-    const PackedGroup& item_group = items.groups[g];
-    const PackedGroup& interest_group = interests.groups[g];
-    item_padding.push_back(input.item_seq.index_select(0, item_group.samples).narrow(1, 0, item_group.width).eq(0));
-    interest_padding.push_back(
-        input.interest_seq.index_select(0, interest_group.samples).narrow(1, 0, interest_group.width).eq(0));
-  }
+  PackedLayout items = pack_groups(groups, item_tokens, history_width, device);
+  PackedLayout interests = pack_groups(groups, interest_tokens, interest_width, device);
+  set_padding(items, input.item_seq);
+  set_padding(interests, input.interest_seq);
 
   // Decoder input: adapted item rows (text_aug rows at word-dropped positions) plus positions.
   const torch::Tensor item_ids = input.item_seq.reshape({-1}).index_select(0, items.flat_index);
@@ -201,9 +194,8 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
   x = model::dropout(x, config_.dropout, is_training());
 
   const torch::Tensor interest_ids = input.interest_seq.reshape({-1}).index_select(0, interests.flat_index);
-  const torch::Tensor memory =
-      trm_model->encode_packed(interest_embeddings.index_select(0, interest_ids), interests, interest_padding);
-  const torch::Tensor decoded = trm_model->decode_packed(x, items, item_padding, memory, interests, interest_padding);
+  const torch::Tensor memory = trm_model->encode_packed(interest_embeddings.index_select(0, interest_ids), interests);
+  const torch::Tensor decoded = trm_model->decode_packed(x, items, memory, interests);
 
   // Each sample's last history position, in batch order.
   std::vector<int64_t> last(static_cast<size_t>(batch));

@@ -12,6 +12,7 @@ PackedLayout pack_groups(const std::vector<std::vector<int64_t>>& groups, const 
                          int64_t row_width, at::Device device) {
   PackedLayout layout;
   layout.first_token.assign(lengths.size(), 0);
+  layout.length = lengths;
   std::vector<int64_t> flat;
   std::vector<int64_t> sample_of_token;
   std::vector<int64_t> all_slots;
@@ -45,6 +46,14 @@ PackedLayout pack_groups(const std::vector<std::vector<int64_t>>& groups, const 
   layout.flat_index = to_device(flat);
   layout.sample_of_token = to_device(sample_of_token);
   return layout;
+}
+
+void set_padding(PackedLayout& layout, const torch::Tensor& ids) {
+  layout.padding = ids.reshape({-1}).index_select(0, layout.flat_index).eq(0);
+  layout.group_padding.clear();
+  for (const PackedGroup& group : layout.groups) {
+    layout.group_padding.push_back(ids.index_select(0, group.samples).narrow(1, 0, group.width).eq(0));
+  }
 }
 
 std::vector<torch::Tensor> padded_blocks(const torch::Tensor& tokens, const PackedLayout& layout) {

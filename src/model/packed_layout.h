@@ -26,6 +26,11 @@ struct PackedLayout {
   torch::Tensor flat_index;          // [T] b * row_width + position of each token
   torch::Tensor sample_of_token;     // [T] b
   std::vector<int64_t> first_token;  // [B] packed index of each sample's position 0
+  std::vector<int64_t> length;       // [B] each sample's tokens
+  // Which tokens attention ignores as keys (true): [T] for the packed CPU kernel, and the
+  // same per group, [rows, width] with the padding slots, for the per-group path.
+  torch::Tensor padding;
+  std::vector<torch::Tensor> group_padding;
 };
 
 // Host indices as an int64 tensor on `device` (copied without waiting where it can be).
@@ -35,6 +40,10 @@ torch::Tensor indices_on(const std::vector<int64_t>& values, at::Device device);
 // >= 1 tokens at positions 0.. of its row of a [B, row_width] tensor; index tensors on `device`.
 PackedLayout pack_groups(const std::vector<std::vector<int64_t>>& groups, const std::vector<int64_t>& lengths,
                          int64_t row_width, at::Device device);
+
+// Sets layout.padding and group_padding from the ids of the [B, row_width] tensor the
+// layout packs: a token is padding where its id is 0.
+void set_padding(PackedLayout& layout, const torch::Tensor& ids);
 
 // Packed tokens [T, C] as every group's padded [rows, width, C] block: one gather for all
 // groups (its backward fills one [T, C] gradient, not one per group).

@@ -36,9 +36,8 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
   return norm2(h + drop(feed_forward(h), dropout_, is_training()));
 }
 
-torch::Tensor EncoderLayerImpl::forward_packed(const torch::Tensor& x, const PackedLayout& layout,
-                                               const std::vector<torch::Tensor>& padding) {
-  torch::Tensor h = norm1(x + drop(self_attn->forward_packed(x, layout, x, layout, padding), dropout_, is_training()));
+torch::Tensor EncoderLayerImpl::forward_packed(const torch::Tensor& x, const PackedLayout& layout) {
+  torch::Tensor h = norm1(x + drop(self_attn->forward_packed(x, layout, x, layout), dropout_, is_training()));
   return norm2(h + drop(feed_forward(h), dropout_, is_training()));
 }
 
@@ -64,13 +63,10 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
 }
 
 torch::Tensor DecoderLayerImpl::forward_packed(const torch::Tensor& x, const PackedLayout& layout,
-                                               const std::vector<torch::Tensor>& padding, const torch::Tensor& memory,
-                                               const PackedLayout& memory_layout,
-                                               const std::vector<torch::Tensor>& memory_padding) {
+                                               const torch::Tensor& memory, const PackedLayout& memory_layout) {
   const bool training = is_training();
-  torch::Tensor h = norm1(x + drop(self_attn->forward_packed(x, layout, x, layout, padding), dropout_, training));
-  h = norm2(h +
-            drop(multihead_attn->forward_packed(h, layout, memory, memory_layout, memory_padding), dropout_, training));
+  torch::Tensor h = norm1(x + drop(self_attn->forward_packed(x, layout, x, layout), dropout_, training));
+  h = norm2(h + drop(multihead_attn->forward_packed(h, layout, memory, memory_layout), dropout_, training));
   const torch::Tensor ff = linear2(drop(activate(linear1(h), relu_), dropout_, training));
   return norm3(h + drop(ff, dropout_, training));
 }
@@ -104,20 +100,17 @@ torch::Tensor TransformerImpl::decode(const torch::Tensor& x, const torch::Tenso
   return decoder_->norm(h);
 }
 
-torch::Tensor TransformerImpl::encode_packed(const torch::Tensor& x, const PackedLayout& layout,
-                                             const std::vector<torch::Tensor>& padding) {
+torch::Tensor TransformerImpl::encode_packed(const torch::Tensor& x, const PackedLayout& layout) {
   torch::Tensor h = x;
-  for (const auto& layer : *encoder_->layers) h = layer->as<EncoderLayerImpl>()->forward_packed(h, layout, padding);
+  for (const auto& layer : *encoder_->layers) h = layer->as<EncoderLayerImpl>()->forward_packed(h, layout);
   return encoder_->norm(h);
 }
 
 torch::Tensor TransformerImpl::decode_packed(const torch::Tensor& x, const PackedLayout& layout,
-                                             const std::vector<torch::Tensor>& padding, const torch::Tensor& memory,
-                                             const PackedLayout& memory_layout,
-                                             const std::vector<torch::Tensor>& memory_padding) {
+                                             const torch::Tensor& memory, const PackedLayout& memory_layout) {
   torch::Tensor h = x;
   for (const auto& layer : *decoder_->layers) {
-    h = layer->as<DecoderLayerImpl>()->forward_packed(h, layout, padding, memory, memory_layout, memory_padding);
+    h = layer->as<DecoderLayerImpl>()->forward_packed(h, layout, memory, memory_layout);
   }
   return decoder_->norm(h);
 }

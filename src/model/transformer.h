@@ -13,9 +13,8 @@ class EncoderLayerImpl : public torch::nn::Module {
  public:
   explicit EncoderLayerImpl(const ModelConfig& config);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding);
-  // On packed tokens [T, H] (attention per group; padding[g]: the group's key padding).
-  torch::Tensor forward_packed(const torch::Tensor& x, const PackedLayout& layout,
-                               const std::vector<torch::Tensor>& padding);
+  // On packed tokens [T, H] laid out (and padded) by `layout`.
+  torch::Tensor forward_packed(const torch::Tensor& x, const PackedLayout& layout);
 
   MultiheadAttention self_attn{nullptr};
   torch::nn::Linear linear1{nullptr}, linear2{nullptr};
@@ -33,9 +32,8 @@ class DecoderLayerImpl : public torch::nn::Module {
   explicit DecoderLayerImpl(const ModelConfig& config);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding, const torch::Tensor& memory,
                         const torch::Tensor& memory_padding);
-  torch::Tensor forward_packed(const torch::Tensor& x, const PackedLayout& layout,
-                               const std::vector<torch::Tensor>& padding, const torch::Tensor& memory,
-                               const PackedLayout& memory_layout, const std::vector<torch::Tensor>& memory_padding);
+  torch::Tensor forward_packed(const torch::Tensor& x, const PackedLayout& layout, const torch::Tensor& memory,
+                               const PackedLayout& memory_layout);
 
   MultiheadAttention self_attn{nullptr}, multihead_attn{nullptr};
   torch::nn::Linear linear1{nullptr}, linear2{nullptr};
@@ -56,11 +54,9 @@ class TransformerImpl : public torch::nn::Module {
                        const torch::Tensor& memory_padding);
   // The same on packed tokens (see PackedLayout): the encoder's and the decoder's layouts
   // group the same samples.
-  torch::Tensor encode_packed(const torch::Tensor& x, const PackedLayout& layout,
-                              const std::vector<torch::Tensor>& padding);
-  torch::Tensor decode_packed(const torch::Tensor& x, const PackedLayout& layout,
-                              const std::vector<torch::Tensor>& padding, const torch::Tensor& memory,
-                              const PackedLayout& memory_layout, const std::vector<torch::Tensor>& memory_padding);
+  torch::Tensor encode_packed(const torch::Tensor& x, const PackedLayout& layout);
+  torch::Tensor decode_packed(const torch::Tensor& x, const PackedLayout& layout, const torch::Tensor& memory,
+                              const PackedLayout& memory_layout);
 
  private:
   struct Stack : torch::nn::Module {

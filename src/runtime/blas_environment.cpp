@@ -52,6 +52,11 @@ void configure_blas_environment(char** argv) {
     note += std::string(note.empty() ? "" : ", ") + "OPENBLAS_THREAD_TIMEOUT=" + kThreadTimeout +
             " (idle BLAS threads sleep instead of spinning)";
   }
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+    note += std::string(note.empty() ? "" : ", ") +
+            "OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep instead of spinning)";
+  }
   if (note.empty()) return;
   if (setenv(kNoteVariable, note.c_str(), 1) != 0) return;
   hold_stop_signals_across_exec();

@@ -16,6 +16,10 @@ namespace missrec::runtime {
 //   (0.1 s), taking cores from the OpenMP threads of the code between GEMMs (the
 //   refresh's row selection: 0.55 s against 0.69 s on 2 cores). OPENBLAS_THREAD_TIMEOUT=12
 //   lets them sleep after 4096 cycles; the training step is unchanged by it (measured).
+// * Idle OpenMP threads (LibTorch's intra-op threads) spin likewise after each parallel
+//   operation, against OpenBLAS's threads for the same cores: OMP_WAIT_POLICY=PASSIVE
+//   (`missrec bench train`, B = 256 on 2 cores: 600-675 samples/s against 510-590, and
+//   the step's small operations can then use every thread too).
 // Signals that arrive meanwhile are held until the command's stop handlers are installed
 // or it starts (runtime/stop_request.h).
 void configure_blas_environment(char** argv);

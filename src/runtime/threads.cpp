@@ -5,9 +5,40 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 namespace missrec::runtime {
+
+namespace {
+
+std::atomic<int> configured_threads{0};
+
+// OpenBLAS's own pool size, reached through the symbol table because LibTorch may be
+// linked against another BLAS (then nothing is set).
+void set_blas_threads(int threads) {
+  using SetThreads = void (*)(int);
+  for (const char* name : {"openblas_set_num_threads", "goto_set_num_threads"}) {
+    if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, name))) {
+      set(threads);
+      return;
+    }
+  }
+}
+
+// OpenBLAS single-threaded for a scope, then `restore` threads.
+class SingleThreadedBlas {
+ public:
+  explicit SingleThreadedBlas(int restore) : restore_(restore) { set_blas_threads(1); }
+  ~SingleThreadedBlas() { set_blas_threads(restore_); }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int restore_;
+};
+
+}  // namespace
 
 int configure_threads(int64_t requested, int ranks_on_node) {
   int threads = static_cast<int>(requested);
@@ -22,16 +53,28 @@ int configure_threads(int64_t requested, int ranks_on_node) {
   at::set_num_threads(threads);
   // OpenBLAS keeps its own thread pool sized to the whole node; with several ranks per
   // node its busy-waiting threads oversubscribe the cores (a 2-3x slower step measured
-  // with 2 ranks on 2 cores). It is reached through the symbol table because LibTorch
-  // may be linked against another BLAS.
-  using SetThreads = void (*)(int);
-  for (const char* name : {"openblas_set_num_threads", "goto_set_num_threads"}) {
-    if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, name))) {
-      set(threads);
-      break;
-    }
-  }
+  // with 2 ranks on 2 cores).
+  set_blas_threads(threads);
+  configured_threads = threads;
   return threads;
+}
+
+int rank_threads() {
+  const int configured = configured_threads.load();
+  return configured > 0 ? configured : at::get_num_threads();
+}
+
+void run_parts(int64_t parts, const std::function<void(int64_t)>& work) {
+  const int threads = static_cast<int>(std::min<int64_t>(rank_threads(), parts));
+  if (threads <= 1) {
+    for (int64_t part = 0; part < parts; ++part) work(part);
+    return;
+  }
+  const SingleThreadedBlas single_threaded_blas(rank_threads());
+  const ScopedIntraOpThreads intra_op(threads);
+  at::parallel_for(0, parts, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t part = begin; part < end; ++part) work(part);
+  });
 }
 
 ScopedIntraOpThreads::ScopedIntraOpThreads(int threads) : previous_(at::get_num_threads()) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace missrec::runtime {
 
@@ -10,10 +11,20 @@ namespace missrec::runtime {
 int configure_threads(int64_t requested, int ranks_on_node);
 
 // Sets LibTorch's intra-op (OpenMP) threads for a scope and restores them after, while
-// OpenBLAS keeps its own thread count. The training step runs with one: its elementwise
-// and small ops lose more to OpenMP fork/join than they gain, while its GEMMs still use
-// every BLAS thread (measured on 2 cores, `missrec bench train --threads 2`: 98 samples/s
-// with both at 2 threads, 177 with intra-op 1 and BLAS 2).
+// OpenBLAS keeps its own thread count.
+class ScopedIntraOpThreads;
+
+// The thread count configure_threads chose for this rank (LibTorch's intra-op count
+// before any is set: tests and tools that never configure).
+int rank_threads();
+
+// Runs work(part) for every part in [0, parts), spread over the rank's threads, each
+// part on one thread and its BLAS calls single-threaded; returns when all are done and
+// rethrows the first exception. For kernels of many small products: one fork per kernel
+// instead of one per product, and no BLAS pool woken for products of a few hundred
+// thousand multiply-adds.
+void run_parts(int64_t parts, const std::function<void(int64_t)>& work);
+
 class ScopedIntraOpThreads {
  public:
   explicit ScopedIntraOpThreads(int threads);

@@ -5,7 +5,6 @@
 #include <string>
 
 #include "runtime/comm.h"
-#include "runtime/threads.h"
 
 namespace missrec::train {
 
@@ -25,8 +24,6 @@ FinetuneStep::FinetuneStep(model::MissRecImpl& model, const model::ItemFeatures&
 FinetuneStepResult FinetuneStep::run(const data::Batch& batch, const torch::Tensor& interest_embeddings,
                                      const data::Batch* next) {
   const at::Device device = comm_.device();
-  // The step's GEMMs use every BLAS thread; its small ops run best on one (see threads.h).
-  const runtime::ScopedIntraOpThreads one_intra_op_thread(device.is_cpu() ? 1 : at::get_num_threads());
   for (const auto& entry : parameters_.entries()) entry.tensor.mutable_grad() = torch::Tensor();
   const DeviceBatch on_device = uploader_.take(batch);
   if (next != nullptr) uploader_.prefetch(*next);

@@ -8,7 +8,6 @@
 
 #include "runtime/comm.h"
 #include "runtime/fault_injection.h"
-#include "runtime/threads.h"
 
 namespace missrec::train {
 
@@ -66,7 +65,6 @@ RankLoss PretrainStep::forward(const data::Batch& batch, const model::SequenceIn
 StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& interest_embeddings, bool stop_requested,
                              const data::Batch* next) {
   const at::Device device = comm_.device();
-  const runtime::ScopedIntraOpThreads one_intra_op_thread(device.is_cpu() ? 1 : at::get_num_threads());
   clock_.start();
   for (const auto& entry : parameters_.entries()) entry.tensor.mutable_grad() = torch::Tensor();
   const DeviceBatch on_device = uploader_.take(batch);

@@ -56,25 +56,49 @@ double step_flops(const data::Batch& batch, int64_t hidden, int64_t inner, int64
   return 3.0 * forward;
 }
 
-// One large matrix product on the step's device, in the step's matrix precision: what
-// the machine's GEMM reaches, as the yardstick for the step's rate.
-double large_gemm_gflops(at::Device device, Precision precision) {
-  const int64_t n = device.is_cuda() ? 8192 : 2048;
-  const at::TensorOptions options = at::TensorOptions().device(device).dtype(
-      precision == Precision::kBf16 && device.is_cuda() ? at::kBFloat16 : at::kFloat);
-  const at::Tensor a = at::randn({n, n}, options);
-  const at::Tensor b = at::randn({n, n}, options);
-  at::Tensor c = at::mm(a, b);
-  const auto wait = [&] {
-    if (device.is_cuda()) c.sum().item<double>();  // the one way to wait for the device on every LibTorch
-  };
-  wait();
-  Stopwatch clock;
-  const int repeats = device.is_cuda() ? 20 : 5;
-  for (int i = 0; i < repeats; ++i) c = at::mm(a, b);
-  wait();
-  const double n3 = static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n);
-  return repeats * 2.0 * n3 / clock.lap() / 1e9;
+// Large matrix products on the step's device, in the step's matrix precision: what the
+// machine's GEMM reaches, as the yardstick for the step's rate. Measured after every
+// step, on every rank at once, so that the step and its yardstick share the machine's
+// state (shared cores, clocks): one measured once drifted up to 1.8x from run to run here.
+class LargeGemm {
+ public:
+  LargeGemm(at::Device device, Precision precision) : device_(device) {
+    const int64_t n = device.is_cuda() ? 8192 : 2048;
+    const at::TensorOptions options = at::TensorOptions().device(device).dtype(
+        precision == Precision::kBf16 && device.is_cuda() ? at::kBFloat16 : at::kFloat);
+    a_ = at::randn({n, n}, options);
+    b_ = at::randn({n, n}, options);
+    c_ = at::mm(a_, b_);
+    wait();
+  }
+
+  // The best of three timings (each of 20 products on a GPU, one on a CPU), into the
+  // same output: the rate the machine reaches now.
+  double gflops() {
+    const int repeats = device_.is_cuda() ? 20 : 1;
+    const double n = static_cast<double>(a_.size(0));
+    double best = 0.0;
+    for (int trial = 0; trial < 3; ++trial) {
+      Stopwatch clock;
+      for (int i = 0; i < repeats; ++i) at::mm_out(c_, a_, b_);
+      wait();
+      best = std::max(best, repeats * 2.0 * n * n * n / clock.lap() / 1e9);
+    }
+    return best;
+  }
+
+ private:
+  void wait() {
+    if (device_.is_cuda()) c_.sum().item<double>();  // the one way to wait for the device on every LibTorch
+  }
+  at::Device device_;
+  at::Tensor a_, b_, c_;
+};
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t middle = values.size() / 2;
+  return values.size() % 2 == 1 ? values[middle] : 0.5 * (values[middle - 1] + values[middle]);
 }
 
 }  // namespace
@@ -136,9 +160,10 @@ std::string run_train_bench(const TrainBenchOptions& options, runtime::Communica
     return batch;
   };
 
+  LargeGemm large_gemm(device, settings.precision);
   StepTimes total;
-  double flops = 0.0;
-  double wall = 0.0;
+  // Per timed step: this rank's wall time, model FLOPs and yardstick rate.
+  std::vector<double> walls, step_flop_counts, gemm_rates;
   double history = 0.0;
   for (int64_t index = 0; index < options.steps + 2; ++index) {
     Stopwatch clock;
@@ -151,24 +176,36 @@ std::string run_train_bench(const TrainBenchOptions& options, runtime::Communica
     StepTimes times = result.times;
     times.data = data_s;
     total += times;
-    wall += step_s;
+    walls.push_back(step_s);
     const at::Tensor distinct = std::get<0>(
         at::_unique(at::cat({batch.view.item_seq.reshape({-1}), batch.aug.item_seq.reshape({-1}), batch.pos_item})));
-    flops += step_flops(batch, config.hidden_size, config.inner_size, config.n_layers, options.batch, distinct.numel());
+    step_flop_counts.push_back(
+        step_flops(batch, config.hidden_size, config.inner_size, config.n_layers, options.batch, distinct.numel()));
     history += batch.view.item_length.to(at::kDouble).mean().item<double>();
+    gemm_rates.push_back(large_gemm.gflops());
+    comm.synchronize();
   }
-  // Whole-job rates: samples of every rank over the slowest rank's time.
-  at::Tensor reduced = at::tensor({wall, flops}, at::kDouble).to(device);
-  at::Tensor wall_max = reduced.narrow(0, 0, 1).clone();
-  comm.allreduce(wall_max, runtime::ReduceOp::kMax);
-  at::Tensor flops_sum = reduced.narrow(0, 1, 1).clone();
-  comm.allreduce(flops_sum, runtime::ReduceOp::kSum);
-  const double job_wall = wall_max.to(at::kCPU).item<double>();
-  const double job_flops = flops_sum.to(at::kCPU).item<double>();
-  const double gemm = comm.rank() == 0 ? large_gemm_gflops(device, settings.precision) : 0.0;
+  // Whole-job figures per step: the slowest rank's time, every rank's FLOPs and yardstick.
+  const auto reduced = [&](const std::vector<double>& values, runtime::ReduceOp op) {
+    at::Tensor t = at::tensor(values, at::kDouble).to(device);
+    comm.allreduce(t, op);
+    t = t.to(at::kCPU).contiguous();
+    return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+  };
+  const std::vector<double> job_walls = reduced(walls, runtime::ReduceOp::kMax);
+  const std::vector<double> job_flops = reduced(step_flop_counts, runtime::ReduceOp::kSum);
+  const std::vector<double> job_gemm = reduced(gemm_rates, runtime::ReduceOp::kSum);
+  std::vector<double> fractions;
+  double job_wall = 0.0;
+  double job_flop_total = 0.0;
+  for (size_t i = 0; i < job_walls.size(); ++i) {
+    fractions.push_back(job_flops[i] / job_walls[i] / 1e9 / job_gemm[i]);
+    job_wall += job_walls[i];
+    job_flop_total += job_flops[i];
+  }
   const double steps = static_cast<double>(options.steps);
   const double samples_per_s = steps * static_cast<double>(options.batch) / job_wall;
-  const double model_gflops = job_flops / job_wall / 1e9;
+  const double model_gflops = job_flop_total / job_wall / 1e9;
   return JsonLine()
       .add("bench", std::string("train"))
       .add("batch", options.batch)
@@ -184,10 +221,10 @@ std::string run_train_bench(const TrainBenchOptions& options, runtime::Communica
       .add("step_s", job_wall / steps)
       .add("split_s", step_times_json(total, steps))
       .add("peak_rss_mb", runtime::peak_rss_mb())
-      .add("model_gflop_per_step", job_flops / steps / 1e9)
+      .add("model_gflop_per_step", job_flop_total / steps / 1e9)
       .add("achieved_gflop_s", model_gflops)
-      .add("large_gemm_gflop_s", gemm)
-      .add("gemm_fraction", gemm > 0 ? model_gflops / (gemm * comm.size()) : 0.0)
+      .add("large_gemm_gflop_s", median(job_gemm))
+      .add("gemm_fraction", median(fractions))
       .str();
 }
 

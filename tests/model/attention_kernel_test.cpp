@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "model/dropout.h"
+#include "runtime/threads.h"
 
 namespace missrec::model {
 namespace {
@@ -89,6 +90,67 @@ TEST(AttentionKernel, AFullyMaskedRowIsNaNLikeSoftmax) {
   EXPECT_LE(max_relative(out.select(0, 0), reference.select(0, 0)), 1e-5);
 }
 
+// Packed samples of different lengths against the reference run on each sample alone,
+// with the mask elements the packed layout documents, on one thread and on several.
+TEST(AttentionKernel, PackedSamplesMatchEachSampleAlone) {
+  const int64_t heads = 2, dim = 6;
+  const std::vector<int64_t> query_lengths = {3, 1, 7, 4, 2};
+  const std::vector<int64_t> key_lengths = {5, 2, 7, 1, 3};
+  AttentionSegments segments;
+  int64_t queries = 0, keys = 0;
+  for (size_t b = 0; b < query_lengths.size(); ++b) {
+    segments.query_begin.push_back(queries);
+    segments.query_length.push_back(query_lengths[b]);
+    segments.key_begin.push_back(keys);
+    segments.key_length.push_back(key_lengths[b]);
+    queries += query_lengths[b];
+    keys += key_lengths[b];
+  }
+  torch::manual_seed(8);
+  // q as a strided view of wider projections, as the model gives it.
+  const torch::Tensor q_rows = torch::randn({queries, 2 * heads * dim}).narrow(1, 0, heads * dim);
+  const torch::Tensor k_rows = torch::randn({keys, heads * dim});
+  const torch::Tensor v_rows = torch::randn({keys, heads * dim});
+  torch::Tensor padding = torch::rand({keys}) < 0.3;
+  for (const int64_t first : segments.key_begin) padding[first] = false;  // every sample keeps a key
+  const torch::Tensor grad = torch::randn({queries, heads, dim});
+  const double p = 0.3;
+  const uint64_t seed = 77;
+  for (const int threads : {1, 3}) {
+    const runtime::ScopedIntraOpThreads scope(threads);
+    torch::Tensor q = q_rows.detach().requires_grad_(true);
+    torch::Tensor k = k_rows.detach().requires_grad_(true);
+    torch::Tensor v = v_rows.detach().requires_grad_(true);
+    torch::manual_seed(seed);
+    const torch::Tensor out = attention_core_packed(q.view({queries, heads, dim}), k.view({keys, heads, dim}),
+                                                    v.view({keys, heads, dim}), padding, segments, p, true);
+    (out * grad).sum().backward();
+
+    torch::manual_seed(seed);
+    const uint64_t mask_seed = draw_dropout_seed();
+    int64_t mask_begin = 0;
+    for (size_t b = 0; b < query_lengths.size(); ++b) {
+      const int64_t nq = query_lengths[b], nk = key_lengths[b];
+      const int64_t q0 = segments.query_begin[b], k0 = segments.key_begin[b];
+      torch::Tensor mask = torch::empty({1, heads, nq, nk});
+      dropout_mask(mask_seed, p, mask_begin, mask.numel(), mask.data_ptr<float>());
+      mask_begin += mask.numel();
+      torch::Tensor qb = q_rows.narrow(0, q0, nq).detach().requires_grad_(true);
+      torch::Tensor kb = k_rows.narrow(0, k0, nk).detach().requires_grad_(true);
+      torch::Tensor vb = v_rows.narrow(0, k0, nk).detach().requires_grad_(true);
+      const torch::Tensor reference = attention_core_reference(
+          qb.view({1, nq, heads, dim}), kb.view({1, nk, heads, dim}), vb.view({1, nk, heads, dim}),
+          padding.narrow(0, k0, nk).view({1, nk}), mask, 0.0, true);
+      (reference * grad.narrow(0, q0, nq).unsqueeze(0)).sum().backward();
+      const std::string where = "sample " + std::to_string(b) + ", " + std::to_string(threads) + " threads";
+      EXPECT_LE(max_relative(out.narrow(0, q0, nq), reference.squeeze(0)), 1e-5) << where;
+      EXPECT_LE(max_relative(q.grad().narrow(0, q0, nq), qb.grad()), 1e-5) << "gradient of q, " << where;
+      EXPECT_LE(max_relative(k.grad().narrow(0, k0, nk), kb.grad()), 1e-5) << "gradient of k, " << where;
+      EXPECT_LE(max_relative(v.grad().narrow(0, k0, nk), vb.grad()), 1e-5) << "gradient of v, " << where;
+    }
+  }
+}
+
 TEST(Dropout, KeepsOneMinusPAndScales) {
   torch::manual_seed(1);
   const torch::Tensor x = torch::ones({1000, 1000});
@@ -103,6 +165,12 @@ TEST(Dropout, KeepsOneMinusPAndScales) {
   // The generator's state decides the mask.
   torch::manual_seed(1);
   EXPECT_TRUE(torch::equal(model::dropout(x, 0.3, true), y));
+  // Any range of a mask is the same range of the whole.
+  torch::Tensor whole = torch::empty({5000});
+  torch::Tensor range = torch::empty({1234});
+  dropout_mask(42, 0.4, 0, whole.numel(), whole.data_ptr<float>());
+  dropout_mask(42, 0.4, 777, range.numel(), range.data_ptr<float>());
+  EXPECT_TRUE(torch::equal(whole.narrow(0, 777, 1234), range));
 }
 
 }  // namespace
