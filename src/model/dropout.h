@@ -11,7 +11,9 @@ namespace missrec::model {
 // draws one 64-bit number per element serially (250 ms of a 1 s pretraining step,
 // measured with the profiler in `missrec bench train`). Here one draw from the default
 // generator seeds a counter-based hash of each element's index, so the masks still
-// follow the checkpointed generator state. Other devices use torch::dropout.
+// follow the checkpointed generator state. The forward and the backward each multiply in
+// one pass that computes the mask as it goes; no mask is stored. Other devices use
+// torch::dropout.
 torch::Tensor dropout(const torch::Tensor& x, double p, bool training);
 
 // Elements [begin, begin + count) of the scaled keep mask ({0, 1/(1-p)}, float32) that
