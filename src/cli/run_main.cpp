@@ -13,6 +13,7 @@
 #include "runtime/blas_environment.h"
 #include "runtime/config_yaml.h"
 #include "runtime/error.h"
+#include "runtime/heap_settings.h"
 #include "runtime/logging.h"
 #include "runtime/mpi_world.h"
 #include "runtime/stop_request.h"
@@ -155,6 +156,7 @@ int run_with_mpi(const CommandSpec& command, const ParsedArgs& args, CommandCont
 
 int run_main(int argc, char** argv) {
   runtime::configure_blas_environment(argv);
+  runtime::keep_freed_memory();
   runtime::install_terminate_handler();
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
