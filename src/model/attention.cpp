@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "model/attention_kernel.h"
+#include "model/linear.h"
 
 namespace missrec::model {
 
@@ -38,9 +39,8 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> MultiheadAttentionImpl::
   const auto biases = in_proj_bias.chunk(3, 0);
   // Like torch: q is scaled before the product.
   const double scale = 1.0 / std::sqrt(static_cast<double>(hidden_ / heads_));
-  return {torch::nn::functional::linear(query, weights[0], biases[0]) * scale,
-          torch::nn::functional::linear(key_value, weights[1], biases[1]),
-          torch::nn::functional::linear(key_value, weights[2], biases[2])};
+  return {model::linear(query, weights[0], biases[0]) * scale, model::linear(key_value, weights[1], biases[1]),
+          model::linear(key_value, weights[2], biases[2])};
 }
 
 bool MultiheadAttentionImpl::runs_cpu_kernel(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
@@ -71,7 +71,7 @@ torch::Tensor MultiheadAttentionImpl::forward_packed(const torch::Tensor& query,
     };
     const torch::Tensor context = attention_core_packed(split_heads(q), split_heads(k), split_heads(v), keys.padding,
                                                         segments, dropout_, is_training());
-    return out_proj(context.view({query.size(0), hidden_}));
+    return model::linear(context.view({query.size(0), hidden_}), out_proj);
   }
   const auto heads_of = [&](const torch::Tensor& tokens, const PackedLayout& layout) {
     std::vector<torch::Tensor> blocks = padded_blocks(tokens, layout);
@@ -87,7 +87,7 @@ torch::Tensor MultiheadAttentionImpl::forward_packed(const torch::Tensor& query,
         attend(q_blocks[g], k_blocks[g], v_blocks[g], keys.group_padding[g]);  // [rows, width, heads, d]
     parts.push_back(tokens_of_block(context, queries.groups[g]));
   }
-  return out_proj(torch::cat(parts));
+  return model::linear(torch::cat(parts), out_proj);
 }
 
 }  // namespace missrec::model

@@ -1,6 +1,7 @@
 #include "model/missrec_model.h"
 
 #include "model/dropout.h"
+#include "model/linear.h"
 
 namespace missrec::model {
 
@@ -111,13 +112,13 @@ AdaptedItems MissRecImpl::adapt_items(const std::vector<torch::Tensor>& id_tenso
   for (const torch::Tensor& ids : id_tensors) flat.push_back(ids.reshape({-1}));
   AdaptedItems adapted;
   adapted.ids = std::get<0>(torch::_unique(torch::cat(flat), /*sorted=*/true)).to(device, /*non_blocking=*/true);
-  adapted.text = text_adaptor(gather_features(features.text, adapted.ids));
-  adapted.image = img_adaptor(gather_features(features.image, adapted.ids));
+  adapted.text = model::linear(gather_features(features.text, adapted.ids), text_adaptor);
+  adapted.image = model::linear(gather_features(features.image, adapted.ids), img_adaptor);
   if (aug_mask.defined() && features.text_aug.defined()) {
     const torch::Tensor aug_ids = std::get<0>(torch::_unique(aug_items.masked_select(aug_mask), /*sorted=*/true));
     if (aug_ids.numel() > 0) adapted.first_aug_id = aug_ids[0].item<int64_t>();
     adapted.aug_ids = aug_ids.to(device, /*non_blocking=*/true);
-    adapted.text_aug = text_adaptor(gather_features(features.text_aug, adapted.aug_ids));
+    adapted.text_aug = model::linear(gather_features(features.text_aug, adapted.aug_ids), text_adaptor);
   }
   return adapted;
 }

@@ -1,6 +1,7 @@
 #include "model/transformer.h"
 
 #include "model/dropout.h"
+#include "model/linear.h"
 
 namespace missrec::model {
 
@@ -28,7 +29,7 @@ EncoderLayerImpl::EncoderLayerImpl(const ModelConfig& config)
 }
 
 torch::Tensor EncoderLayerImpl::feed_forward(const torch::Tensor& x) {
-  return linear2(drop(activate(linear1(x), relu_), dropout_, is_training()));
+  return model::linear(drop(activate(model::linear(x, linear1), relu_), dropout_, is_training()), linear2);
 }
 
 torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& padding) {
@@ -58,7 +59,7 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
   const bool training = is_training();
   torch::Tensor h = norm1(x + drop(self_attn(x, x, padding), dropout_, training));
   h = norm2(h + drop(multihead_attn(h, memory, memory_padding), dropout_, training));
-  const torch::Tensor ff = linear2(drop(activate(linear1(h), relu_), dropout_, training));
+  const torch::Tensor ff = model::linear(drop(activate(model::linear(h, linear1), relu_), dropout_, training), linear2);
   return norm3(h + drop(ff, dropout_, training));
 }
 
@@ -67,7 +68,7 @@ torch::Tensor DecoderLayerImpl::forward_packed(const torch::Tensor& x, const Pac
   const bool training = is_training();
   torch::Tensor h = norm1(x + drop(self_attn->forward_packed(x, layout, x, layout), dropout_, training));
   h = norm2(h + drop(multihead_attn->forward_packed(h, layout, memory, memory_layout), dropout_, training));
-  const torch::Tensor ff = linear2(drop(activate(linear1(h), relu_), dropout_, training));
+  const torch::Tensor ff = model::linear(drop(activate(model::linear(h, linear1), relu_), dropout_, training), linear2);
   return norm3(h + drop(ff, dropout_, training));
 }
 
