@@ -16,6 +16,7 @@ namespace {
 // image neither repeats it nor loops).
 constexpr const char* kNoteVariable = "MISSREC_BLAS_ENVIRONMENT";
 constexpr const char* kThreadTimeout = "12";
+constexpr const char* kOpenMpSpin = "10000";
 
 const char* openblas_core_name() {
   using CoreName = char* (*)();
@@ -52,10 +53,10 @@ void configure_blas_environment(char** argv) {
     note += std::string(note.empty() ? "" : ", ") + "OPENBLAS_THREAD_TIMEOUT=" + kThreadTimeout +
             " (idle BLAS threads sleep instead of spinning)";
   }
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
-    note += std::string(note.empty() ? "" : ", ") +
-            "OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep instead of spinning)";
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr && std::getenv("GOMP_SPINCOUNT") == nullptr) {
+    if (setenv("GOMP_SPINCOUNT", kOpenMpSpin, 1) != 0) return;
+    note += std::string(note.empty() ? "" : ", ") + "GOMP_SPINCOUNT=" + kOpenMpSpin +
+            " (idle OpenMP threads spin briefly, then sleep)";
   }
   if (note.empty()) return;
   if (setenv(kNoteVariable, note.c_str(), 1) != 0) return;

@@ -16,10 +16,14 @@ namespace missrec::runtime {
 //   (0.1 s), taking cores from the OpenMP threads of the code between GEMMs (the
 //   refresh's row selection: 0.55 s against 0.69 s on 2 cores). OPENBLAS_THREAD_TIMEOUT=12
 //   lets them sleep after 4096 cycles; the training step is unchanged by it (measured).
-// * Idle OpenMP threads (LibTorch's intra-op threads) spin likewise after each parallel
-//   operation, against OpenBLAS's threads for the same cores: OMP_WAIT_POLICY=PASSIVE
-//   (`missrec bench train`, B = 256 on 2 cores: 600-675 samples/s against 510-590, and
-//   the step's small operations can then use every thread too).
+// * Idle OpenMP threads (LibTorch's intra-op threads, libgomp) spin likewise after each
+//   parallel operation, for 300,000 rounds, against OpenBLAS's threads for the same
+//   cores; sleeping at once (OMP_WAIT_POLICY=PASSIVE) makes every parallel operation
+//   wait for a wake-up instead. GOMP_SPINCOUNT=10000 spins briefly, then sleeps
+//   (`missrec bench train`, B = 256 on 2 cores: 1104 samples/s against 866 passive and
+//   510-590 with the default spin; the 2048^2 GEMM is unchanged), and lets the step's
+//   small operations use every thread. Left alone when OMP_WAIT_POLICY or
+//   GOMP_SPINCOUNT is set.
 // Signals that arrive meanwhile are held until the command's stop handlers are installed
 // or it starts (runtime/stop_request.h).
 void configure_blas_environment(char** argv);
