@@ -178,11 +178,12 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
   }
   PackedLayout items = pack_groups(groups, item_tokens, history_width, device);
   PackedLayout interests = pack_groups(groups, interest_tokens, interest_width, device);
-  set_padding(items, input.item_seq);
-  set_padding(interests, input.interest_seq);
+  const torch::Tensor item_ids = input.item_seq.reshape({-1}).index_select(0, items.flat_index);
+  const torch::Tensor interest_ids = input.interest_seq.reshape({-1}).index_select(0, interests.flat_index);
+  set_padding(items, input.item_seq, item_ids);
+  set_padding(interests, input.interest_seq, interest_ids);
 
   // Decoder input: adapted item rows (text_aug rows at word-dropped positions) plus positions.
-  const torch::Tensor item_ids = input.item_seq.reshape({-1}).index_select(0, items.flat_index);
   torch::Tensor text = rows_for(adapted.ids, adapted.text, item_ids);
   if (input.text_aug_mask.defined() && adapted.text_aug.defined() && adapted.aug_ids.numel() > 0) {
     const torch::Tensor mask = input.text_aug_mask.reshape({-1}).index_select(0, items.flat_index);
@@ -195,7 +196,6 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
       LayerNorm(text + rows_for(adapted.ids, adapted.image, item_ids) + position_embedding(item_positions));
   x = model::dropout(x, config_.dropout, is_training());
 
-  const torch::Tensor interest_ids = input.interest_seq.reshape({-1}).index_select(0, interests.flat_index);
   const torch::Tensor memory = trm_model->encode_packed(interest_embeddings.index_select(0, interest_ids), interests);
   const torch::Tensor decoded = trm_model->decode_packed(x, items, memory, interests);
 

@@ -48,8 +48,8 @@ PackedLayout pack_groups(const std::vector<std::vector<int64_t>>& groups, const 
   return layout;
 }
 
-void set_padding(PackedLayout& layout, const torch::Tensor& ids) {
-  layout.padding = ids.reshape({-1}).index_select(0, layout.flat_index).eq(0);
+void set_padding(PackedLayout& layout, const torch::Tensor& ids, const torch::Tensor& packed_ids) {
+  layout.padding = packed_ids.eq(0);
   layout.group_padding.clear();
   for (const PackedGroup& group : layout.groups) {
     layout.group_padding.push_back(ids.index_select(0, group.samples).narrow(1, 0, group.width).eq(0));

@@ -42,8 +42,9 @@ PackedLayout pack_groups(const std::vector<std::vector<int64_t>>& groups, const 
                          int64_t row_width, at::Device device);
 
 // Sets layout.padding and group_padding from the ids of the [B, row_width] tensor the
-// layout packs: a token is padding where its id is 0.
-void set_padding(PackedLayout& layout, const torch::Tensor& ids);
+// layout packs and the same ids packed ([T], the caller's gather at flat_index): a token
+// is padding where its id is 0.
+void set_padding(PackedLayout& layout, const torch::Tensor& ids, const torch::Tensor& packed_ids);
 
 // Packed tokens [T, C] as every group's padded [rows, width, C] block: one gather for all
 // groups (its backward fills one [T, C] gradient, not one per group).
