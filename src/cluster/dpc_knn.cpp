@@ -11,9 +11,10 @@
 #include <limits>
 #include <memory>
 
+#include "cluster/row_summary.h"
 #include "runtime/comm.h"
 #include "runtime/error.h"
-#include "runtime/vector_clones.h"
+#include "runtime/onednn_sgemm.h"
 
 namespace missrec::cluster {
 
@@ -63,135 +64,6 @@ int64_t pass_rows(int64_t n, int64_t tile, int64_t shard_rows, int64_t k, int64_
   return std::min(tiles * tile, std::max<int64_t>(shard_rows, 1));
 }
 
-// Non-negative floats order as their bit patterns: the top bits of a distance name its
-// bucket (the exponent and 5 mantissa bits), so one counting pass finds the bucket that
-// holds the k-th smallest value, and only that bucket's few values need selecting.
-constexpr int kBucketShift = 18;
-constexpr int kBuckets = 1 << (31 - kBucketShift);
-
-inline uint32_t bits_of(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  return bits;
-}
-
-// The bucket holding the `rank`-th smallest value (1-based) and how many values lie in
-// the buckets below it.
-std::pair<uint32_t, int64_t> bucket_of_rank(const int32_t* counts, int64_t rank) {
-  int64_t below = 0;
-  uint32_t bucket = 0;
-  while (below + counts[bucket] < rank) below += counts[bucket++];
-  return {bucket, below};
-}
-
-// The row loops below are built for each vector width (runtime/vector_clones.h).
-
-// row[j] = max((row[j] + row_norm) + norms[j], 0) / dim, the float operations of
-// distance_rows in their order; returns the row's maximum.
-MISSREC_VECTOR_CLONES float finish_distances(float* __restrict row, const float* __restrict norms, int64_t n,
-                                             float row_norm, float dim) {
-  for (int64_t j = 0; j < n; ++j) {
-    const float value = (row[j] + row_norm) + norms[j];
-    row[j] = (value > 0.0f ? value : 0.0f) / dim;
-  }
-  // Non-negative floats order as their bits: an integer maximum, which vectorises.
-  uint32_t maximum = 0;
-  for (int64_t j = 0; j < n; ++j) {
-    const uint32_t bits = bits_of(row[j]);
-    maximum = bits > maximum ? bits : maximum;
-  }
-  float value;
-  std::memcpy(&value, &maximum, sizeof value);
-  return value;
-}
-
-// Positions of the row's values whose bits are below `limit_bits`, in order, written
-// without branches (most values are not, and a branch per value would be mispredicted);
-// returns how many. `positions` has room for n + 1.
-int64_t positions_below(const float* row, int64_t n, uint32_t limit_bits, int32_t* positions) {
-  int64_t count = 0;
-  for (int64_t j = 0; j < n; ++j) {
-    positions[count] = static_cast<int32_t>(j);
-    count += bits_of(row[j]) < limit_bits ? 1 : 0;
-  }
-  return count;
-}
-
-// Bucket counts of a row, in four interleaved histograms (consecutive values often share
-// a bucket, and one counter would make each increment wait for the previous one).
-void count_buckets(const float* row, int64_t n, int32_t* histograms, int32_t* counts) {
-  std::fill(histograms, histograms + 4 * kBuckets, 0);
-  int64_t j = 0;
-  for (; j + 4 <= n; j += 4) {
-    ++histograms[bits_of(row[j]) >> kBucketShift];
-    ++histograms[kBuckets + (bits_of(row[j + 1]) >> kBucketShift)];
-    ++histograms[2 * kBuckets + (bits_of(row[j + 2]) >> kBucketShift)];
-    ++histograms[3 * kBuckets + (bits_of(row[j + 3]) >> kBucketShift)];
-  }
-  for (; j < n; ++j) ++histograms[bits_of(row[j]) >> kBucketShift];
-  for (int b = 0; b < kBuckets; ++b) {
-    counts[b] =
-        (histograms[b] + histograms[kBuckets + b]) + (histograms[2 * kBuckets + b] + histograms[3 * kBuckets + b]);
-  }
-}
-
-// Per row of a block of GEMM outputs -2 a_i.b_j [R, N] (rows from global row `first`):
-// turns them into squared scaled distances max(-2 a.b + |a|^2 + |b|^2, 0) / D in place,
-// with the same float operations as distance_rows, then summarises each row: the sum of
-// its k smallest values (float64), its `kept` smallest values with their column indices
-// in ascending order (ties: lower index first), and its maximum.
-void summarise_rows(at::Tensor& block, int64_t first, const float* norms, float dim, int64_t k, int64_t kept,
-                    double* sums, float* kept_values, int64_t* kept_index, float* row_max) {
-  const int64_t rows = block.size(0);
-  const int64_t n = block.size(1);
-  float* data = block.data_ptr<float>();
-  at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
-    std::vector<int32_t> histograms(4 * kBuckets);
-    std::vector<int32_t> counts(kBuckets);
-    std::vector<int32_t> positions(static_cast<size_t>(n) + 1);
-    std::vector<float> candidates;
-    std::vector<std::pair<float, int64_t>> nearest;
-    for (int64_t r = begin; r < end; ++r) {
-      float* row = data + r * n;
-      row_max[r] = finish_distances(row, norms, n, norms[first + r], dim);
-      count_buckets(row, n, histograms.data(), counts.data());
-      const auto [k_bucket, k_below] = bucket_of_rank(counts.data(), k);
-      const auto [kept_bucket, kept_below] = bucket_of_rank(counts.data(), kept);
-      // Values below the k-th's bucket are all among the k smallest and are summed; that
-      // bucket's values are collected to select the rest. The kept nearest lie at or
-      // below kept_bucket (<= k_bucket, as kept <= k).
-      const uint32_t k_bits = k_bucket << kBucketShift;
-      const uint32_t k_limit = (k_bucket + 1) << kBucketShift;
-      const uint32_t kept_limit = (kept_bucket + 1) << kBucketShift;
-      const int64_t listed = positions_below(row, n, k_limit, positions.data());
-      double sum = 0.0;
-      candidates.clear();
-      nearest.clear();
-      for (int64_t i = 0; i < listed; ++i) {
-        const int64_t j = positions[static_cast<size_t>(i)];
-        const float value = row[j];
-        const uint32_t bits = bits_of(value);
-        if (bits < k_bits) {
-          sum += value;
-        } else {
-          candidates.push_back(value);
-        }
-        if (bits < kept_limit) nearest.emplace_back(value, j);
-      }
-      const int64_t rest = k - k_below;
-      std::nth_element(candidates.begin(), candidates.begin() + (rest - 1), candidates.end());
-      for (int64_t i = 0; i < rest; ++i) sum += candidates[static_cast<size_t>(i)];
-      sums[r] = sum;
-      // Pairs order by value, then index: the lower index first among equal distances.
-      std::partial_sort(nearest.begin(), nearest.begin() + kept, nearest.end());
-      for (int64_t i = 0; i < kept; ++i) {
-        kept_values[r * kept + i] = nearest[static_cast<size_t>(i)].first;
-        kept_index[r * kept + i] = nearest[static_cast<size_t>(i)].second;
-      }
-    }
-  });
-}
-
 // The same summary with tensor ops, for tensors on any device (GPUs): topk for the k
 // smallest and the kept nearest, re-ordered so equal distances list the lower index first.
 void summarise_rows_on_device(const at::Tensor& block, int64_t k, int64_t kept, at::Tensor sums, at::Tensor kept_values,
@@ -210,8 +82,20 @@ void summarise_rows_on_device(const at::Tensor& block, int64_t k, int64_t kept, 
 
 // -2 a_i.b_j for a row block against a set of columns, into `out` [R, M]: the rows are
 // scaled first, which is exact (a power of two), so this equals -2 times the product.
+// On the CPU, oneDNN's SGEMM when the process has it (faster here, and no zeroing pass).
 void minus_two_products(const at::Tensor& rows, const at::Tensor& columns, at::Tensor& out) {
-  at::mm_out(out, rows * -2.0, columns.t());
+  const bool one_dnn = rows.is_cpu() && rows.scalar_type() == at::kFloat && columns.scalar_type() == at::kFloat &&
+                       out.scalar_type() == at::kFloat && rows.is_contiguous() && columns.is_contiguous() &&
+                       out.is_contiguous() && runtime::has_onednn_sgemm();
+  if (!one_dnn) {
+    at::mm_out(out, rows * -2.0, columns.t());
+    return;
+  }
+  CHECK_EQ(out.size(0), rows.size(0));
+  CHECK_EQ(out.size(1), columns.size(0));
+  runtime::onednn_sgemm(false, true, rows.size(0), columns.size(0), rows.size(1), -2.0f, rows.data_ptr<float>(),
+                        rows.size(1), columns.data_ptr<float>(), columns.size(1), 0.0f, out.data_ptr<float>(),
+                        out.size(1));
 }
 
 // Squared scaled distances d(i,j)^2 = |a_i - b_j|^2 / D of a row block against a set of
@@ -302,9 +186,9 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
     gemm_seconds += std::chrono::duration<double>(select_start - gemm_start).count();
     const int64_t local = r0 - own.begin;
     if (cpu_selection) {
-      summarise_rows(block, r0, norms.data_ptr<float>(), static_cast<float>(dim), k, kept,
-                     knn_sums.data_ptr<double>() + local, kept_distance.data_ptr<float>() + local * kept,
-                     kept_index.data_ptr<int64_t>() + local * kept, row_maxima.data_ptr<float>() + local);
+      summarise_rows(block, norms.data_ptr<float>() + r0, norms.data_ptr<float>(), static_cast<float>(dim), k, kept,
+                     RowSummaries{knn_sums.data_ptr<double>() + local, kept_distance.data_ptr<float>() + local * kept,
+                                  kept_index.data_ptr<int64_t>() + local * kept, row_maxima.data_ptr<float>() + local});
     } else {
       summarise_rows_on_device(block, k, kept, knn_sums.narrow(0, local, r1 - r0),
                                kept_distance.narrow(0, local, r1 - r0), kept_index.narrow(0, local, r1 - r0),
@@ -334,30 +218,31 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
   at::Tensor own_delta =
       at::where(resolved, kept_distance.gather(1, first.unsqueeze(1)).squeeze(1).sqrt(), max_distance.expand({owned}));
   const at::Tensor unresolved = resolved.logical_not().nonzero().squeeze(1);
-  // Unresolved rows are scanned one tile's worth at a time: which rows of a tile need
-  // the scan depends only on the (global) densities, so the GEMM call is the same at
-  // any rank count or budget.
+  // Rows without a denser kept neighbour are scanned against all columns, `tile` rows of
+  // the global list of such rows at a time: the groups, and so each GEMM call, are the
+  // same at any rank count or budget. A rank computes the groups that hold its rows (a
+  // group across a shard boundary on both ranks), and keeps its rows' results.
+  const at::Tensor all_unresolved = gather_rows(comm, unresolved + own.begin);
   {
-    const at::Tensor unresolved_cpu = unresolved.to(at::kCPU);
-    const int64_t* local_rows = unresolved_cpu.data_ptr<int64_t>();
-    for (int64_t i = 0; i < unresolved_cpu.size(0);) {
-      const int64_t tile_index = local_rows[i] / tile;
-      int64_t j = i;
-      while (j < unresolved_cpu.size(0) && local_rows[j] / tile == tile_index) ++j;
-      const at::Tensor local = unresolved.slice(0, i, j);
-      const at::Tensor global = local + own.begin;
-      at::Tensor block = at::empty({j - i, n}, float_options);
+    const at::Tensor all_unresolved_cpu = all_unresolved.to(at::kCPU);
+    const int64_t* global_rows = all_unresolved_cpu.data_ptr<int64_t>();
+    const int64_t total = all_unresolved_cpu.size(0);
+    for (int64_t g0 = 0; g0 < total; g0 += tile) {
+      const int64_t g1 = std::min(total, g0 + tile);
+      const int64_t mine0 = std::lower_bound(global_rows + g0, global_rows + g1, own.begin) - global_rows;
+      const int64_t mine1 = std::lower_bound(global_rows + g0, global_rows + g1, own.end) - global_rows;
+      if (mine0 == mine1) continue;
+      const at::Tensor global = all_unresolved.slice(0, g0, g1);
+      at::Tensor block = at::empty({g1 - g0, n}, float_options);
       distance_rows(tokens.index_select(0, global), norms.index_select(0, global), tokens, norms, dim, block);
       const at::Tensor rho = density.index_select(0, global).unsqueeze(1);
       block.masked_fill_(density.unsqueeze(0).gt(rho).logical_not(), std::numeric_limits<float>::infinity());
-      const at::Tensor best = std::get<0>(block.min(1));
-      own_delta.index_put_({local}, at::where(best.isfinite(), best.sqrt(), max_distance.expand({j - i})));
-      i = j;
+      const at::Tensor best = std::get<0>(block.min(1)).slice(0, mine0 - g0, mine1 - g0);
+      own_delta.index_put_({all_unresolved.slice(0, mine0, mine1) - own.begin},
+                           at::where(best.isfinite(), best.sqrt(), max_distance.expand({mine1 - mine0})));
     }
   }
-  VLOG(1) << "dpc-knn delta: " << unresolved.size(0) << " rows scanned, " << seconds_since(start) << " s so far";
-  at::Tensor unresolved_count = at::full({1}, unresolved.size(0), long_options);
-  comm.allreduce(unresolved_count, ReduceOp::kSum);
+  VLOG(1) << "dpc-knn delta: " << all_unresolved.size(0) << " rows scanned, " << seconds_since(start) << " s so far";
 
   const at::Tensor delta = gather_rows(comm, own_delta);
   const at::Tensor score = delta * density;
@@ -399,7 +284,7 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
   if (stats != nullptr) {
     stats->tile_rows = tile;
     stats->pass_rows = pass;
-    stats->unresolved_rows = unresolved_count.to(at::kCPU).item<int64_t>();
+    stats->unresolved_rows = all_unresolved.size(0);
     stats->distance_gemm_s = gemm_seconds;
     stats->selection_s = select_seconds;
     stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -1,7 +1,6 @@
 #include "model/linear.h"
 
-#include <dlfcn.h>
-#include <glog/logging.h>
+#include "runtime/onednn_sgemm.h"
 
 namespace missrec::model {
 
@@ -9,23 +8,6 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-// oneDNN's row-major SGEMM (dnnl_sgemm; returns dnnl_success = 0), when the process has it.
-using DnnlSgemm = int (*)(char, char, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
-                          float, float*, int64_t);
-
-DnnlSgemm process_dnnl_sgemm() {
-  static const DnnlSgemm sgemm = reinterpret_cast<DnnlSgemm>(dlsym(RTLD_DEFAULT, "dnnl_sgemm"));
-  return sgemm;
-}
-
-// C [m, n] = op(A) op(B) + beta C, row-major.
-void sgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  const int status = process_dnnl_sgemm()(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n, k, 1.0f, a, lda, b,
-                                          ldb, beta, c, ldc);
-  CHECK_EQ(status, 0) << "dnnl_sgemm(" << m << ", " << n << ", " << k << ") failed";
-}
 
 class OneDnnLinear : public torch::autograd::Function<OneDnnLinear> {
  public:
@@ -37,8 +19,8 @@ class OneDnnLinear : public torch::autograd::Function<OneDnnLinear> {
     // y starts as the bias rows (a copy: a [1, out] view of the bias is already contiguous).
     torch::Tensor y = torch::empty({rows, out}, x.options());
     y.copy_(bias.view({1, out}).expand({rows, out}));
-    sgemm(false, true, rows, out, in, x.data_ptr<float>(), in, weight.data_ptr<float>(), in, 1.0f, y.data_ptr<float>(),
-          out);
+    runtime::onednn_sgemm(false, true, rows, out, in, 1.0f, x.data_ptr<float>(), in, weight.data_ptr<float>(), in, 1.0f,
+                          y.data_ptr<float>(), out);
     ctx->save_for_backward({x, weight});
     return y;
   }
@@ -52,13 +34,13 @@ class OneDnnLinear : public torch::autograd::Function<OneDnnLinear> {
     torch::Tensor grad_x, grad_weight, grad_bias;
     if (ctx->needs_input_grad(0)) {
       grad_x = torch::empty_like(x);
-      sgemm(false, false, rows, in, out, grad_y.data_ptr<float>(), out, weight.data_ptr<float>(), in, 0.0f,
-            grad_x.data_ptr<float>(), in);
+      runtime::onednn_sgemm(false, false, rows, in, out, 1.0f, grad_y.data_ptr<float>(), out, weight.data_ptr<float>(),
+                            in, 0.0f, grad_x.data_ptr<float>(), in);
     }
     if (ctx->needs_input_grad(1)) {
       grad_weight = torch::empty_like(weight);
-      sgemm(true, false, out, in, rows, grad_y.data_ptr<float>(), out, x.data_ptr<float>(), in, 0.0f,
-            grad_weight.data_ptr<float>(), in);
+      runtime::onednn_sgemm(true, false, out, in, rows, 1.0f, grad_y.data_ptr<float>(), out, x.data_ptr<float>(), in,
+                            0.0f, grad_weight.data_ptr<float>(), in);
     }
     if (ctx->needs_input_grad(2)) grad_bias = grad_y.sum(0);
     return {grad_x, grad_weight, grad_bias};
@@ -70,7 +52,7 @@ class OneDnnLinear : public torch::autograd::Function<OneDnnLinear> {
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   const bool one_dnn = x.dim() == 2 && x.is_cpu() && x.scalar_type() == torch::kFloat &&
                        weight.scalar_type() == torch::kFloat &&
-                       (!bias.defined() || bias.scalar_type() == torch::kFloat) && process_dnnl_sgemm() != nullptr;
+                       (!bias.defined() || bias.scalar_type() == torch::kFloat) && runtime::has_onednn_sgemm();
   if (!one_dnn) return torch::nn::functional::linear(x, weight, bias);
   return OneDnnLinear::apply(x, weight, bias.defined() ? bias : torch::zeros({weight.size(0)}, weight.options()));
 }
