@@ -153,8 +153,12 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
     const Shard shard = shard_of(n, tile, r, comm.size());
     largest_shard = std::max(largest_shard, shard.end - shard.begin);
   }
-  // Both paths hold as many distance tiles per pass as the budget allows.
-  const int64_t pass = pass_rows(n, tile, largest_shard, k, kept, !cpu_selection, options.memory_mb);
+  // The tensor-op path holds as many distance tiles per pass as the budget allows (large
+  // batches for the device). The CPU kernel summarises each tile as soon as it is
+  // computed, while it is still in cache: a pass is one tile (-9% of the refresh's time
+  // at N=16,000 against 7 tiles, and 40 MB instead of 234), whatever the budget admits.
+  const int64_t budget_pass = pass_rows(n, tile, largest_shard, k, kept, !cpu_selection, options.memory_mb);
+  const int64_t pass = cpu_selection ? std::min(budget_pass, tile) : budget_pass;
   const at::Tensor norms = squared_norms(tokens);
   auto float_options = tokens.options();
   auto long_options = tokens.options().dtype(at::kLong);
