@@ -40,9 +40,30 @@ float bucket_scale(float row_max) {
   return row_max > 0.0f && std::isfinite(scale) ? scale : 0.0f;
 }
 
+// The value's bucket: x = value * scale truncated, everything from kBuckets - 1 up in the
+// last bucket (compared as a float first: x may exceed any integer).
 inline int32_t bucket_of(float value, float scale) {
-  const int32_t bucket = static_cast<int32_t>(value * scale);
-  return bucket < kBuckets - 1 ? bucket : kBuckets - 1;
+  const float x = value * scale;
+  return x < static_cast<float>(kBuckets - 1) ? static_cast<int32_t>(x) : kBuckets - 1;
+}
+
+// (kBuckets - 1) / an upper bound of the row's k-th smallest value, estimated from every
+// stride-th value with a wide margin (4 standard deviations of the sample's rank, + 8): with
+// it, only the values below the bound need counting, in buckets 0 .. kBuckets - 2. 0 when
+// the row is short, k is close to n, or the bound is 0.
+float sampled_scale(const float* row, int64_t n, int64_t k, std::vector<float>& sample) {
+  constexpr int64_t kSample = 256;
+  if (n < 8 * kSample) return 0.0f;
+  const int64_t stride = n / kSample;
+  sample.resize(kSample);
+  for (int64_t i = 0; i < kSample; ++i) sample[static_cast<size_t>(i)] = row[i * stride];
+  const double expected = static_cast<double>(k) * kSample / static_cast<double>(n);
+  const auto rank = static_cast<int64_t>(std::ceil(expected + 4.0 * std::sqrt(expected) + 8.0));
+  if (rank >= kSample) return 0.0f;
+  std::nth_element(sample.begin(), sample.begin() + rank, sample.end());
+  const float bound = sample[static_cast<size_t>(rank)];
+  const float scale = static_cast<float>(kBuckets - 1) / bound;
+  return bound > 0.0f && std::isfinite(scale) ? scale : 0.0f;
 }
 
 // The bucket holding the `rank`-th smallest value (1-based) and how many values lie in
@@ -81,27 +102,26 @@ MISSREC_VECTOR_CLONES void bucket_row(const float* __restrict row, int64_t n, fl
   for (int64_t j = 0; j < n; ++j) buckets[j] = bucket_of(row[j], scale);
 }
 
-// Bucket counts of a row, in four interleaved histograms (consecutive values often share
-// a bucket, and one counter would make each increment wait for the previous one).
-void count_buckets(const int32_t* buckets, int64_t n, int32_t* histograms, int32_t* counts) {
+// Bucket counts of `n` bucket ids, in four interleaved histograms (consecutive values
+// often share a bucket, and one counter would make each increment wait for the previous).
+void count_ids(const int32_t* ids, int64_t n, int32_t* histograms, int32_t* counts) {
   std::fill(histograms, histograms + 4 * kBuckets, 0);
   int64_t j = 0;
   for (; j + 4 <= n; j += 4) {
-    ++histograms[buckets[j]];
-    ++histograms[kBuckets + buckets[j + 1]];
-    ++histograms[2 * kBuckets + buckets[j + 2]];
-    ++histograms[3 * kBuckets + buckets[j + 3]];
+    ++histograms[ids[j]];
+    ++histograms[kBuckets + ids[j + 1]];
+    ++histograms[2 * kBuckets + ids[j + 2]];
+    ++histograms[3 * kBuckets + ids[j + 3]];
   }
-  for (; j < n; ++j) ++histograms[buckets[j]];
+  for (; j < n; ++j) ++histograms[ids[j]];
   for (int32_t b = 0; b < kBuckets; ++b) {
     counts[b] =
         (histograms[b] + histograms[kBuckets + b]) + (histograms[2 * kBuckets + b] + histograms[3 * kBuckets + b]);
   }
 }
 
-// The sum below is added in kChunk lanes fixed by column index, so its rounding depends
-// on the row alone (not on the CPU's vector width), and the chunks that hold a selected
-// value are marked for the selection to read again.
+// Rows are read kChunk columns at a time. The sum below is added in kChunk lanes fixed by
+// column index, so its rounding depends on the row alone, not on the CPU's vector width.
 constexpr int64_t kChunk = 16;
 
 // The scaled value x = value * scale below which a value's bucket is below `bucket`:
@@ -121,39 +141,67 @@ BucketLimits bucket_limits(int32_t k_bucket, int32_t kept_bucket) {
   return BucketLimits{scaled_limit(k_bucket), scaled_limit(k_bucket + 1), scaled_limit(kept_bucket + 1)};
 }
 
+// What one pass over a row collects, in column order. Each array has room for n + kChunk.
+struct Collected {
+  float* in_k_bucket;  // values of k's bucket
+  int64_t in_k_count = 0;
+  float* near_values;     // values of the buckets up to kept's
+  int32_t* near_columns;  // and their columns
+  int64_t near_count = 0;
+};
+
 double add_lanes(const double* lanes) {
   double sum = 0.0;
   for (int64_t i = 0; i < kChunk; ++i) sum += lanes[i];
   return sum;
 }
 
-// The float64 sum of the row's values in buckets below k's bucket; marks each chunk that
-// holds a value of k's bucket or of a bucket up to kept's bucket.
-double sum_below_bucket_portable(const float* row, int64_t n, float scale, const BucketLimits& limits,
-                                 uint8_t* chunk_hits) {
+// Returns the float64 sum of the row's values in buckets below k's bucket, and collects
+// the values of k's bucket and those of the buckets up to kept's (with their columns).
+double sum_and_collect_portable(const float* row, int64_t n, float scale, const BucketLimits& limits,
+                                Collected& collected) {
   double lanes[kChunk] = {};
-  std::fill(chunk_hits, chunk_hits + (n + kChunk - 1) / kChunk, 0);
   for (int64_t j = 0; j < n; ++j) {
-    const float x = row[j] * scale;
-    if (x < limits.below_k) lanes[j % kChunk] += row[j];
-    if (x < limits.above_kept || (x >= limits.below_k && x < limits.above_k)) chunk_hits[j / kChunk] = 1;
+    const float value = row[j];
+    const float x = value * scale;
+    const bool below = x < limits.below_k;
+    lanes[j % kChunk] += below ? static_cast<double>(value) : 0.0;
+    collected.in_k_bucket[collected.in_k_count] = value;
+    collected.in_k_count += !below && x < limits.above_k ? 1 : 0;
+    collected.near_values[collected.near_count] = value;
+    collected.near_columns[collected.near_count] = static_cast<int32_t>(j);
+    collected.near_count += x < limits.above_kept ? 1 : 0;
   }
   return add_lanes(lanes);
 }
 
+// The bucket ids of the values below the last bucket, in column order, into `ids` (room
+// for n + kChunk); returns how many.
+int64_t ids_below_last_portable(const float* row, int64_t n, float scale, int32_t* ids) {
+  constexpr float kLast = static_cast<float>(kBuckets - 1);
+  int64_t listed = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const float x = row[j] * scale;
+    ids[listed] = static_cast<int32_t>(x < kLast ? x : 0.0f);
+    listed += x < kLast ? 1 : 0;
+  }
+  return listed;
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
+// The same two with AVX-512 (GCC 12 builds these compares one element at a time from
+// plain loops or vector extensions). The tail chunk is read with zeros past the row and
+// masked off where it matters; a zero adds nothing to the sum.
 // GCC 12 warns of an uninitialised variable inside its own AVX-512 headers.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-// The same with AVX-512 (GCC 12 builds these compares one element at a time from plain
-// loops or vector extensions). The tail chunk is read with zeros past the row, which add
-// nothing; they may mark the tail chunk, whose real columns the selection then reads.
-__attribute__((target("avx512f"))) double sum_below_bucket_avx512(const float* row, int64_t n, float scale,
-                                                                  const BucketLimits& limits, uint8_t* chunk_hits) {
+__attribute__((target("avx512f"))) double sum_and_collect_avx512(const float* row, int64_t n, float scale,
+                                                                 const BucketLimits& limits, Collected& collected) {
   const __m512 scales = _mm512_set1_ps(scale);
   const __m512 below_k = _mm512_set1_ps(limits.below_k);
   const __m512 above_k = _mm512_set1_ps(limits.above_k);
   const __m512 above_kept = _mm512_set1_ps(limits.above_kept);
+  const __m512i lane_columns = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   __m512d low_lanes = _mm512_setzero_pd();
   __m512d high_lanes = _mm512_setzero_pd();
   for (int64_t c = 0; c < n; c += kChunk) {
@@ -166,25 +214,61 @@ __attribute__((target("avx512f"))) double sum_below_bucket_avx512(const float* r
     low_lanes = _mm512_add_pd(low_lanes, _mm512_cvtps_pd(_mm512_castps512_ps256(summed)));
     high_lanes = _mm512_add_pd(high_lanes,
                                _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(summed), 1))));
-    const __mmask16 hits = _mm512_cmp_ps_mask(x, above_kept, _CMP_LT_OQ) |
-                           (static_cast<__mmask16>(~below) & _mm512_cmp_ps_mask(x, above_k, _CMP_LT_OQ));
-    chunk_hits[c / kChunk] = static_cast<uint8_t>(hits != 0);
+    const __mmask16 in_k = static_cast<__mmask16>(~below & _mm512_cmp_ps_mask(x, above_k, _CMP_LT_OQ) & present);
+    _mm512_storeu_ps(collected.in_k_bucket + collected.in_k_count, _mm512_maskz_compress_ps(in_k, values));
+    collected.in_k_count += __builtin_popcount(in_k);
+    const __mmask16 near = static_cast<__mmask16>(_mm512_cmp_ps_mask(x, above_kept, _CMP_LT_OQ) & present);
+    if (near != 0) {
+      const __m512i columns = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(c)), lane_columns);
+      _mm512_storeu_ps(collected.near_values + collected.near_count, _mm512_maskz_compress_ps(near, values));
+      _mm512_storeu_si512(collected.near_columns + collected.near_count, _mm512_maskz_compress_epi32(near, columns));
+      collected.near_count += __builtin_popcount(near);
+    }
   }
   double lanes[kChunk];
   _mm512_storeu_pd(lanes, low_lanes);
   _mm512_storeu_pd(lanes + 8, high_lanes);
   return add_lanes(lanes);
 }
+
+__attribute__((target("avx512f"))) int64_t ids_below_last_avx512(const float* row, int64_t n, float scale,
+                                                                 int32_t* ids) {
+  const __m512 scales = _mm512_set1_ps(scale);
+  const __m512 last = _mm512_set1_ps(static_cast<float>(kBuckets - 1));
+  int64_t listed = 0;
+  for (int64_t c = 0; c < n; c += kChunk) {
+    const int64_t width = std::min(kChunk, n - c);
+    const __mmask16 present = static_cast<__mmask16>((1u << width) - 1u);
+    const __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(present, row + c), scales);
+    const __mmask16 below = static_cast<__mmask16>(_mm512_cmp_ps_mask(x, last, _CMP_LT_OQ) & present);
+    _mm512_storeu_si512(ids + listed, _mm512_maskz_compress_epi32(below, _mm512_cvttps_epi32(x)));
+    listed += __builtin_popcount(below);
+  }
+  return listed;
+}
 #pragma GCC diagnostic pop
+
+bool use_avx512(SummaryKernel kernel) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  return avx512 && kernel == SummaryKernel::kWidest;
+}
+#else
+bool use_avx512(SummaryKernel) { return false; }
 #endif
 
-double sum_below_bucket(const float* row, int64_t n, float scale, const BucketLimits& limits, uint8_t* chunk_hits,
-                        SummaryKernel kernel) {
+int64_t ids_below_last(const float* row, int64_t n, float scale, int32_t* ids, SummaryKernel kernel) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  if (avx512 && kernel == SummaryKernel::kWidest) return sum_below_bucket_avx512(row, n, scale, limits, chunk_hits);
+  if (use_avx512(kernel)) return ids_below_last_avx512(row, n, scale, ids);
 #endif
-  return sum_below_bucket_portable(row, n, scale, limits, chunk_hits);
+  return ids_below_last_portable(row, n, scale, ids);
+}
+
+double sum_and_collect(const float* row, int64_t n, float scale, const BucketLimits& limits, Collected& collected,
+                       SummaryKernel kernel) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (use_avx512(kernel)) return sum_and_collect_avx512(row, n, scale, limits, collected);
+#endif
+  return sum_and_collect_portable(row, n, scale, limits, collected);
 }
 
 }  // namespace
@@ -197,41 +281,48 @@ void summarise_rows(at::Tensor& block, const float* row_norms, const float* norm
   at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
     std::vector<int32_t> histograms(4 * kBuckets);
     std::vector<int32_t> counts(kBuckets);
-    std::vector<int32_t> buckets(static_cast<size_t>(n));
-    std::vector<uint8_t> chunk_hits(static_cast<size_t>((n + kChunk - 1) / kChunk));
-    std::vector<float> candidates;
+    std::vector<int32_t> ids(static_cast<size_t>(n + kChunk));
+    std::vector<float> sample;
+    std::vector<float> in_k_bucket(static_cast<size_t>(n + kChunk));
+    std::vector<float> near_values(static_cast<size_t>(n + kChunk));
+    std::vector<int32_t> near_columns(static_cast<size_t>(n + kChunk));
     std::vector<std::pair<float, int64_t>> nearest;
     for (int64_t r = begin; r < end; ++r) {
       float* row = data + r * n;
       out.row_max[r] = finish_distances(row, norms, n, row_norms[r], dim);
-      const float scale = bucket_scale(out.row_max[r]);
-      bucket_row(row, n, scale, buckets.data());
-      count_buckets(buckets.data(), n, histograms.data(), counts.data());
+      // Buckets over the range below a sampled bound of the k-th value when it holds at
+      // least k values (only those are counted), else over the whole row.
+      float scale = sampled_scale(row, n, k, sample);
+      const int64_t listed = scale > 0.0f ? ids_below_last(row, n, scale, ids.data(), kernel) : 0;
+      if (listed >= k) {
+        count_ids(ids.data(), listed, histograms.data(), counts.data());
+        counts[kBuckets - 1] += static_cast<int32_t>(n - listed);
+      } else {
+        scale = bucket_scale(out.row_max[r]);
+        bucket_row(row, n, scale, ids.data());
+        count_ids(ids.data(), n, histograms.data(), counts.data());
+      }
       const auto [k_bucket, k_below] = bucket_of_rank(counts.data(), k);
       const auto [kept_bucket, kept_below] = bucket_of_rank(counts.data(), kept);
       // Values below the k-th's bucket are all among the k smallest and are summed; that
       // bucket's values are collected to select the rest. The kept nearest lie at or
       // below kept_bucket (<= k_bucket, as kept <= k).
-      double sum = sum_below_bucket(row, n, scale, bucket_limits(k_bucket, kept_bucket), chunk_hits.data(), kernel);
-      candidates.clear();
-      nearest.clear();
-      for (int64_t c = 0; c < static_cast<int64_t>(chunk_hits.size()); ++c) {
-        if (chunk_hits[static_cast<size_t>(c)] == 0) continue;
-        for (int64_t j = c * kChunk; j < std::min(n, (c + 1) * kChunk); ++j) {
-          const int32_t bucket = buckets[static_cast<size_t>(j)];
-          if (bucket == k_bucket) candidates.push_back(row[j]);
-          if (bucket <= kept_bucket) nearest.emplace_back(row[j], j);
-        }
-      }
+      Collected collected{in_k_bucket.data(), 0, near_values.data(), near_columns.data(), 0};
+      double sum = sum_and_collect(row, n, scale, bucket_limits(k_bucket, kept_bucket), collected, kernel);
       // The rest of the k smallest, added in ascending order.
       const int64_t rest = k - k_below;
-      CHECK_GE(static_cast<int64_t>(candidates.size()), rest) << "k's bucket lost values";
-      std::sort(candidates.begin(), candidates.end());
-      for (int64_t i = 0; i < rest; ++i) sum += candidates[static_cast<size_t>(i)];
+      CHECK_GE(collected.in_k_count, rest) << "k's bucket lost values";
+      std::sort(in_k_bucket.begin(), in_k_bucket.begin() + collected.in_k_count);
+      for (int64_t i = 0; i < rest; ++i) sum += in_k_bucket[static_cast<size_t>(i)];
       out.sums[r] = sum;
-      // Pairs order by value, then index: the lower index first among equal distances.
-      CHECK_GE(static_cast<int64_t>(nearest.size()), kept) << "kept's bucket lost values";
-      std::partial_sort(nearest.begin(), nearest.begin() + kept, nearest.end());
+      // Pairs order by value, then column: the lower column first among equal distances.
+      CHECK_GE(collected.near_count, kept) << "kept's bucket lost values";
+      nearest.clear();
+      for (int64_t i = 0; i < collected.near_count; ++i) {
+        nearest.emplace_back(near_values[static_cast<size_t>(i)], near_columns[static_cast<size_t>(i)]);
+      }
+      std::nth_element(nearest.begin(), nearest.begin() + (kept - 1), nearest.end());
+      std::sort(nearest.begin(), nearest.begin() + kept);
       for (int64_t i = 0; i < kept; ++i) {
         out.kept_values[r * kept + i] = nearest[static_cast<size_t>(i)].first;
         out.kept_index[r * kept + i] = nearest[static_cast<size_t>(i)].second;

@@ -65,7 +65,9 @@ void expect_portable_same_bits(const at::Tensor& distances, int64_t k, int64_t k
 }
 
 // Rows of several shapes: smooth, heavy-tailed, few distinct values (ties everywhere),
-// one row of zeros and one of a single repeated value.
+// one row of zeros, one of a single repeated value, and one whose every 16th value is
+// small and the others large (long rows estimate the k-th value from such a sample, and
+// this one misleads it).
 at::Tensor stress_rows(int64_t rows, int64_t n) {
   at::manual_seed(7);
   at::Tensor smooth = at::rand({rows, n}) * 3.0;
@@ -73,11 +75,16 @@ at::Tensor stress_rows(int64_t rows, int64_t n) {
   at::Tensor ties = at::randint(0, 9, {rows, n}).to(at::kFloat) * 0.25;
   at::Tensor zeros = at::zeros({1, n});
   at::Tensor constant = at::full({1, n}, 1.5f);
-  return at::cat({smooth, heavy, ties, zeros, constant}).contiguous();
+  at::Tensor misleading = at::rand({1, n}) + 10.0;
+  misleading.slice(1, 0, n, 16).uniform_(0.0, 0.01);
+  return at::cat({smooth, heavy, ties, zeros, constant, misleading}).contiguous();
 }
 
+// Short rows (counted whole), long rows (counted below a sampled bound), a ragged tail.
+const int64_t kLengths[] = {1000, 1013, 37, 5000, 6007};
+
 TEST(RowSummary, MatchesSortingEachRow) {
-  for (int64_t n : {1000, 1013, 37}) {
+  for (int64_t n : kLengths) {
     const at::Tensor rows = stress_rows(6, n);
     for (auto [k, kept] : {std::pair<int64_t, int64_t>{n / 10, std::min<int64_t>(n / 10, 64)}, {1, 1}, {n, 16}}) {
       SCOPED_TRACE("n=" + std::to_string(n) + " k=" + std::to_string(k) + " kept=" + std::to_string(kept));
@@ -87,7 +94,7 @@ TEST(RowSummary, MatchesSortingEachRow) {
 }
 
 TEST(RowSummary, PortableKernelGivesTheSameBits) {
-  for (int64_t n : {1000, 1013, 37}) {
+  for (int64_t n : kLengths) {
     const at::Tensor rows = stress_rows(6, n);
     for (auto [k, kept] : {std::pair<int64_t, int64_t>{n / 10, std::min<int64_t>(n / 10, 64)}, {1, 1}, {n, 16}}) {
       SCOPED_TRACE("n=" + std::to_string(n) + " k=" + std::to_string(k) + " kept=" + std::to_string(kept));
