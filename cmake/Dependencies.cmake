@@ -18,17 +18,6 @@ find_package(OpenMP REQUIRED COMPONENTS CXX)
 if(MISSREC_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
-# tcmalloc keeps freed memory for reuse. glibc's malloc maps every block above 32 MB
-# afresh, so at batch 4096 each [B, B] logit matrix (64 MB) came back as zero-filled pages
-# every step: 45,000 page faults a step and 25% of its time (docs/performance.md). Not
-# with the sanitizers, which replace malloc themselves.
-if(MISSREC_TCMALLOC AND NOT MISSREC_SANITIZE)
-  find_library(MISSREC_TCMALLOC_LIBRARY NAMES tcmalloc_minimal libtcmalloc_minimal.so.4)
-  if(NOT MISSREC_TCMALLOC_LIBRARY)
-    message(WARNING "tcmalloc not found (Debian: libtcmalloc-minimal4): missrec will use glibc's malloc, "
-                    "about 25% slower at batch 4096")
-  endif()
-endif()
 
 # HDF5's imported target only exists in newer CMake modules; wrap the variables once.
 if(NOT TARGET hdf5::hdf5)

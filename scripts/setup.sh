@@ -22,7 +22,6 @@ packages=(
   build-essential cmake pkg-config ccache git
   libtorch-dev
   libopenblas0-pthread
-  libtcmalloc-minimal4
   openmpi-bin libopenmpi-dev
   libhdf5-dev hdf5-tools
   libyaml-cpp-dev

@@ -14,7 +14,6 @@
 #include "cli/commands.h"
 #include "runtime/comm.h"
 #include "runtime/error.h"
-#include "runtime/heap_settings.h"
 
 namespace missrec::cli {
 
@@ -73,7 +72,6 @@ CommandSpec version_command() {
       std::cout << ", cuda: none visible";
     }
     std::cout << "\nblas: " << loaded_blas() << "\n";
-    std::cout << "allocator: " << runtime::heap_allocator_name(runtime::process_heap_allocator()) << "\n";
     return runtime::kExitOk;
   };
   return command;
