@@ -16,7 +16,8 @@ struct DpcOptions {
   int64_t clusters = 0;  // K
   int64_t knn_k = 0;     // k, 1 <= k <= N
   // Per-rank working memory beside the tokens: it sets how many distance tiles one pass
-  // holds; an InputError when not even one tile fits.
+  // of the tensor-op path holds (the CPU kernel's pass is one tile); an InputError when
+  // not even one tile fits.
   int64_t memory_mb = runtime::ClusterConfig{}.memory_mb;
   int64_t kept_neighbours = 64;  // nearest neighbours kept per row to resolve delta
   int64_t tile_rows = 0;         // rows per GEMM call; 0: from N (~32 MB of distances)

@@ -75,7 +75,8 @@ std::vector<FieldSpec> build_fields() {
       MISSREC_FIELD(cluster, knn_k, at_least(0), "absolute k (0: use the ratio)"),
       MISSREC_FIELD(cluster, memory_mb, between(16, 1 << 24),
                     "per-rank working memory beside the tokens for the refresh's distance rows and state: "
-                    "it sets how many distance tiles a pass computes (exit 2 when one tile does not fit)"),
+                    "it sets how many distance tiles a GPU pass computes; the CPU summarises one tile at a time "
+                    "(exit 2 when one tile does not fit)"),
       MISSREC_FIELD(checkpoint, every_epochs, between(1, 1e9), "epochs between checkpoints"),
       MISSREC_FIELD(checkpoint, keep, between(1, 1e6), "checkpoints kept"),
       MISSREC_FIELD(dist, timeout_s, positive(), "seconds a collective may take before the job aborts"),
