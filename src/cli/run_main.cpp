@@ -18,6 +18,7 @@
 #include "runtime/mpi_world.h"
 #include "runtime/stop_request.h"
 #include "runtime/suggest.h"
+#include "runtime/tensor_block_cache.h"
 #include "runtime/threads.h"
 
 namespace missrec::cli {
@@ -157,6 +158,7 @@ int run_with_mpi(const CommandSpec& command, const ParsedArgs& args, CommandCont
 int run_main(int argc, char** argv) {
   runtime::configure_blas_environment(argv);
   runtime::keep_freed_memory();
+  runtime::install_tensor_block_cache();
   runtime::install_terminate_handler();
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <c10/core/Allocator.h>
+#include <torch/version.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+namespace missrec::runtime {
+
+// LibTorch's CPU allocator in the missrec program: blocks of at least kLargeBlock bytes
+// are mapped once and kept for reuse when freed; smaller ones go to LibTorch's default
+// allocator. glibc's malloc maps every block above its mmap threshold (32 MB at most)
+// afresh and unmaps it when freed, so a step's large tensors arrived as new pages, each
+// a fault the kernel zero-fills: at batch 4096 (each [B, B] logit matrix is 64 MB) about
+// 45,000 faults a step and a quarter of its time (docs/performance.md). Replacing malloc
+// for the whole process (tcmalloc) gave the step the same, but crashed inside malloc
+// once in four Slurm preemption tests; this changes the memory of tensors only.
+//
+// A request takes the smallest kept block that is at least as large and wastes at most
+// an eighth of it; otherwise a new block is mapped (huge pages advised). Kept blocks are
+// unmapped, largest first, whenever they would exceed the most bytes ever in use at once,
+// so the process maps at most twice its peak of tensor memory. Thread-safe.
+class TensorBlockCache final : public c10::Allocator {
+ public:
+  static constexpr size_t kLargeBlock = size_t{1} << 20;
+
+  struct Stats {
+    int64_t maps = 0;         // blocks mapped
+    int64_t reuses = 0;       // requests served from kept blocks
+    int64_t unmaps = 0;       // kept blocks given back to the kernel
+    size_t in_use_bytes = 0;  // large blocks held by tensors now
+    size_t kept_bytes = 0;    // large blocks kept for reuse now
+    size_t peak_in_use_bytes = 0;
+  };
+
+  // The process's one cache (LibTorch's raw deleter is a plain function of the address),
+  // never destroyed: tensors may outlive main's locals.
+  static TensorBlockCache& instance();
+
+  TensorBlockCache(const TensorBlockCache&) = delete;
+  TensorBlockCache& operator=(const TensorBlockCache&) = delete;
+
+#if TORCH_VERSION_MAJOR >= 2
+  c10::DataPtr allocate(size_t bytes) override;
+  void copy_data(void* destination, const void* source, size_t bytes) const override;
+#else
+  c10::DataPtr allocate(size_t bytes) const override;
+#endif
+  c10::DeleterFnPtr raw_deleter() const override;
+
+  Stats stats() const;
+
+ private:
+  // `small_blocks` serves requests below kLargeBlock.
+  explicit TensorBlockCache(c10::Allocator* small_blocks);
+  ~TensorBlockCache() override = default;
+
+  c10::DataPtr allocate_block(size_t bytes) const;
+  static void release(void* address);
+  void release_block(void* address);
+
+  c10::Allocator* small_blocks_;
+  mutable std::mutex mutex_;
+  mutable std::multimap<size_t, void*> kept_;         // kept blocks by size
+  mutable std::unordered_map<void*, size_t> in_use_;  // large blocks held, with their sizes
+  mutable Stats stats_;
+};
+
+// Makes TensorBlockCache::instance() LibTorch's CPU allocator. Called at the start of
+// the missrec program.
+void install_tensor_block_cache();
+
+}  // namespace missrec::runtime
