@@ -21,9 +21,10 @@ namespace missrec::runtime {
 // once in four Slurm preemption tests; this changes the memory of tensors only.
 //
 // A request takes the smallest kept block that is at least as large and wastes at most
-// an eighth of it; otherwise a new block is mapped (huge pages advised). Kept blocks are
-// unmapped, largest first, whenever they would exceed the most bytes ever in use at once,
-// so the process maps at most twice its peak of tensor memory. Thread-safe.
+// an eighth of it (among equal sizes the one freed last, the likeliest still in cache);
+// otherwise a new block is mapped, after unmapping kept blocks, largest first, so that
+// what is mapped stays within an eighth above the most ever in use at once: memory
+// budgets such as cluster.memory_mb hold. Thread-safe.
 class TensorBlockCache final : public c10::Allocator {
  public:
   static constexpr size_t kLargeBlock = size_t{1} << 20;
