@@ -80,9 +80,10 @@ void summarise_rows_on_device(const at::Tensor& block, int64_t k, int64_t kept, 
   row_max.copy_(std::get<0>(block.max(1)));
 }
 
-// -2 a_i.b_j for a row block against a set of columns, into `out` [R, M]: the rows are
-// scaled first, which is exact (a power of two), so this equals -2 times the product.
-// On the CPU, oneDNN's SGEMM when the process has it (faster here, and no zeroing pass).
+// -2 a_i.b_j for a row block against a set of columns, into `out` [R, M]. Scaling by -2
+// is exact (a power of two), so this equals -2 times the product. On the CPU, oneDNN's
+// SGEMM with alpha -2 when the process has it (faster here, and no zeroing pass);
+// otherwise the rows are scaled before LibTorch's product.
 void minus_two_products(const at::Tensor& rows, const at::Tensor& columns, at::Tensor& out) {
   const bool one_dnn = rows.is_cpu() && rows.scalar_type() == at::kFloat && columns.scalar_type() == at::kFloat &&
                        out.scalar_type() == at::kFloat && rows.is_contiguous() && columns.is_contiguous() &&

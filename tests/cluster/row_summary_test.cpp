@@ -83,25 +83,21 @@ at::Tensor stress_rows(int64_t rows, int64_t n) {
 // Short rows (counted whole), long rows (counted below a sampled bound), a ragged tail.
 const int64_t kLengths[] = {1000, 1013, 37, 5000, 6007};
 
-TEST(RowSummary, MatchesSortingEachRow) {
+// Each row length, with k a tenth of the row, one, and all of it.
+template <typename Check>
+void for_each_case(const Check& check) {
   for (int64_t n : kLengths) {
     const at::Tensor rows = stress_rows(6, n);
     for (auto [k, kept] : {std::pair<int64_t, int64_t>{n / 10, std::min<int64_t>(n / 10, 64)}, {1, 1}, {n, 16}}) {
       SCOPED_TRACE("n=" + std::to_string(n) + " k=" + std::to_string(k) + " kept=" + std::to_string(kept));
-      expect_matches_sorting(rows, k, kept);
+      check(rows, k, kept);
     }
   }
 }
 
-TEST(RowSummary, PortableKernelGivesTheSameBits) {
-  for (int64_t n : kLengths) {
-    const at::Tensor rows = stress_rows(6, n);
-    for (auto [k, kept] : {std::pair<int64_t, int64_t>{n / 10, std::min<int64_t>(n / 10, 64)}, {1, 1}, {n, 16}}) {
-      SCOPED_TRACE("n=" + std::to_string(n) + " k=" + std::to_string(k) + " kept=" + std::to_string(kept));
-      expect_portable_same_bits(rows, k, kept);
-    }
-  }
-}
+TEST(RowSummary, MatchesSortingEachRow) { for_each_case(expect_matches_sorting); }
+
+TEST(RowSummary, PortableKernelGivesTheSameBits) { for_each_case(expect_portable_same_bits); }
 
 TEST(RowSummary, FinishesTheDistancesInPlace) {
   // -2 a.b in the block, norms beside: max((-2ab + |a|^2) + |b|^2, 0) / dim.
