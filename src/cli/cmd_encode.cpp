@@ -21,7 +21,8 @@ CommandSpec encode_command() {
   command.summary =
       "Sequence vectors z of an exported model (native format) for the first samples of a "
       "split in the epoch-0 order, with the inputs that produced them: /item_seq, "
-      "/item_length, /interest_seq, /text, /image (gathered features), /z. For checking "
+      "/item_length, /interest_seq, /text, /image (gathered features), /z, /reg and /scores "
+      "(every item 1..N's score, divided by the temperature). For checking "
       "an export against another implementation and for inspecting user vectors.";
   command.options = config_options();
   command.options.insert(command.options.end(), {
@@ -38,21 +39,10 @@ CommandSpec encode_command() {
   command.run = [](const ParsedArgs& args, CommandContext& context) {
     torch::NoGradGuard no_grad;
     const train::ModelExport exported = train::read_native_export(args.value("model"));
-    if (!exported.interest_embeddings.defined()) {
-      runtime::throw_input_error(args.value("model"), "has no interest tables");
-    }
     const data::Dataset dataset = data::Dataset::open(args.value("data"));
-    if (exported.text_interest.numel() != dataset.total_items() + 1) {
-      runtime::throw_input_error(args.value("data"), "has " + std::to_string(dataset.total_items()) +
-                                                         " items; the model's interest tables cover " +
-                                                         std::to_string(exported.text_interest.numel() - 1));
-    }
     const at::Device device =
         runtime::select_device(context.config.run.device, 0, static_cast<int>(torch::cuda::device_count()));
-    model::MissRec model =
-        train::make_model(train::model_config_of(exported.config, dataset.text_dim(), dataset.image_dim()), 0, device);
-    train::load_parameters(*model, exported.parameters, args.value("model"));
-    model->eval();
+    model::MissRec model = train::model_of_export(exported, args.value("model"), dataset, device);
     const model::ItemFeatures features = train::load_features(dataset, context.config, device);
 
     data::LoaderOptions options;
@@ -73,6 +63,8 @@ CommandSpec encode_command() {
     input.item_length = batch.view.item_length.to(device);
     input.interest_seq = batch.view.interest_seq.to(device);
     const model::SequenceOutput output = model->encode(input, features, exported.interest_embeddings.to(device));
+    const torch::Tensor scores =
+        model->all_item_scores(output.z, model->adapt_items({torch::arange(0, dataset.total_items() + 1)}, features));
     const auto host = [](const at::Tensor& tensor) { return tensor.to(at::kCPU, at::kFloat).contiguous(); };
 
     const std::string out = args.value("out");
@@ -85,6 +77,7 @@ CommandSpec encode_command() {
       file.write_tensor("/image", host(model::gather_features(features.image, input.item_seq)));
       file.write_tensor("/z", host(output.z));
       file.write_tensor("/reg", host(output.reg));
+      file.write_tensor("/scores", host(scores.narrow(1, 1, dataset.total_items())));
       file.flush();
     });
     std::cout << "encoded " << input.item_seq.size(0) << " samples of " << options.split << " to " << out << std::endl;

@@ -38,22 +38,9 @@ CommandSpec evaluate_command() {
     const data::Dataset dataset = data::Dataset::open(args.value("data"));
     const std::string split = args.value("split");
     if (dataset.samples(split) == 0) runtime::throw_input_error(args.value("data"), "has no " + split + " samples");
-    if (!exported.interest_embeddings.defined() || exported.text_interest.numel() != dataset.total_items() + 1) {
-      runtime::throw_input_error(path, "has no interest tables for the " + std::to_string(dataset.total_items()) +
-                                           " items of " + args.value("data") +
-                                           " (evaluate a model fine-tuned on this dataset)");
-    }
-    const auto found = exported.parameters.find("item_embedding.weight");
-    const int64_t id_items = found == exported.parameters.end() ? 0 : found->second.size(0) - 1;
-    if (id_items != 0 && id_items != dataset.total_items()) {
-      runtime::throw_input_error(path, "has item ID embeddings for " + std::to_string(id_items) +
-                                           " items, the data has " + std::to_string(dataset.total_items()));
-    }
     auto comm = make_comm(context);
     const at::Device device = comm->device();
-    model::MissRec model = train::make_model(
-        train::model_config_of(exported.config, dataset.text_dim(), dataset.image_dim(), id_items), 0, device);
-    train::load_parameters(*model, exported.parameters, path);
+    model::MissRec model = train::model_of_export(exported, path, dataset, device);
     const model::ItemFeatures features = train::load_features(dataset, context.config, device);
     const data::InterestTables interest_tables{exported.text_interest, exported.image_interest};
     const train::RankingMetrics metrics =

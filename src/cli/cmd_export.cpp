@@ -27,9 +27,10 @@ CommandSpec export_command() {
       "Exports a checkpoint: --format pytorch writes a torch.load-able "
       "{state_dict, epoch, config, interests} file; --format native writes the HDF5 file "
       "`missrec finetune` and `missrec encode` read. --checkpoint also takes a run "
-      "directory (its checkpoints/latest).";
+      "directory (its checkpoints/latest) or a native export file (a fine-tuning run's "
+      "best.h5, written again in --format).";
   command.options = {
-      {"checkpoint", "DIR", "checkpoint directory, or a run directory", false, true, ""},
+      {"checkpoint", "DIR", "checkpoint directory, run directory or native export file", false, true, ""},
       {"format", "pytorch|native", "output format", false, true, ""},
       {"out", "FILE", "output file", false, true, ""},
   };
@@ -41,7 +42,8 @@ CommandSpec export_command() {
   };
   command.run = [](const ParsedArgs& args, CommandContext&) {
     const std::string dir = checkpoint_dir_of(args.value("checkpoint"));
-    const train::ModelExport model = train::export_from_checkpoint(dir);
+    const train::ModelExport model =
+        std::filesystem::is_regular_file(dir) ? train::read_native_export(dir) : train::export_from_checkpoint(dir);
     const std::string out = args.value("out");
     if (args.value("format") == "pytorch") {
       train::write_pytorch_export(model, out);

@@ -32,6 +32,7 @@ struct BatchView {
 struct Batch {
   int64_t epoch = 0;
   int64_t step = 0;            // global step within the epoch
+  int64_t global_size = 0;     // samples of the whole global batch (all ranks' slices)
   at::Tensor pos_item;         // [b] int64 global target ids
   at::Tensor domain;           // [b] int64 domain index
   at::Tensor sample_position;  // [b] int64 position in the epoch order

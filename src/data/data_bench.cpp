@@ -68,7 +68,7 @@ std::string run_data_bench(const DataBenchOptions& options) {
   // same datasets (one read per dataset). Best of a few passes each: the data is small
   // and timings on a shared machine are noisy.
   const std::vector<SampleSegment> segments = train_segments(dataset);
-  const RankSlice slice{options.global_batch, 0, options.world_size};
+  const RankSlice slice = loader.slice();
   const int64_t steps = loader.steps_per_epoch();
   double share_seconds = 1e30;
   double sequential_seconds = 1e30;

@@ -11,7 +11,9 @@ EpochShare::EpochShare(const std::vector<SampleSegment>& segments, const EpochOr
     : slice_(slice), first_step_(first_step) {
   CHECK(0 <= first_step && first_step <= end_step) << first_step << " .. " << end_step;
   const int64_t local = slice.local();
-  const int64_t count = (end_step - first_step) * local;
+  CHECK(end_step <= slice.full_steps + (slice.tail > 0 ? 1 : 0)) << end_step << " steps";
+  int64_t count = 0;
+  for (int64_t step = first_step; step < end_step; ++step) count += slice.count(step);
   refs_.resize(static_cast<size_t>(count));
   begin_.resize(static_cast<size_t>(count) + 1);
   // The share's samples of each segment, by row, to scan each file front to back.
@@ -41,7 +43,7 @@ EpochShare::EpochShare(const std::vector<SampleSegment>& segments, const EpochOr
 
 ShareSample EpochShare::at(int64_t step, int64_t i) const {
   const int64_t local = slice_.local();
-  CHECK(step >= first_step_ && i >= 0 && i < local) << "step " << step << ", sample " << i;
+  CHECK(step >= first_step_ && i >= 0 && i < slice_.count(step)) << "step " << step << ", sample " << i;
   const size_t index = static_cast<size_t>((step - first_step_) * local + i);
   CHECK_LT(index, refs_.size()) << "step " << step << " is past the share";
   const int64_t begin = begin_[index];

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -9,14 +10,27 @@
 
 namespace missrec::data {
 
-// Which slice of every global batch a rank takes.
+// Which slice of every global batch a rank takes. The first `full_steps` global batches
+// hold `global_batch` samples, `local()` per rank; a last partial batch (`tail` samples,
+// 0 when none) is spread as evenly as the ranks allow, the lower ranks taking one more.
 struct RankSlice {
   int64_t global_batch = 0;
   int rank = 0;
   int world_size = 1;
+  int64_t full_steps = 0;
+  int64_t tail = 0;
   int64_t local() const { return global_batch / world_size; }
+  // Samples of global batch `step`, and this rank's count of them.
+  int64_t global_size(int64_t step) const { return step < full_steps ? global_batch : tail; }
+  int64_t count(int64_t step) const {
+    return step < full_steps ? local() : tail / world_size + (rank < tail % world_size ? 1 : 0);
+  }
   // Position in the epoch order of sample i of this rank's slice of global batch `step`.
-  int64_t position(int64_t step, int64_t i) const { return step * global_batch + rank * local() + i; }
+  int64_t position(int64_t step, int64_t i) const {
+    const int64_t first =
+        step < full_steps ? rank * local() : rank * (tail / world_size) + std::min<int64_t>(rank, tail % world_size);
+    return step * global_batch + first + i;
+  }
 };
 
 // One sample of a rank's share: where it sits in the epoch order and in the files, and
@@ -45,7 +59,7 @@ class EpochShare {
  private:
   RankSlice slice_;
   int64_t first_step_;
-  std::vector<SampleRef> refs_;  // by share index: (step - first_step) * local + i
+  std::vector<SampleRef> refs_;  // by share index: (step - first_step) * local + i (a partial step is last)
   std::vector<int64_t> begin_;   // share index -> first item in items_, + end
   std::vector<int32_t> items_;
 };

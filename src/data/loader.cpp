@@ -35,6 +35,14 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options) : dataset_(dataset
 
 Loader::~Loader() { stop_reader(); }
 
+RankSlice Loader::slice() const {
+  RankSlice slice{options_.global_batch, options_.rank, options_.world_size};
+  slice.full_steps = samples_ / options_.global_batch;
+  const int64_t tail = samples_ % options_.global_batch;
+  if (options_.keep_partial && tail >= options_.world_size) slice.tail = tail;
+  return slice;
+}
+
 void Loader::stop_reader() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -72,7 +80,7 @@ void Loader::start_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<cons
 }
 
 void Loader::read_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const InterestTables> tables) {
-  const RankSlice slice{options_.global_batch, options_.rank, options_.world_size};
+  const RankSlice slice = this->slice();
   SampleReader reader;
   // The order (8 bytes per sample of the split) lives only while the share is gathered.
   const EpochShare share = [&] {
@@ -83,9 +91,10 @@ void Loader::read_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const
     std::lock_guard<std::mutex> lock(mutex_);
     reader_bytes_ = reader.bytes_read();
   }
-  std::vector<RawSample> samples(static_cast<size_t>(slice.local()));
+  std::vector<RawSample> samples;
   for (int64_t step = first_step; step < steps_per_epoch(); ++step) {
-    for (int64_t i = 0; i < slice.local(); ++i) {
+    samples.resize(static_cast<size_t>(slice.count(step)));
+    for (int64_t i = 0; i < slice.count(step); ++i) {
       const ShareSample taken = share.at(step, i);
       const SampleSegment& segment = segments_[static_cast<size_t>(taken.segment)];
       const DomainInfo& domain = dataset_.domains()[static_cast<size_t>(segment.domain)];
@@ -97,6 +106,7 @@ void Loader::read_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const
       for (int64_t k = 0; k < taken.length; ++k) sample.history[k] = domain.first_global_id + taken.items[k];
     }
     Batch batch = build_batch(samples, epoch, step, *tables, options_.batch);
+    batch.global_size = slice.global_size(step);
     if (options_.pin_memory) pin_memory(batch);
     std::unique_lock<std::mutex> lock(mutex_);
     changed_.wait(lock, [this] { return stopping_ || static_cast<int64_t>(queue_.size()) < options_.prefetch; });

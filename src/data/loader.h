@@ -11,6 +11,7 @@
 
 #include "data/batch.h"
 #include "data/dataset.h"
+#include "data/epoch_share.h"
 
 #include "runtime/config.h"
 
@@ -23,6 +24,9 @@ struct LoaderOptions {
   int world_size = 1;
   int64_t prefetch = runtime::DataConfig{}.prefetch_batches;  // batches read ahead
   bool pin_memory = false;                                    // assemble batches in page-locked memory (for a GPU)
+  // Keep the epoch's tail that does not fill a global batch as a last, smaller batch
+  // (when it has at least one sample per rank); otherwise it is dropped.
+  bool keep_partial = false;
   BatchOptions batch;
 };
 
@@ -37,7 +41,8 @@ struct LoaderStats {
 // the epoch's uniform order, gathers the rank's share of it (EpochShare) and assembles
 // batches ahead of the consumer. Deterministic given (seed, epoch, rank, world size);
 // every sample is seen once per epoch across the ranks; the global batches do not
-// depend on the number of ranks; the tail that does not fill a global batch is dropped.
+// depend on the number of ranks; the tail that does not fill a global batch is dropped,
+// or is the last, smaller batch (LoaderOptions::keep_partial).
 class Loader {
  public:
   Loader(const Dataset& dataset, LoaderOptions options);
@@ -46,8 +51,10 @@ class Loader {
   Loader& operator=(const Loader&) = delete;
 
   int64_t samples_per_epoch() const { return samples_; }
-  int64_t steps_per_epoch() const { return samples_ / options_.global_batch; }
-  int64_t dropped_per_epoch() const { return samples_ % options_.global_batch; }
+  int64_t steps_per_epoch() const { return slice().full_steps + (slice().tail > 0 ? 1 : 0); }
+  int64_t dropped_per_epoch() const { return samples_ - slice().full_steps * options_.global_batch - slice().tail; }
+  // This rank's slice of every global batch of an epoch.
+  RankSlice slice() const;
 
   // Starts streaming steps [first_step, steps_per_epoch()) of `epoch` with the given
   // interest tables (a resumed run passes its cursor as first_step).

@@ -10,17 +10,22 @@
 
 namespace missrec::model {
 
-// A parity case in the layout of tests/fixtures (see its README): weights,
-// tables, a batch with its augmented view, and the public implementation's outputs and
-// gradients.
+// The training stage a fixture covers (its /config train_stage attribute, pretraining
+// when absent).
+enum class FixtureStage { kPretrain, kInductive, kTransductive };
+
+// A parity case in the layout of tests/fixtures (see its README): weights, tables, a
+// batch (with its augmented view for pretraining), and the public implementation's
+// outputs and gradients.
 struct ModelFixture {
+  FixtureStage stage = FixtureStage::kPretrain;
   ModelConfig config;
   std::map<std::string, torch::Tensor> weights;
   std::map<std::string, torch::Tensor> expected_grad;
   ItemFeatures features;
   torch::Tensor interest_embeddings;
   SequenceInput view;
-  SequenceInput aug;
+  SequenceInput aug;  // pretraining only
   torch::Tensor pos_item;
   std::map<std::string, torch::Tensor> expected;  // seq_output, interest_reg, loss_total, ...
 };
@@ -35,8 +40,10 @@ struct ParityLine {
   bool passed() const { return error <= tolerance; }
 };
 
-// Runs the model on the fixture (forward both views, losses, backward) on `device` and
-// compares every output and gradient with the README's tolerances.
+// Runs the model on the fixture on `device` as its stage trains (pretraining: both views,
+// the contrastive losses; fine-tuning: the length-aware forward against every item, the
+// fine-tuning loss, and the plain forward `missrec encode` runs), backward, and compares
+// every output and gradient with the README's tolerances.
 std::vector<ParityLine> check_model_parity(const ModelFixture& fixture, at::Device device = at::kCPU);
 
 }  // namespace missrec::model

@@ -48,7 +48,11 @@ void MissRecImpl::reset_parameters(uint64_t seed) {
       value.copy_(at::normal(0.0, 0.02, value.sizes(), generator, torch::kFloat).to(value.device()));
     }
   }
-  if (!item_embedding.is_empty()) item_embedding->weight[0].zero_();
+  if (has_item_ids()) item_embedding->weight[0].zero_();
+}
+
+torch::Tensor MissRecImpl::with_item_ids(const torch::Tensor& inputs, const torch::Tensor& items) {
+  return has_item_ids() ? inputs + item_embedding(items) : inputs;
 }
 
 SequenceOutput MissRecImpl::encode(const SequenceInput& input, const ItemFeatures& features,
@@ -73,8 +77,8 @@ SequenceOutput MissRecImpl::encode(const SequenceInput& input, const ItemFeature
 
   // Interest-aware decoder over the items with positions.
   const torch::Tensor positions = torch::arange(width, items.options());
-  torch::Tensor x = LayerNorm(e + position_embedding(positions).unsqueeze(0));
-  x = model::dropout(x, config_.dropout, is_training());
+  torch::Tensor x = with_item_ids(e + position_embedding(positions).unsqueeze(0), items);
+  x = model::dropout(LayerNorm(x), config_.dropout, is_training());
   const torch::Tensor decoded = trm_model->decode(x, items.eq(0), memory, interest_padding);
   const torch::Tensor last = (input.item_length - 1).view({batch, 1, 1}).expand({batch, 1, decoded.size(2)});
   const torch::Tensor h = decoded.gather(1, last).squeeze(1);
@@ -192,9 +196,9 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
     text = torch::where(mask.unsqueeze(-1), rows_for(adapted.aug_ids, adapted.text_aug, aug_items), text);
   }
   const torch::Tensor item_positions = items.flat_index.remainder(history_width);
-  torch::Tensor x =
-      LayerNorm(text + rows_for(adapted.ids, adapted.image, item_ids) + position_embedding(item_positions));
-  x = model::dropout(x, config_.dropout, is_training());
+  torch::Tensor x = with_item_ids(
+      text + rows_for(adapted.ids, adapted.image, item_ids) + position_embedding(item_positions), item_ids);
+  x = model::dropout(LayerNorm(x), config_.dropout, is_training());
 
   const torch::Tensor memory = trm_model->encode_packed(interest_embeddings.index_select(0, interest_ids), interests);
   const torch::Tensor decoded = trm_model->decode_packed(x, items, memory, interests);
@@ -237,7 +241,7 @@ torch::Tensor MissRecImpl::logits(const torch::Tensor& z, const torch::Tensor& i
   const torch::Tensor a = torch::matmul(z, item_text.t());
   const torch::Tensor c = torch::matmul(z, item_image.t());
   torch::Tensor fused = fuse_similarities(a, c, fusion_factor);
-  if (!item_embedding.is_empty() && items.defined()) {
+  if (has_item_ids() && items.defined()) {
     const torch::Tensor ids = F::normalize(item_embedding(items), F::NormalizeFuncOptions().dim(-1).eps(1e-12));
     fused = (torch::matmul(z, ids.t()) + 2.0 * fused) / 3.0;
   }
@@ -255,6 +259,20 @@ PretrainLosses MissRecImpl::pretrain_loss(const SequenceOutput& view, const Sequ
   losses.reg = view.reg;
   losses.reg_aug = aug.reg;
   losses.total = losses.seq_item + config_.lambda * losses.seq_seq + config_.gamma * (losses.reg + losses.reg_aug);
+  return losses;
+}
+
+torch::Tensor MissRecImpl::all_item_scores(const torch::Tensor& z, const AdaptedItems& adapted) {
+  const auto [item_text, item_image] = item_vectors(adapted.ids, adapted);
+  return logits(z, item_text, item_image, adapted.ids) / config_.temperature;
+}
+
+FinetuneLosses MissRecImpl::finetune_loss(const torch::Tensor& scores, const torch::Tensor& pos_items,
+                                          const torch::Tensor& reg, int64_t global_batch) {
+  FinetuneLosses losses;
+  losses.cross_entropy =
+      F::cross_entropy(scores.to(torch::kFloat), pos_items, F::CrossEntropyFuncOptions().reduction(torch::kSum));
+  losses.total = losses.cross_entropy / static_cast<double>(global_batch) + config_.gamma * reg;
   return losses;
 }
 

@@ -56,12 +56,21 @@ struct PretrainLosses {
   torch::Tensor total;     // L_si + lambda L_ss + gamma (reg + reg_aug)
 };
 
+struct FinetuneLosses {
+  torch::Tensor cross_entropy;  // CE(scores, target) summed over the rows
+  torch::Tensor total;          // cross_entropy / global_batch + gamma reg
+};
+
 // MISSRec with the public implementation's parameter names.
 class MissRecImpl : public torch::nn::Module {
  public:
   explicit MissRecImpl(const ModelConfig& config);
 
   const ModelConfig& config() const { return config_; }
+
+  // Whether the model has item ID embeddings (transductive fine-tuning): they are added
+  // to every history position's input and scored beside the item features.
+  bool has_item_ids() const { return !item_embedding.is_empty(); }
 
   // Linear/Embedding weights N(0, 0.02), biases 0, LayerNorm 1/0, fusion_factor 0.
   void reset_parameters(uint64_t seed);
@@ -100,6 +109,18 @@ class MissRecImpl : public torch::nn::Module {
   PretrainLosses pretrain_loss(const SequenceOutput& view, const SequenceOutput& aug, const torch::Tensor& pos_items,
                                const ItemFeatures& features);
 
+  // Fine-tuning scores [B, N+1] of sequences z against every item 0..N (`adapted` holds
+  // exactly the ids 0..N; column j is item j), divided by the temperature. Column 0, the
+  // padding item, is a candidate of the fine-tuning softmax as in the public
+  // implementation; rankings leave it out.
+  torch::Tensor all_item_scores(const torch::Tensor& z, const AdaptedItems& adapted);
+
+  // The fine-tuning loss of a rank's rows of a global batch of `global_batch` rows:
+  // CE(scores, pos_items) summed, over global_batch, plus gamma times the rows' regulariser
+  // (summed over ranks, the loss of the whole batch).
+  FinetuneLosses finetune_loss(const torch::Tensor& scores, const torch::Tensor& pos_items, const torch::Tensor& reg,
+                               int64_t global_batch);
+
   // Parameters by their public-implementation names.
   std::map<std::string, torch::Tensor> named_tensors();
 
@@ -112,6 +133,9 @@ class MissRecImpl : public torch::nn::Module {
   torch::nn::Embedding item_embedding{nullptr};
 
  private:
+  // The decoder input [.., H] plus the item ID embeddings of `items` when the model has them.
+  torch::Tensor with_item_ids(const torch::Tensor& inputs, const torch::Tensor& items);
+
   ModelConfig config_;
 };
 TORCH_MODULE(MissRec);

@@ -11,16 +11,23 @@
 
 namespace missrec::train {
 
+void RankingMetrics::add_to(JsonLine& line, const std::string& prefix) const {
+  for (size_t c = 0; c < kRankingCutoffs.size(); ++c) {
+    const std::string at = "@" + std::to_string(kRankingCutoffs[c]);
+    line.add(prefix + "recall" + at, recall[c]).add(prefix + "ndcg" + at, ndcg[c]);
+  }
+}
+
 std::string RankingMetrics::json() const {
   // Six decimals, as the public implementation reports them.
-  const auto six = [](double value) { return std::round(value * 1e6) / 1e6; };
-  return JsonLine()
-      .add("recall@10", six(recall10))
-      .add("ndcg@10", six(ndcg10))
-      .add("recall@50", six(recall50))
-      .add("ndcg@50", six(ndcg50))
-      .add("users", users)
-      .str();
+  RankingMetrics rounded = *this;
+  for (size_t c = 0; c < kRankingCutoffs.size(); ++c) {
+    rounded.recall[c] = std::round(recall[c] * 1e6) / 1e6;
+    rounded.ndcg[c] = std::round(ndcg[c] * 1e6) / 1e6;
+  }
+  JsonLine line;
+  rounded.add_to(line, "");
+  return line.add("users", users).str();
 }
 
 torch::Tensor target_ranks(const torch::Tensor& scores, const torch::Tensor& target_columns) {
@@ -31,9 +38,13 @@ torch::Tensor target_ranks(const torch::Tensor& scores, const torch::Tensor& tar
 torch::Tensor per_user_metrics(const torch::Tensor& ranks) {
   const torch::Tensor r = ranks.to(torch::kDouble);
   const torch::Tensor gain = 1.0 / torch::log2(r + 1.0);
-  const torch::Tensor in10 = r.le(10).to(torch::kDouble);
-  const torch::Tensor in50 = r.le(50).to(torch::kDouble);
-  return torch::stack({in10, gain * in10, in50, gain * in50}, 1);
+  std::vector<torch::Tensor> columns;
+  for (const int64_t cutoff : kRankingCutoffs) {
+    const torch::Tensor hit = r.le(cutoff).to(torch::kDouble);
+    columns.push_back(hit);
+    columns.push_back(gain * hit);
+  }
+  return torch::stack(columns, 1);
 }
 
 RankingMetrics evaluate_split(model::MissRecImpl& model, const model::ItemFeatures& features,
@@ -45,10 +56,7 @@ RankingMetrics evaluate_split(model::MissRecImpl& model, const model::ItemFeatur
   model.eval();
   const at::Device device = comm.device();
   const int64_t items = features.text.size(0) - 1;
-  const torch::Tensor ids = torch::arange(1, items + 1, torch::TensorOptions().dtype(torch::kLong).device(device));
-  const model::AdaptedItems adapted = model.adapt_items({torch::arange(0, items + 1, ids.options())}, features);
-  const auto [item_text, item_image] = model.item_vectors(ids, adapted);
-  const torch::Tensor item_ids = model.item_embedding.is_empty() ? torch::Tensor() : ids;
+  const model::AdaptedItems adapted = model.adapt_items({torch::arange(0, items + 1, torch::kLong)}, features);
 
   // Samples of the split in file order: (segment, row).
   struct Ref {
@@ -92,18 +100,20 @@ RankingMetrics evaluate_split(model::MissRecImpl& model, const model::ItemFeatur
     input.item_length = batch.view.item_length.to(device);
     input.interest_seq = batch.view.interest_seq.to(device);
     const model::SequenceOutput output = model.encode_by_length(input, adapted, interest_embeddings);
-    const torch::Tensor scores = model.logits(output.z, item_text, item_image, item_ids);
+    // Column 0 (the padding item) is no recommendation.
+    const torch::Tensor scores = model.all_item_scores(output.z, adapted).narrow(1, 1, items);
     const torch::Tensor columns = torch::tensor(targets, torch::kLong).to(device) - 1;
     rows.push_back(per_user_metrics(target_ranks(scores, columns)).to(torch::kCPU));
   }
-  torch::Tensor mine = rows.empty() ? torch::zeros({0, 4}, torch::kDouble) : torch::cat(rows);
+  constexpr int64_t kColumns = 2 * static_cast<int64_t>(kRankingCutoffs.size());
+  torch::Tensor mine = rows.empty() ? torch::zeros({0, kColumns}, torch::kDouble) : torch::cat(rows);
   // Rows come back in rank order; put them in batch order before summing.
   std::vector<int64_t> counts;
   const torch::Tensor gathered = comm.allgather_variable(mine.to(device), &counts).to(torch::kCPU);
   std::vector<int64_t> offsets(counts.size() + 1, 0);
   for (size_t r = 0; r < counts.size(); ++r) offsets[r + 1] = offsets[r] + counts[r];
   std::vector<int64_t> taken(counts.size(), 0);
-  double sums[4] = {0, 0, 0, 0};
+  std::array<double, kColumns> sums{};
   for (int64_t b = 0; b < batches; ++b) {
     const size_t owner = static_cast<size_t>(b % comm.size());
     const int64_t count = std::min(batch_size, total - b * batch_size);
@@ -111,7 +121,7 @@ RankingMetrics evaluate_split(model::MissRecImpl& model, const model::ItemFeatur
     taken[owner] += count;
     const double* values = block.data_ptr<double>();
     for (int64_t i = 0; i < count; ++i) {
-      for (int m = 0; m < 4; ++m) sums[m] += values[i * 4 + m];
+      for (int64_t m = 0; m < kColumns; ++m) sums[static_cast<size_t>(m)] += values[i * kColumns + m];
     }
   }
   CHECK_EQ(offsets.back(), total) << "evaluation rows lost between ranks";
@@ -119,10 +129,10 @@ RankingMetrics evaluate_split(model::MissRecImpl& model, const model::ItemFeatur
   RankingMetrics metrics;
   metrics.users = total;
   const double n = std::max<double>(1.0, static_cast<double>(total));
-  metrics.recall10 = sums[0] / n;
-  metrics.ndcg10 = sums[1] / n;
-  metrics.recall50 = sums[2] / n;
-  metrics.ndcg50 = sums[3] / n;
+  for (size_t c = 0; c < kRankingCutoffs.size(); ++c) {
+    metrics.recall[c] = sums[2 * c] / n;
+    metrics.ndcg[c] = sums[2 * c + 1] / n;
+  }
   return metrics;
 }
 

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <array>
 #include <string>
 
 #include "data/batch.h"
@@ -14,22 +15,29 @@ class Communicator;
 
 namespace missrec::train {
 
+// The ranking cutoffs every evaluation reports, Recall@k and NDCG@k for each.
+inline constexpr std::array<int64_t, 3> kRankingCutoffs = {10, 20, 50};
+
+class JsonLine;
+
 // Full-ranking metrics, averaged over users (one sample per user in the
 // valid and test splits).
 struct RankingMetrics {
-  double recall10 = 0.0;
-  double ndcg10 = 0.0;
-  double recall50 = 0.0;
-  double ndcg50 = 0.0;
+  std::array<double, kRankingCutoffs.size()> recall{};  // per cutoff of kRankingCutoffs
+  std::array<double, kRankingCutoffs.size()> ndcg{};
   int64_t users = 0;
-  std::string json() const;  // the test_metrics.json object
+  double ndcg10() const { return ndcg[0]; }
+  // Adds "<prefix>recall@k" and "<prefix>ndcg@k" for every cutoff, unrounded.
+  void add_to(JsonLine& line, const std::string& prefix) const;
+  std::string json() const;  // the test_metrics.json object (six decimals)
 };
 
 // Rank of each target among all candidates: 1 + the number of other candidates scoring
 // at least as high (ties count against the target). scores [b, M], target_columns [b].
 torch::Tensor target_ranks(const torch::Tensor& scores, const torch::Tensor& target_columns);
 
-// Per-user [recall@10, ndcg@10, recall@50, ndcg@50] rows from ranks (float64 [b, 4]).
+// Per-user [recall@k, ndcg@k for each k of kRankingCutoffs] rows from ranks (float64
+// [b, 2 x cutoffs]).
 torch::Tensor per_user_metrics(const torch::Tensor& ranks);
 
 // Evaluates every sample of a split exactly once whatever the number of ranks. The

@@ -166,4 +166,24 @@ ModelExport current_export(model::MissRecImpl& model, const runtime::Config& con
   return exported;
 }
 
+model::MissRec model_of_export(const ModelExport& exported, const std::string& path, const data::Dataset& dataset,
+                               at::Device device) {
+  const int64_t items = dataset.total_items();
+  if (!exported.interest_embeddings.defined() || exported.text_interest.numel() != items + 1) {
+    runtime::throw_input_error(path, "has no interest tables for the " + std::to_string(items) + " items of " +
+                                         dataset.dir() + " (use a model trained or fine-tuned on this dataset)");
+  }
+  const auto found = exported.parameters.find("item_embedding.weight");
+  const int64_t id_items = found == exported.parameters.end() ? 0 : found->second.size(0) - 1;
+  if (id_items != 0 && id_items != items) {
+    runtime::throw_input_error(path, "has item ID embeddings for " + std::to_string(id_items) + " items, " +
+                                         dataset.dir() + " has " + std::to_string(items));
+  }
+  model::MissRec model =
+      make_model(model_config_of(exported.config, dataset.text_dim(), dataset.image_dim(), id_items), 0, device);
+  load_parameters(*model, exported.parameters, path);
+  model->eval();
+  return model;
+}
+
 }  // namespace missrec::train

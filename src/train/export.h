@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cluster/interest_refresh.h"
+#include "data/dataset.h"
 #include "model/missrec_model.h"
 #include "runtime/config.h"
 
@@ -38,5 +39,12 @@ void write_pytorch_export(const ModelExport& model, const std::string& path);
 // /interests/*, and the configuration as YAML text.
 void write_native_export(const ModelExport& model, const std::string& path);
 ModelExport read_native_export(const std::string& path);
+
+// The exported model, on `device`, for scoring `dataset` (a dataset of the items it was
+// trained on): its parameters, and item ID embeddings when it has them (transductive).
+// InputError naming `path` when the export's interest tables or item ID embeddings do
+// not cover the dataset's items.
+model::MissRec model_of_export(const ModelExport& exported, const std::string& path, const data::Dataset& dataset,
+                               at::Device device);
 
 }  // namespace missrec::train

@@ -1,5 +1,7 @@
 #include "train/finetune_step.h"
 
+#include <glog/logging.h>
+
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -18,12 +20,12 @@ FinetuneStep::FinetuneStep(model::MissRecImpl& model, const model::ItemFeatures&
       comm_(comm),
       settings_(settings),
       uploader_(comm.device()),
-      all_ids_(torch::arange(1, settings.items + 1, torch::TensorOptions().dtype(torch::kLong).device(comm.device()))),
       all_ids_and_padding_(torch::arange(0, settings.items + 1, torch::kLong)) {}
 
 FinetuneStepResult FinetuneStep::run(const data::Batch& batch, const torch::Tensor& interest_embeddings,
                                      const data::Batch* next) {
   const at::Device device = comm_.device();
+  CHECK_GT(batch.global_size, 0) << "a batch without its global size";
   for (const auto& entry : parameters_.entries()) entry.tensor.mutable_grad() = torch::Tensor();
   const DeviceBatch on_device = uploader_.take(batch);
   if (next != nullptr) uploader_.prefetch(*next);
@@ -33,7 +35,6 @@ FinetuneStepResult FinetuneStep::run(const data::Batch& batch, const torch::Tens
                             {"features.image", features_.image},
                             {"interest_embeddings", interest_embeddings},
                             {"gradient buffer", sync_.buffer()},
-                            {"candidates", all_ids_},
                             {"batch.pos_item", on_device.pos_item}};
     add_named(tensors, "batch.view.",
               {{"item_seq", input.item_seq}, {"item_length", input.item_length}, {"interest_seq", input.interest_seq}});
@@ -42,21 +43,18 @@ FinetuneStepResult FinetuneStep::run(const data::Batch& batch, const torch::Tens
     placement_checked_ = true;
   }
   model::SequenceOutput output;
-  torch::Tensor scores;
+  model::FinetuneLosses losses;
   {
     const MixedPrecisionScope mixed_precision(settings_.precision, device);
-    // Every item is a candidate: adaptors once over all items (row 0 for padding).
+    // Every item is a candidate: adaptors once over all items and the padding row.
     const model::AdaptedItems adapted = model_.adapt_items({all_ids_and_padding_}, features_);
     output = model_.encode_by_length(input, adapted, interest_embeddings);
-    const auto [item_text, item_image] = model_.item_vectors(all_ids_, adapted);
-    scores = model_.logits(output.z, item_text, item_image, settings_.transductive ? all_ids_ : torch::Tensor()) /
-             settings_.temperature;
+    const torch::Tensor scores = model_.all_item_scores(output.z, adapted);
+    losses = model_.finetune_loss(scores, on_device.pos_item, output.reg, batch.global_size);
   }
-  const double batch_size = static_cast<double>(settings_.global_batch);
-  const torch::Tensor cross_entropy = torch::nn::functional::cross_entropy(
-      scores, on_device.pos_item - 1, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-  const torch::Tensor loss = cross_entropy / batch_size + settings_.gamma * output.reg;
-  loss.backward();
+  losses.total.backward();
+  const torch::Tensor cross_entropy = losses.cross_entropy;
+  const double batch_size = static_cast<double>(batch.global_size);
   // The step's one host synchronisation: the summed parts, read back together.
   const torch::Tensor summed =
       sync_.allreduce(torch::stack({cross_entropy.detach(), output.reg.detach().reshape({})}).to(torch::kFloat))
@@ -65,7 +63,7 @@ FinetuneStepResult FinetuneStep::run(const data::Batch& batch, const torch::Tens
   FinetuneStepResult result;
   result.cross_entropy = sums[kCrossEntropy] / batch_size;
   result.reg = sums[kReg];
-  result.loss = result.cross_entropy + settings_.gamma * result.reg;
+  result.loss = result.cross_entropy + model_.config().gamma * result.reg;
   if (!std::isfinite(result.loss)) {
     throw std::runtime_error("non-finite fine-tuning loss at epoch " + std::to_string(batch.epoch + 1) + ", step " +
                              std::to_string(batch.step + 1) + "; parameters not updated");

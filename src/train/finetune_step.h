@@ -20,11 +20,7 @@ class Communicator;
 namespace missrec::train {
 
 struct FinetuneStepSettings {
-  int64_t global_batch = 0;
-  int64_t items = 0;                           // every item is a candidate
-  double gamma = runtime::LossConfig{}.gamma;  // interest regulariser weight
-  double temperature = runtime::ModelConfig{}.temperature;
-  bool transductive = false;  // logits with item ID embeddings
+  int64_t items = 0;  // every item is a candidate
   Precision precision = Precision::kFp32;
 };
 
@@ -34,9 +30,10 @@ struct FinetuneStepResult {
   double reg = 0.0;            // the interest regulariser (summed over the ranks)
 };
 
-// One fine-tuning step on a rank's slice of a global batch, the pretraining step's
+// One fine-tuning step on a rank's slice of a global batch (of batch.global_size samples:
+// the epoch's last batch may be smaller), the pretraining step's
 // shape: the batch copied to the device (the next one on a side stream), the view's
-// length-aware forward against every item, CE(logits/τ, target) + γ·reg, backward, one
+// length-aware forward against every item, the model's finetune_loss, backward, one
 // fused allreduce of gradients and scalars (the step's one host synchronisation), Adam.
 // Throws (before the update) when the summed loss is not finite.
 class FinetuneStep {
@@ -58,8 +55,7 @@ class FinetuneStep {
   runtime::Communicator& comm_;
   FinetuneStepSettings settings_;
   BatchUploader uploader_;
-  torch::Tensor all_ids_;              // 1..N on the device: the candidates
-  torch::Tensor all_ids_and_padding_;  // 0..N on the host: adapt_items finds distinct ids without the device
+  torch::Tensor all_ids_and_padding_;  // 0..N on the host (the candidates): adapt_items finds them without the device
   bool placement_checked_ = false;
 };
 

@@ -95,6 +95,18 @@ model::MissRec downstream_model(const runtime::Config& config, const data::Datas
   return model;
 }
 
+// The training split's loader: batches of train.batch_size (at most the split's size,
+// rounded down to a multiple of the ranks), the epoch's tail kept as a last, smaller
+// batch as the public implementation does.
+data::LoaderOptions finetune_loader_options(const runtime::Config& config, const data::Dataset& dataset,
+                                            const runtime::Communicator& comm) {
+  const int64_t fits = dataset.samples("train") / comm.size() * comm.size();
+  data::LoaderOptions options =
+      loader_options_of(config, "train", std::min<int64_t>(config.train.batch_size, fits), comm);
+  options.keep_partial = true;
+  return options;
+}
+
 // Shaped like the pretrainer: set up (constructor), then per epoch a refresh and the
 // steps, validation keeping the best model, early stopping; the best model tested.
 class Finetuner {
@@ -115,9 +127,7 @@ class Finetuner {
         parameters_(*model_),
         adam_(parameters_, adam_options_of(config_.train)),
         sync_(parameters_, comm, FinetuneStep::kScalars),
-        loader_options_(loader_options_of(
-            config_, "train",
-            std::min<int64_t>(config_.train.batch_size, dataset_.samples("train") / comm.size() * comm.size()), comm)),
+        loader_options_(finetune_loader_options(config_, dataset_, comm)),
         loader_(dataset_, loader_options_),
         step_(*model_, features_, parameters_, adam_, sync_, comm, step_settings()) {
     broadcast_module(*model_, comm_, 0);
@@ -131,11 +141,7 @@ class Finetuner {
  private:
   FinetuneStepSettings step_settings() const {
     FinetuneStepSettings settings;
-    settings.global_batch = loader_options_.global_batch;
     settings.items = dataset_.total_items();
-    settings.gamma = config_.loss.gamma;
-    settings.temperature = config_.model.temperature;
-    settings.transductive = config_.finetune.mode == runtime::FinetuneMode::kTransductive;
     settings.precision = config_.train.precision;
     return settings;
   }
@@ -144,6 +150,7 @@ class Finetuner {
     double mean_cross_entropy = 0.0;
     double mean_reg = 0.0;
     int64_t steps = 0;
+    int64_t samples = 0;
     double refresh_s = 0.0;
     double train_s = 0.0;
   };
@@ -196,6 +203,7 @@ Finetuner::EpochResult Finetuner::train_epoch(int64_t epoch) {
   std::optional<data::Batch> batch = loader_.next();
   while (batch) {
     data::pad_interests_globally(*batch, comm_);
+    result.samples += batch->global_size;
     std::optional<data::Batch> next = loader_.next();
     const FinetuneStepResult step = step_.run(*batch, interests_.interest_embeddings, next ? &*next : nullptr);
     batch = std::move(next);
@@ -226,9 +234,11 @@ bool Finetuner::validate_and_keep_best(int64_t epoch, const EpochResult& trained
   const RankingMetrics valid = evaluate_split(*model_, features_, interests_.interest_embeddings, *interest_tables_,
                                               dataset_, "valid", config_.model.max_seq_len, comm_);
   const double valid_s = clock.lap();
-  const bool improved = valid.ndcg10 > best_ndcg_;
+  // Strictly better validation NDCG@10 (unrounded): a tie keeps the earlier epoch, and a
+  // plateau counts towards the patience (docs/fine-tuning.md compares the public rule).
+  const bool improved = valid.ndcg10() > best_ndcg_;
   if (improved) {
-    best_ndcg_ = valid.ndcg10;
+    best_ndcg_ = valid.ndcg10();
     best_epoch_ = epoch + 1;
     epochs_without_gain_ = 0;
     if (comm_.rank() == 0) {
@@ -238,24 +248,21 @@ bool Finetuner::validate_and_keep_best(int64_t epoch, const EpochResult& trained
     ++epochs_without_gain_;
   }
   if (comm_.rank() == 0) {
-    metrics_.write(JsonLine()
-                       .add("kind", std::string("epoch"))
-                       .add("epoch", epoch + 1)
-                       .add("steps", trained.steps)
-                       .add("loss", trained.mean_cross_entropy + config_.loss.gamma * trained.mean_reg)
-                       .add("cross_entropy", trained.mean_cross_entropy)
-                       .add("valid_recall@10", valid.recall10)
-                       .add("valid_ndcg@10", valid.ndcg10)
-                       .add("valid_recall@50", valid.recall50)
-                       .add("valid_ndcg@50", valid.ndcg50)
-                       .add("best_epoch", best_epoch_)
+    JsonLine line;
+    line.add("kind", std::string("epoch"))
+        .add("epoch", epoch + 1)
+        .add("steps", trained.steps)
+        .add("loss", trained.mean_cross_entropy + config_.loss.gamma * trained.mean_reg)
+        .add("cross_entropy", trained.mean_cross_entropy);
+    valid.add_to(line, "valid_");
+    metrics_.write(line.add("best_epoch", best_epoch_)
                        .add("refresh_s", trained.refresh_s)
                        .add("train_s", trained.train_s)
                        .add("valid_s", valid_s));
   }
-  const double samples = static_cast<double>(trained.steps * loader_options_.global_batch);
+  const double samples = static_cast<double>(trained.samples);
   LOG(INFO) << "epoch " << epoch + 1 << "/" << config_.train.epochs << ": loss " << trained.mean_cross_entropy
-            << ", valid recall@10 " << valid.recall10 << " ndcg@10 " << valid.ndcg10 << (improved ? " (best)" : "")
+            << ", valid recall@10 " << valid.recall[0] << " ndcg@10 " << valid.ndcg10() << (improved ? " (best)" : "")
             << " | " << static_cast<int64_t>(samples / std::max(trained.train_s, 1e-9)) << " samples/s, refresh "
             << trained.refresh_s << " s, validation " << valid_s << " s";
   if (epochs_without_gain_ >= config_.finetune.patience) {
@@ -285,14 +292,10 @@ void Finetuner::test() {
                                              best_tables, dataset_, "test", config_.model.max_seq_len, comm_);
   if (comm_.rank() == 0) {
     runtime::write_file_atomically(run_dir_ + "/test_metrics.json", test.json() + "\n");
-    metrics_.write(JsonLine()
-                       .add("kind", std::string("test"))
-                       .add("best_epoch", best_epoch_)
-                       .add("recall@10", test.recall10)
-                       .add("ndcg@10", test.ndcg10)
-                       .add("recall@50", test.recall50)
-                       .add("ndcg@50", test.ndcg50)
-                       .add("users", test.users));
+    JsonLine line;
+    line.add("kind", std::string("test")).add("best_epoch", best_epoch_);
+    test.add_to(line, "");
+    metrics_.write(line.add("users", test.users));
   }
   LOG(INFO) << "test (best epoch " << best_epoch_ << "): " << test.json() << "; written to " << run_dir_
             << "/test_metrics.json";

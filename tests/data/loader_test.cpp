@@ -88,24 +88,72 @@ std::map<int64_t, int64_t> file_fingerprints(const Dataset& dataset) {
 
 // Every (position, fingerprint) the epoch yields on this rank.
 at::Tensor epoch_fingerprints(const Dataset& dataset, int rank, int world, int64_t epoch, int64_t batch_size,
-                              int64_t* steps) {
+                              int64_t* steps, bool keep_partial = false) {
   LoaderOptions options;
   options.global_batch = batch_size;
   options.rank = rank;
   options.world_size = world;
   options.prefetch = 2;
+  options.keep_partial = keep_partial;
   Loader loader(dataset, options);
   loader.start_epoch(epoch, 0, tables_for(dataset));
   std::vector<at::Tensor> parts;
   *steps = 0;
+  const int64_t full_steps = dataset.samples("train") / batch_size;
+  const int64_t tail = dataset.samples("train") % batch_size;
   while (auto batch = loader.next()) {
     EXPECT_EQ(batch->step, *steps);
-    EXPECT_EQ(batch->pos_item.size(0), batch_size / world);
+    if (*steps < full_steps) {
+      EXPECT_EQ(batch->pos_item.size(0), batch_size / world);
+      EXPECT_EQ(batch->global_size, batch_size);
+    } else {  // the partial batch: spread evenly, lower ranks one more
+      EXPECT_EQ(batch->global_size, tail);
+      EXPECT_EQ(batch->pos_item.size(0), tail / world + (rank < tail % world ? 1 : 0));
+    }
     parts.push_back(fingerprints(*batch));
     ++*steps;
   }
   EXPECT_EQ(*steps, loader.steps_per_epoch());
   return parts.empty() ? at::empty({0, 2}, at::kLong) : at::cat(parts);
+}
+
+TEST(Loader, KeptPartialBatchGivesEverySampleOnceAndTheSameBatchesAsOneRank) {
+  const Dataset dataset = Dataset::open(dataset_dir());
+  const int world = comm().size();
+  const int64_t samples = dataset.samples("train");
+  // A batch size whose tail has at least a sample per rank and, where one exists, splits
+  // unevenly over the ranks.
+  int64_t batch_size = 0;
+  for (const bool uneven : {true, false}) {
+    for (int64_t per_rank = 13; per_rank > 1 && batch_size == 0; --per_rank) {
+      const int64_t tail = samples % (per_rank * world);
+      if (tail >= world && (!uneven || tail % world != 0)) batch_size = per_rank * world;
+    }
+  }
+  ASSERT_GT(batch_size, 0) << samples << " samples";
+  int64_t steps = 0;
+  const at::Tensor mine = epoch_fingerprints(dataset, comm().rank(), world, 2, batch_size, &steps, true);
+  EXPECT_EQ(steps, samples / batch_size + 1);
+  const at::Tensor gathered = comm().allgather_variable(mine);
+  ASSERT_EQ(gathered.size(0), samples);
+  const at::Tensor order = gathered.select(1, 0).argsort();
+  EXPECT_TRUE(at::equal(gathered.select(1, 0).index_select(0, order), at::arange(samples, at::kLong)));
+  int64_t single_steps = 0;
+  const at::Tensor single = epoch_fingerprints(dataset, 0, 1, 2, batch_size, &single_steps, true);
+  EXPECT_TRUE(at::equal(gathered.index_select(0, order), single.index_select(0, single.select(1, 0).argsort())));
+}
+
+TEST(Loader, PartialBatchWithFewerSamplesThanRanksIsDropped) {
+  const Dataset dataset = Dataset::open(dataset_dir());
+  const int64_t samples = dataset.samples("train");
+  LoaderOptions options;
+  options.keep_partial = true;
+  options.world_size = 3;
+  while (samples % options.world_size == 0) ++options.world_size;
+  options.global_batch = samples - samples % options.world_size;  // tail: 1 .. world_size - 1
+  const Loader loader(dataset, options);
+  EXPECT_EQ(loader.steps_per_epoch(), 1);
+  EXPECT_EQ(loader.dropped_per_epoch(), samples % options.world_size);
 }
 
 TEST(Loader, EverySampleOncePerEpochAndTheSameGlobalBatchesAsOneRank) {

@@ -1,4 +1,5 @@
-// The model against the public implementation's numbers (both model fixtures) and the
+// The model against the public implementation's numbers (the pretraining and both
+// fine-tuning fixtures) and the
 // invariants of the model's definition: trailing padding and padded positions never matter,
 // fusion limits, missing modalities.
 #include <gtest/gtest.h>
@@ -15,11 +16,11 @@ namespace {
 
 using missrec::testing::fixture_path;
 
-void expect_parity(const std::string& name) {
+void expect_parity(const std::string& name, size_t output_lines = 7) {
   MISSREC_SKIP_WITHOUT_FIXTURE(fixture_path(name));
   const ModelFixture fixture = load_model_fixture(fixture_path(name));
   const std::vector<ParityLine> lines = check_model_parity(fixture);
-  EXPECT_EQ(lines.size(), 7 + fixture.expected_grad.size());
+  EXPECT_EQ(lines.size(), output_lines + fixture.expected_grad.size());
   for (const ParityLine& line : lines) {
     EXPECT_TRUE(line.passed()) << name << ": " << line.name << " error " << line.error;
   }
@@ -27,6 +28,25 @@ void expect_parity(const std::string& name) {
 
 TEST(ModelParity, SmallFixture) { expect_parity("missrec_forward_small.h5"); }
 TEST(ModelParity, FullFixture) { expect_parity("missrec_forward_full.h5"); }
+// Fine-tuning: z, the regulariser, the scores against every item and the loss of the
+// training path, z and the regulariser of the plain forward, every gradient.
+TEST(ModelParity, InductiveFinetuneFixture) { expect_parity("missrec_inductive_ft.h5", 6); }
+TEST(ModelParity, TransductiveFinetuneFixture) {
+  expect_parity("missrec_transductive_ft.h5", 6);
+  const ModelFixture fixture = load_model_fixture(fixture_path("missrec_transductive_ft.h5"));
+  EXPECT_EQ(fixture.expected_grad.count("item_embedding.weight"), 1u);
+}
+
+TEST(ModelParity, FinetuneDetectsAWrongItemEmbedding) {
+  MISSREC_SKIP_WITHOUT_FIXTURE(fixture_path("missrec_transductive_ft.h5"));
+  ModelFixture fixture = load_model_fixture(fixture_path("missrec_transductive_ft.h5"));
+  const int64_t history_item = fixture.view.item_seq[0][0].item<int64_t>();
+  fixture.weights["item_embedding.weight"][history_item] += 0.05 * torch::randn({fixture.config.hidden_size});
+  std::map<std::string, bool> passed;
+  for (const ParityLine& line : check_model_parity(fixture)) passed[line.name] = line.passed();
+  EXPECT_FALSE(passed.at("seq_output"));
+  EXPECT_FALSE(passed.at("seq_output (encode)"));
+}
 
 TEST(ModelParity, DetectsAWrongWeight) {
   MISSREC_SKIP_WITHOUT_FIXTURE(fixture_path("missrec_forward_small.h5"));

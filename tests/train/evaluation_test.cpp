@@ -35,29 +35,35 @@ TEST(Ranking, TiesCountAgainstTheTarget) {
 }
 
 TEST(Ranking, PerUserMetricsAtTheCutoffs) {
-  const torch::Tensor rows = per_user_metrics(torch::tensor({1, 10, 11, 50, 51}, torch::kLong));
+  // Columns: recall@10, ndcg@10, recall@20, ndcg@20, recall@50, ndcg@50.
+  const torch::Tensor rows = per_user_metrics(torch::tensor({1, 10, 11, 20, 50, 51}, torch::kLong));
+  ASSERT_EQ(rows.size(1), 6);
   const auto m = [&](int64_t row, int64_t column) { return rows[row][column].item<double>(); };
-  // rank 1: hit at 10 and 50, gain 1
-  EXPECT_DOUBLE_EQ(m(0, 0), 1.0);
-  EXPECT_DOUBLE_EQ(m(0, 1), 1.0);
-  EXPECT_DOUBLE_EQ(m(0, 3), 1.0);
+  // rank 1: hit at every cutoff, gain 1
+  for (int64_t c = 0; c < 6; ++c) EXPECT_DOUBLE_EQ(m(0, c), 1.0);
   // rank 10: inside @10 with gain 1/log2(11)
   EXPECT_DOUBLE_EQ(m(1, 0), 1.0);
   EXPECT_NEAR(m(1, 1), 1.0 / std::log2(11.0), 1e-15);
-  // rank 11: outside @10, inside @50
+  // rank 11: outside @10, inside @20 and @50
   EXPECT_DOUBLE_EQ(m(2, 0), 0.0);
   EXPECT_DOUBLE_EQ(m(2, 1), 0.0);
   EXPECT_DOUBLE_EQ(m(2, 2), 1.0);
   EXPECT_NEAR(m(2, 3), 1.0 / std::log2(12.0), 1e-15);
-  // rank 50: the last inside @50; rank 51: nothing
+  EXPECT_NEAR(m(2, 5), 1.0 / std::log2(12.0), 1e-15);
+  // rank 20: the last inside @20
   EXPECT_DOUBLE_EQ(m(3, 2), 1.0);
-  EXPECT_NEAR(m(3, 3), 1.0 / std::log2(51.0), 1e-15);
-  for (int64_t c = 0; c < 4; ++c) EXPECT_DOUBLE_EQ(m(4, c), 0.0);
-  // Averages over the five users.
+  EXPECT_NEAR(m(3, 3), 1.0 / std::log2(21.0), 1e-15);
+  // rank 50: outside @20, the last inside @50; rank 51: nothing
+  EXPECT_DOUBLE_EQ(m(4, 2), 0.0);
+  EXPECT_DOUBLE_EQ(m(4, 4), 1.0);
+  EXPECT_NEAR(m(4, 5), 1.0 / std::log2(51.0), 1e-15);
+  for (int64_t c = 0; c < 6; ++c) EXPECT_DOUBLE_EQ(m(5, c), 0.0);
+  // Averages over the six users.
   const torch::Tensor mean = rows.mean(0);
-  EXPECT_DOUBLE_EQ(mean[0].item<double>(), 2.0 / 5.0);  // recall@10
-  EXPECT_DOUBLE_EQ(mean[2].item<double>(), 4.0 / 5.0);  // recall@50
-  EXPECT_NEAR(mean[1].item<double>(), (1.0 + 1.0 / std::log2(11.0)) / 5.0, 1e-15);
+  EXPECT_DOUBLE_EQ(mean[0].item<double>(), 2.0 / 6.0);  // recall@10
+  EXPECT_DOUBLE_EQ(mean[2].item<double>(), 4.0 / 6.0);  // recall@20
+  EXPECT_DOUBLE_EQ(mean[4].item<double>(), 5.0 / 6.0);  // recall@50
+  EXPECT_NEAR(mean[1].item<double>(), (1.0 + 1.0 / std::log2(11.0)) / 6.0, 1e-15);
 }
 
 }  // namespace

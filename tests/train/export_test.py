@@ -12,40 +12,10 @@ import tempfile
 import h5py
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 from script_check import SMALL_MODEL, check, finish, run, synth_demo, write_config
-
-
-class MISSRec(nn.Module):
-    """The sequence side of MISSRec (adaptors, fused interest-aware sequence, transformer
-    encoder) in plain PyTorch."""
-
-    def __init__(self, c):
-        super().__init__()
-        hidden = c["hidden_size"]
-        self.text_adaptor = nn.Linear(c["text_dim"], hidden)
-        self.img_adaptor = nn.Linear(c["image_dim"], hidden)
-        self.position_embedding = nn.Embedding(c["max_seq_len"], hidden)
-        self.LayerNorm = nn.LayerNorm(hidden, eps=c["layer_norm_eps"])
-        self.fusion_factor = nn.Parameter(torch.zeros(()))
-        self.trm_model = nn.Transformer(
-            d_model=hidden, nhead=c["n_heads"], num_encoder_layers=c["n_layers"] // 2,
-            num_decoder_layers=c["n_layers"] // 2, dim_feedforward=c["inner_size"], dropout=0.0,
-            activation=c["hidden_act"], layer_norm_eps=c["layer_norm_eps"], batch_first=True)
-
-    def forward(self, text, image, item_seq, item_length, interest_seq, interest_embeddings):
-        batch, width = item_seq.shape
-        interest_padding = interest_seq.eq(0)
-        memory = self.trm_model.encoder(interest_embeddings[interest_seq],
-                                        src_key_padding_mask=interest_padding)
-        x = self.text_adaptor(text) + self.img_adaptor(image)
-        x = self.LayerNorm(x + self.position_embedding(torch.arange(width))[None])
-        decoded = self.trm_model.decoder(x, memory, tgt_key_padding_mask=item_seq.eq(0),
-                                         memory_key_padding_mask=interest_padding)
-        return F.normalize(decoded[torch.arange(batch), item_length - 1], dim=-1)
+from torch_missrec import MISSRec
 
 
 with tempfile.TemporaryDirectory() as tmp:

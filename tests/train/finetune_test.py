@@ -1,12 +1,16 @@
 """Fine-tuning on a downstream domain and full-ranking evaluation end to end:
 * from a pretrained export, trm_model.* and position_embedding stay exactly as
   pretrained after training; the adaptors move; test_metrics.json has exactly the keys
-  recall@10, ndcg@10, recall@50, ndcg@50 and users;
+  recall and ndcg at 10, 20 and 50 and users;
 * `missrec evaluate` gives identical numbers at np=1, 2 and 3, equal to the run's own
   test metrics;
 * early stopping: with a learning rate too small to change anything, validation NDCG@10
   never improves after epoch 1, the run stops after finetune.patience more epochs and the
   kept best model is epoch 1's;
+* a transductive model (best.h5, written again by `missrec export` as a PyTorch file)
+  loads strictly into a PyTorch module with the public implementation's names and item
+  ID embeddings, and computes the same sequence vectors and every item's score as
+  `missrec encode`;
 * scripts/convert_public_checkpoint.py turns a public-style torch.save dict (state_dict
   with extra tables, a config object of a class that cannot be imported, an epoch) into a
   native export with the same tensors, and finetune accepts it.
@@ -25,6 +29,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 from script_check import (SMALL_MODEL, check, finish, read_metrics, run, synth_demo, write_config)
+from torch_missrec import MISSRec, dataset_features
 
 SOURCE = os.environ.get("MISSREC_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -74,9 +79,42 @@ with tempfile.TemporaryDirectory() as tmp:
           after.get("item_embedding.weight", np.zeros((0, 0))).shape[0] == 151)
     with open(os.path.join(tmp, "ft", "test_metrics.json")) as f:
         test_metrics = json.load(f)
-    check("test_metrics.json has recall/ndcg @10/@50 and users",
-          set(test_metrics) == {"recall@10", "ndcg@10", "recall@50", "ndcg@50", "users"}, test_metrics)
+    check("test_metrics.json has recall/ndcg @10/@20/@50 and users",
+          set(test_metrics) == {"recall@10", "ndcg@10", "recall@20", "ndcg@20", "recall@50", "ndcg@50", "users"}, test_metrics)
     check("every test user counted once", test_metrics.get("users") == 120, test_metrics)
+
+    # The transductive export in PyTorch: strict load, same z and scores as `missrec encode`.
+    downstream = os.path.join(tmp, "demo", "downstream")
+    pth, encoded = os.path.join(tmp, "ft.pth"), os.path.join(tmp, "ft_z.h5")
+    code, out, err = run(["export", "--checkpoint", best, "--format", "pytorch", "--out", pth])
+    check("export --checkpoint best.h5 --format pytorch exits 0", code == 0, out + err)
+    code, out, err = run(["encode", "--model", best, "--data", downstream, "--split", "test", "--samples", "40",
+                          "--out", encoded])
+    check("encode accepts a transductive export", code == 0, out + err)
+    if code == 0 and os.path.exists(pth):
+        exported = torch.load(pth)
+        module = MISSRec(exported["config"], n_items=exported["state_dict"]["item_embedding.weight"].shape[0] - 1)
+        missing, unexpected = module.load_state_dict(exported["state_dict"], strict=True)
+        check("the transductive state_dict loads strictly (item_embedding included)", not missing and not unexpected)
+        module.train()  # dropout is 0 in the module; train mode avoids the encoder's nested-tensor path
+        with h5py.File(encoded, "r") as f:
+            inputs = {name: torch.as_tensor(np.asarray(f[name][()])) for name in f}
+        text_all, image_all = dataset_features(downstream)
+        with torch.no_grad():
+            z = module(inputs["text"], inputs["image"], inputs["item_seq"], inputs["item_length"],
+                       inputs["interest_seq"], exported["interests"]["interest_embeddings"])
+            scores = module.scores(z, text_all, image_all)
+        z_error = float((z - inputs["z"]).abs().max())
+        check(f"transductive z equals the C++ model's (max abs error {z_error:.2e} <= 1e-5)", z_error <= 1e-5)
+        s_error = float((scores - inputs["scores"]).abs().max())
+        check(f"every item's score equals the C++ model's (max abs error {s_error:.2e} <= 1e-4)", s_error <= 1e-4)
+        without_ids = MISSRec(exported["config"])
+        without_ids.load_state_dict({k: v for k, v in exported["state_dict"].items() if k != "item_embedding.weight"})
+        without_ids.train()
+        with torch.no_grad():
+            z_without = without_ids(inputs["text"], inputs["image"], inputs["item_seq"], inputs["item_length"],
+                                    inputs["interest_seq"], exported["interests"]["interest_embeddings"])
+        check("the item ID embeddings change z (the check can fail)", float((z_without - z).abs().max()) > 1e-3)
 
     # Evaluate at several rank counts.
     results = {}
