@@ -21,10 +21,11 @@ Writes
                             of a sequence but the last two is a training target).
 Item features are derived from the item's attributes: each attribute id has a fixed
 random 512-d vector per modality; an item's text feature is the normalised sum of its
-attributes' text vectors, its image feature the same with the image vectors, its
-word-dropped text (feat2CLS) the same with a fixed fifth of the attributes left out. An
-item without attributes has zero features (a missing modality). Everything is
-deterministic given --seed.
+attributes' text vectors plus a random vector of the item's own at half that length (two
+items with the same attributes still differ, as their titles and photos would), its
+image feature the same with the image vectors, its word-dropped text (feat2CLS) the same
+with a fixed fifth of the attributes left out. An item without attributes has zero
+features (a missing modality). Everything is deterministic given --seed.
 """
 import argparse
 import json
@@ -66,23 +67,31 @@ def read_domain(args, domain, users, rng):
     return sequences, attributes
 
 
+def unit(vector):
+    return vector / np.linalg.norm(vector)
+
+
 def features(items, attributes, seed):
-    """text, text_aug, image [len(items), DIM] float32 from the items' attribute bags."""
+    """text, text_aug, image [len(items), DIM] float32 from the items' attribute bags, each
+    plus an item's own component (half the attribute part's length): many items share an
+    attribute bag, and identical features would tie in every ranking."""
     names = sorted({a for item in items for a in attributes.get(item, [])})
     column = {a: i for i, a in enumerate(names)}
     rng = np.random.default_rng(seed)
     text_basis = rng.standard_normal((len(names) + 1, DIM)).astype(np.float32)
     image_basis = rng.standard_normal((len(names) + 1, DIM)).astype(np.float32)
+    own = {"text": rng.standard_normal((len(items), DIM)).astype(np.float32),
+           "image": rng.standard_normal((len(items), DIM)).astype(np.float32)}
     out = {key: np.zeros((len(items), DIM), np.float32) for key in ("text", "text_aug", "image")}
     for row, item in enumerate(items):
         bag = [column[a] for a in attributes.get(item, [])]
         if not bag:
             continue
         kept = [c for c in bag if (c * 2654435761 + row) % 5 != 0] or bag
-        for key, basis, chosen in (("text", text_basis, bag), ("text_aug", text_basis, kept),
-                                   ("image", image_basis, bag)):
-            vector = basis[chosen].sum(0)
-            out[key][row] = vector / np.linalg.norm(vector) * np.sqrt(DIM)
+        for key, basis, chosen, mine in (("text", text_basis, bag, own["text"]),
+                                         ("text_aug", text_basis, kept, own["text"]),
+                                         ("image", image_basis, bag, own["image"])):
+            out[key][row] = unit(unit(basis[chosen].sum(0)) + 0.5 * unit(mine[row])) * np.sqrt(DIM)
     return out
 
 

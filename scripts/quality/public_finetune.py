@@ -16,7 +16,6 @@ the cumulative metric, 0-based): it is asked for k = 9, 19, 49 and the results a
 printed as @10, @20, @50, and the validation metric selecting the best epoch is its
 NDCG@9, the true NDCG@10, as ours. best_epoch is 1-based.
 """
-import argparse
 import json
 import os
 import sys
@@ -27,15 +26,8 @@ import public_shims  # noqa: E402
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--public", required=True)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--mode", choices=["transductive", "inductive"], required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--workdir", required=True)
-    parser.add_argument("--pretrained", default="")
-    parser.add_argument("--set", action="append", default=[])
+    parser = public_shims.parser(__doc__, ("--mode", {"choices": ["transductive", "inductive"], "required": True}),
+                                 ("--seed", {"type": int, "required": True}), ("--pretrained", {"default": ""}))
     args = parser.parse_args()
     public = os.path.abspath(args.public)
     data = os.path.abspath(args.data)

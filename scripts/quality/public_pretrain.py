@@ -11,7 +11,6 @@ DIR holds NAME/NAME.pt_datasets, NAME.train.inter and <Domain>.feat{1,2,3}CLS. -
 RecBole settings (values are Python literals). public_shims.py says what running it on a
 CPU in one process takes (its interest refresh runs its own DPC-KNN).
 """
-import argparse
 import glob
 import json
 import os
@@ -23,14 +22,8 @@ import public_shims  # noqa: E402
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--public", required=True)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--epochs", type=int, required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--workdir", required=True)
-    parser.add_argument("--set", action="append", default=[])
+    parser = public_shims.parser(__doc__, ("--epochs", {"type": int, "required": True}),
+                                 ("--seed", {"type": int, "required": True}))
     args = parser.parse_args()
     public = os.path.abspath(args.public)
     os.makedirs(args.workdir, exist_ok=True)

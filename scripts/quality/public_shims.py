@@ -56,6 +56,19 @@ def prepare(public, knn_local_ratio):
     return public_trainer
 
 
+def parser(doc, *extra):
+    """The drivers' command line: --public, --data, --dataset, --workdir and repeated --set,
+    then `extra` (name, add_argument keywords) pairs."""
+    import argparse
+    result = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name in ("--public", "--data", "--dataset", "--workdir"):
+        result.add_argument(name, required=True)
+    for name, options in extra:
+        result.add_argument(name, **options)
+    result.add_argument("--set", action="append", default=[])
+    return result
+
+
 def settings_from(items, base):
     """base updated with key=value items (values as Python literals where they parse)."""
     import ast

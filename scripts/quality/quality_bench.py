@@ -18,7 +18,9 @@ table is labelled "pretrained N epochs".
 --public is a checkout of the public implementation (gimpong/MM23-MISSRec); without it the
 table shows the public side as missing. Its Python (--public-python, default this one)
 needs torch, numpy < 2, pandas, scipy, scikit-learn, colorlog and colorama.
-Every run's JSON line is appended to OUT/results.jsonl; reruns skip the runs already
+With --public each missrec model is also loaded strictly into the public code's model
+and tested by the public evaluator (public_crosscheck.py): the last column says whether
+that gives the same test metrics. Every run's JSON line is appended to OUT/results.jsonl; reruns skip the runs already
 there, and the table covers every line of the file with this --label.
 
 The shared settings: hidden 64, 2 layers, 2 heads, feed-forward 256, dropout 0.5, Adam
@@ -75,7 +77,31 @@ def run_ours(args, data, mode, seed, workdir):
     line = {"side": "missrec", "mode": mode, "seed": seed}
     line.update({m: test[m] for m in METRICS + ("recall@50", "ndcg@50")})
     line.update({"best_epoch": test["best_epoch"], "epochs": epochs, "time_s": round(elapsed, 1)})
+    if args.public:
+        add_crosscheck(args, line, workdir)
     return line
+
+
+def add_crosscheck(args, line, workdir):
+    """Adds the public code's test metrics of the run's best model and whether they are
+    missrec's (to the 6 decimals the public evaluator rounds to)."""
+    line["public_scores_it"] = crosscheck(args, line["mode"], os.path.join(workdir, "run", "best.h5"), workdir)
+    line["same_in_public"] = all(abs(line["public_scores_it"][m] - round(line[m], 6)) <= 1.5e-6 for m in METRICS)
+
+
+def crosscheck(args, mode, best, workdir):
+    """The public code's test metrics of missrec's best model (public_crosscheck.py)."""
+    pth = os.path.join(workdir, "best.pth")
+    subprocess.run([args.missrec, "export", "--checkpoint", best, "--format", "pytorch", "--out", pth], check=True,
+                   stdout=subprocess.DEVNULL)
+    release, name = os.path.split(os.path.abspath(args.data))
+    command = [args.public_python, os.path.join(HERE, "public_crosscheck.py"), "--public", args.public, "--data",
+               release, "--dataset", name, "--mode", mode, "--model", pth, "--workdir",
+               os.path.join(workdir, "crosscheck")]
+    with open(os.path.join(workdir, "crosscheck-log.txt"), "w") as log:
+        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True, check=True)
+    scored = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {m: scored[m] for m in METRICS}
 
 
 def public_settings():
@@ -152,13 +178,13 @@ def pretrain_both(args):
 
 
 def table(lines, label):
-    rows = ["| mode | side | seeds | R@10 | N@10 | R@20 | N@20 | best epoch | time per run |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| mode | side | seeds | R@10 | N@10 | R@20 | N@20 | best epoch | time per run | public code on missrec's model |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for mode in sorted({line["mode"] for line in lines}, reverse=True):
         for side in ("public", "missrec"):
             runs = [line for line in lines if line["mode"] == mode and line["side"] == side]
             if not runs:
-                rows.append(f"| {mode} | {side} | missing | | | | | | |")
+                rows.append(f"| {mode} | {side} | missing | | | | | | | |")
                 continue
 
             def cell(metric):
@@ -169,8 +195,10 @@ def table(lines, label):
             seeds = ",".join(str(run["seed"]) for run in runs)
             epochs = ",".join(str(run["best_epoch"]) for run in runs)
             seconds = statistics.mean(run["time_s"] for run in runs)
+            checked = [run["same_in_public"] for run in runs if "same_in_public" in run]
+            same = "" if not checked else ("same metrics" if all(checked) else "DIFFERENT metrics")
             rows.append(f"| {mode} | {side} | {seeds} | " + " | ".join(cell(m) for m in METRICS)
-                        + f" | {epochs} | {seconds:.0f} s |")
+                        + f" | {epochs} | {seconds:.0f} s | {same} |")
     return f"{label}:\n" + "\n".join(rows)
 
 
@@ -218,6 +246,13 @@ def main():
                 with open(results, "a") as f:
                     f.write(json.dumps(line) + "\n")
                 done.append(line)
+    if args.public:  # runs recorded before the cross-check was asked for
+        for line in done:
+            if line["side"] == "missrec" and line.get("label") == args.label and "same_in_public" not in line:
+                workdir = os.path.join(args.out, args.label.replace(" ", "-"), f"missrec-{line['mode']}-{line['seed']}")
+                add_crosscheck(args, line, workdir)
+        with open(results, "w") as f:
+            f.writelines(json.dumps(line) + "\n" for line in done)
     print(table([d for d in done if d.get("label") == args.label], args.label))
 
 
