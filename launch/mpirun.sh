@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
     --launch-agent) launch_agent="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
     --bin) bin="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     --) shift; break ;;
     *) break ;;
   esac

@@ -14,7 +14,7 @@ while [ $# -gt 0 ]; do
     --build-dir) build_dir="$2"; shift ;;
     --out) out="$2"; shift ;;
     --np) np="$2"; shift ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "scripts/bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift

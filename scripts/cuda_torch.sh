@@ -10,6 +10,7 @@
 # machines (its runtime, nvcc and NCCL 2.28 match the wheel's), and is the version on
 # the GPU machines we test on.
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;; esac
 cd "$(dirname "$0")/.."
 
 cmake_args=0

@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
     --epochs) epochs="$2"; shift 2 ;;
     --run-dir) run_dir="$2"; shift 2 ;;
     --build-dir) build_dir="$2"; shift 2 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "demo.sh: error: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -33,11 +33,32 @@ if [ "$skip_setup" -eq 0 ]; then
   scripts/setup.sh
 fi
 
+# Builds missrec showing the build's percentage; on failure prints the compiler's errors
+# and stops (an older binary is never used).
+build() {
+  local log="$build_dir/demo-build.log" status=0 pid
+  mkdir -p "$build_dir"
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >"$log" 2>&1 || status=$?
+  if [ "$status" -eq 0 ]; then
+    cmake --build "$build_dir" --target missrec -j "$(nproc)" >>"$log" 2>&1 &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+      printf '\r  %s' "$(grep -oE '^\[ *[0-9]+%\]' "$log" | tail -1 || true)"
+      sleep 2
+    done
+    wait "$pid" || status=$?
+    printf '\r  %s\n' "$(grep -oE '^\[ *[0-9]+%\]' "$log" | tail -1 || true)"
+  fi
+  if [ "$status" -ne 0 ]; then
+    grep -E -A4 "error|Error" "$log" | head -60 >&2 || tail -40 "$log" >&2
+    echo "demo.sh: error: the build failed (exit $status; the whole log: $log)" >&2
+    exit 1
+  fi
+}
+
 step "building $build_dir/missrec"
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build_dir" --target missrec -j "$(nproc)" | grep -E "error|Built target missrec$" || true
+build
 missrec="$build_dir/missrec"
-[ -x "$missrec" ] || { echo "demo.sh: error: the build failed" >&2; exit 1; }
 
 step "synthesizing the demo dataset (data/demo)"
 if [ -f data/demo/pretrain/dataset.yaml ] && "$missrec" data inspect data/demo/pretrain >/dev/null 2>&1; then

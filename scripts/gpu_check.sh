@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift ;;
     --quick) quick=1 ;;
     --device) device="$2"; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "scripts/gpu_check.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

@@ -14,7 +14,7 @@ out=out/gpu_rehearsal
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out="$2"; shift ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "scripts/gpu_rehearse.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

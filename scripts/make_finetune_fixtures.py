@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the fine-tuning parity fixtures (tests/fixtures/missrec_finetune_*.h5) from the
+"""Writes the fine-tuning parity fixtures (tests/fixtures/missrec_{inductive,transductive}_ft.h5) from the
 public MISSRec implementation's own model code, imported from a checkout you give.
 
   scripts/make_finetune_fixtures.py --public PATH [--out tests/fixtures]
@@ -18,9 +18,8 @@ import argparse
 import os
 import sys
 
-import h5py
-import numpy as np
-import torch
+# h5py, numpy and torch, imported once the command line is read (--help needs nothing).
+h5py = np = torch = None
 
 STAGES = ("inductive_ft", "transductive_ft")
 SHAPE = dict(n_items=61, batch=16, max_len=20, hidden=64, heads=2, layers=2, inner=128, width=512)
@@ -137,8 +136,13 @@ def main():
     parser.add_argument("--public", required=True, help="checkout of the public MISSRec implementation")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures"))
     args = parser.parse_args()
+    global h5py, np, torch
+    import h5py
+    import numpy as np
+    import torch
     if not os.path.isfile(os.path.join(args.public, "missrec.py")):
         sys.exit(f"make_finetune_fixtures.py: {args.public} has no missrec.py (expected the public implementation)")
+    os.makedirs(args.out, exist_ok=True)
     torch.set_default_dtype(torch.float32)
     for seed, stage in enumerate(STAGES, 1):
         model, text, image = build(os.path.abspath(args.public), stage, seed)

@@ -12,7 +12,7 @@ with_slurm=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --with-slurm) with_slurm=1 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "scripts/setup.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

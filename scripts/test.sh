@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
       cuda_torch=1
       ctest_args+=(-L "unit|mpi")
       ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "scripts/test.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

@@ -18,6 +18,7 @@
 #
 # Needs Debian's slurm-wlm and munge (scripts/setup.sh --with-slurm) and root.
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;; esac
 
 started=0
 die() {

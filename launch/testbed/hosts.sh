@@ -16,6 +16,7 @@
 # host the way ssh would on a real one. Needs root and iproute2 (and util-linux's
 # unshare); a failed start removes whatever it had created.
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;; esac
 
 die() {
   echo "hosts.sh: error: $*" >&2

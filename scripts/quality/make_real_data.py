@@ -33,7 +33,7 @@ import os
 import sys
 import urllib.request
 
-import numpy as np
+np = None  # numpy, imported once the command line is read (--help needs nothing)
 
 RAW = "https://raw.githubusercontent.com/RUCAIBox/CIKM2020-S3Rec/master/data/"
 DIM = 512
@@ -168,6 +168,8 @@ def main():
     parser.add_argument("--pretrain-users", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=2020)
     args = parser.parse_args()
+    global np
+    import numpy as np
     rng = np.random.default_rng(args.seed)
     write_downstream(args, rng)
     if args.pretrain:

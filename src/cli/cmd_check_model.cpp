@@ -13,10 +13,11 @@ CommandSpec check_model_command() {
   CommandSpec command;
   command.name = "check-model";
   command.summary =
-      "Runs the model on a parity fixture (the layout of tests/fixtures): z, z', both "
-      "regularisers, the three losses and every gradient, and prints the largest relative "
-      "error of each. Exit 0 when all are within the fixture README's tolerances, 1 "
-      "otherwise.";
+      "Runs the model on a parity fixture (the layout of tests/fixtures) as its training "
+      "stage computes (pretraining: z, z', both regularisers, the three losses; fine-tuning: "
+      "z, the regulariser, every item's score, the loss), with every gradient, and prints "
+      "the largest relative error of each. Exit 0 when all are within the fixture README's "
+      "tolerances, 1 otherwise.";
   command.options = {{"fixture", "FILE", "HDF5 fixture file", false, true, ""},
                      {"device", "cpu|cuda", "where the model runs (cuda: GPU 0)", false, false, "cpu"}};
   command.check_args = [](const ParsedArgs& args) {
