@@ -28,7 +28,7 @@ std::string mpi_library_version() {
   return end == std::string::npos ? version : version.substr(0, end);
 }
 
-// The BLAS LibTorch actually loaded: Debian's reference BLAS is ~10x slower than
+// The BLAS LibTorch actually loaded: Debian's reference BLAS is far slower than
 // OpenBLAS, so say which one this process runs on.
 std::string loaded_blas() {
   std::ifstream maps("/proc/self/maps");

@@ -156,8 +156,8 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
   }
   // The tensor-op path holds as many distance tiles per pass as the budget allows (large
   // batches for the device). The CPU kernel summarises each tile as soon as it is
-  // computed, while it is still in cache: a pass is one tile (-9% of the refresh's time
-  // at N=16,000 against 7 tiles, and 40 MB instead of 234), whatever the budget admits.
+  // computed, while it is still in cache: a pass is one tile, whatever the budget admits
+  // (faster and a fraction of the memory: docs/performance.md).
   const int64_t budget_pass = pass_rows(n, tile, largest_shard, k, kept, !cpu_selection, options.memory_mb);
   const int64_t pass = cpu_selection ? std::min(budget_pass, tile) : budget_pass;
   const at::Tensor norms = squared_norms(tokens);

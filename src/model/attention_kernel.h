@@ -23,7 +23,7 @@ struct AttentionSegments {
 // hand-written backward, on packed tokens: each sample attends over its own keys only,
 // so nothing is padded, gathered into blocks or scattered back. LibTorch's CPU bmm
 // multiplies small batched matrices one batch entry at a time through select and addmm
-// (60% of the pretraining step, measured with the profiler); this calls the BLAS GEMM
+// (the largest part of the pretraining step, docs/performance.md); this calls the GEMM
 // directly per entry, on the operands where they lie, and fuses the masking, softmax and
 // dropout. q [Tq, heads, d] (already scaled), k and v [Tk, heads, d], each with its d
 // values contiguous and its heads adjacent (views of [T, H] projections, any row

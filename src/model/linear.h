@@ -7,9 +7,9 @@ namespace missrec::model {
 // y = x W^T + b, as torch's linear. For x [M, K] float32 on the CPU, when the process
 // has oneDNN (Debian's LibTorch links it), the forward and backward products go to
 // oneDNN's SGEMM on the intra-op threads instead of LibTorch's BLAS: at the step's
-// shapes OpenBLAS's threads scale poorly ([3000, 300] x [300, 300] on 2 cores: 184-254
-// GFLOP/s against oneDNN's 268-317, measured side by side; a 2048^3 product reaches
-// ~300 on either). Elsewhere (GPUs, other dtypes and shapes, no oneDNN) torch's linear.
+// shapes (a few thousand rows by the hidden width) OpenBLAS's threads scale poorly while
+// large products reach the same rate on either (docs/performance.md). Elsewhere (GPUs,
+// other dtypes and shapes, no oneDNN) torch's linear.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
 torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer);
 

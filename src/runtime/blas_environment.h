@@ -9,21 +9,20 @@ namespace missrec::runtime {
 // runs itself again, once, in the same process (exec):
 // * Kernels. OpenBLAS chooses them from a table of the CPUs it knows; Debian 12's
 //   (0.3.21) does not know newer ones (e.g. Sapphire Rapids) and falls back to its SSE3
-//   kernels ("Prescott"), 3.4x slower at SGEMM there (`missrec bench cluster`'s distance
-//   GEMMs: 2.8 s against 0.83 s). OPENBLAS_CORETYPE then names the kernels the CPU
-//   supports (SkylakeX with AVX-512, Haswell with AVX2).
+//   kernels ("Prescott"), several times slower at SGEMM there (docs/performance.md).
+//   OPENBLAS_CORETYPE then names the kernels the CPU supports (SkylakeX with AVX-512,
+//   Haswell with AVX2).
 // * Idle threads. After each GEMM OpenBLAS's worker threads spin for about 2^28 cycles
-//   (0.1 s), taking cores from the OpenMP threads of the code between GEMMs (the
-//   refresh's row selection: 0.55 s against 0.69 s on 2 cores). OPENBLAS_THREAD_TIMEOUT=12
-//   lets them sleep after 4096 cycles; the training step is unchanged by it (measured).
+//   taking cores from the OpenMP threads of the code between GEMMs (the refresh's row
+//   selection). OPENBLAS_THREAD_TIMEOUT=12 lets them sleep after 4096 cycles; the
+//   training step is unchanged by it.
 // * Idle OpenMP threads (LibTorch's intra-op threads, libgomp) spin likewise after each
 //   parallel operation, for 300,000 rounds, against OpenBLAS's threads for the same
 //   cores; sleeping at once (OMP_WAIT_POLICY=PASSIVE) makes every parallel operation
-//   wait for a wake-up instead. GOMP_SPINCOUNT=10000 spins briefly, then sleeps
-//   (`missrec bench train`, B = 256 on 2 cores: 1104 samples/s against 866 passive and
-//   510-590 with the default spin; the 2048^2 GEMM is unchanged), and lets the step's
-//   small operations use every thread. Left alone when OMP_WAIT_POLICY or
-//   GOMP_SPINCOUNT is set.
+//   wait for a wake-up instead. GOMP_SPINCOUNT=10000 spins briefly, then sleeps: faster
+//   than either at batch 256 (docs/performance.md), and it lets the step's small
+//   operations use every thread. Left alone when OMP_WAIT_POLICY or GOMP_SPINCOUNT is
+//   set.
 // Signals that arrive meanwhile are held until the command's stop handlers are installed
 // or it starts (runtime/stop_request.h).
 void configure_blas_environment(char** argv);

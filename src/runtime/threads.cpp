@@ -52,8 +52,7 @@ int configure_threads(int64_t requested, int ranks_on_node) {
   }
   at::set_num_threads(threads);
   // OpenBLAS keeps its own thread pool sized to the whole node; with several ranks per
-  // node its busy-waiting threads oversubscribe the cores (a 2-3x slower step measured
-  // with 2 ranks on 2 cores).
+  // node its busy-waiting threads oversubscribe the cores and slow the step down.
   set_blas_threads(threads);
   configured_threads = threads;
   return threads;

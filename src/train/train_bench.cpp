@@ -59,7 +59,7 @@ double step_flops(const data::Batch& batch, int64_t hidden, int64_t inner, int64
 // Large matrix products on the step's device, in the step's matrix precision: what the
 // machine's GEMM reaches, as the yardstick for the step's rate. Measured after every
 // step, on every rank at once, so that the step and its yardstick share the machine's
-// state (shared cores, clocks): one measured once drifted up to 1.8x from run to run here.
+// state (shared cores, clocks), which drifts from run to run.
 class LargeGemm {
  public:
   LargeGemm(at::Device device, Precision precision) : device_(device) {
