@@ -15,17 +15,19 @@ import tempfile
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from script_check import mpi_command  # noqa: E402
+
 BIN = os.environ["MISSREC_BIN"]
-MPIEXEC = os.environ.get("MISSREC_MPIEXEC", "mpirun")
 N, D, K, k = 60000, 300, 1200, 600
 SMALL_MB = 64
 MIDDLE_MB = 192
 
 
 def run_cluster(tokens, clusters, knn_k, memory_mb, out, np_=2):
-    cmd = [MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", str(np_), BIN, "cluster",
+    cmd = mpi_command(np_, [BIN, "cluster",
            "--tokens", tokens, "--clusters", str(clusters), "--knn-k", str(knn_k),
-           "--set", f"cluster.memory_mb={memory_mb}", "--out", out]
+           "--set", f"cluster.memory_mb={memory_mb}", "--out", out])
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 

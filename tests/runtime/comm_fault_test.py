@@ -7,15 +7,16 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from script_check import mpi_command  # noqa: E402
+
 probe = sys.argv[1]
-mpiexec = os.environ.get("MISSREC_MPIEXEC", "mpirun")
 
 
 def run(mode, timeout_s):
     start = time.monotonic()
     proc = subprocess.run(
-        [mpiexec, "--allow-run-as-root", "--oversubscribe", "-np", "2", probe, mode,
-         str(timeout_s)],
+        mpi_command(2, [probe, mode, str(timeout_s)]),
         capture_output=True, text=True, timeout=timeout_s + 60)
     elapsed = time.monotonic() - start
     output = proc.stdout + proc.stderr

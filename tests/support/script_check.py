@@ -17,10 +17,16 @@ def check(name, condition, detail=""):
             print("     " + str(detail).replace("\n", "\n     "))
 
 
+def mpi_command(np, command):
+    """`command` (a list) under mpirun with np ranks: the one place that holds the Open MPI
+    flags the tests need (root in containers, more ranks than cores)."""
+    return [MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", str(np)] + list(command)
+
+
 def run(args, mpi_np=None, timeout=300):
     cmd = [BIN] + args
     if mpi_np is not None:
-        cmd = [MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", str(mpi_np)] + cmd
+        cmd = mpi_command(mpi_np, cmd)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     return proc.returncode, proc.stdout, proc.stderr
 

@@ -25,8 +25,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from script_check import (BIN, MPIEXEC, SMALL_MODEL, check, communicate_or_kill, finish, read_checkpoint_tensors, run,
-                          synth_demo, write_config)
+from script_check import (BIN, SMALL_MODEL, check, communicate_or_kill, finish, mpi_command,
+                          read_checkpoint_tensors, run, synth_demo, write_config)
 
 sys.path.insert(0, os.path.dirname(__file__))
 from rank_processes import rank_pids
@@ -49,8 +49,8 @@ def config_for(tmp, name, run_dir=None, **train):
 
 
 def launch(config, env=None):
-    return subprocess.Popen([MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", "2", BIN, "pretrain",
-                             "--config", config], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    return subprocess.Popen(mpi_command(2, [BIN, "pretrain",
+                             "--config", config]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env)
 
 
@@ -151,8 +151,8 @@ with tempfile.TemporaryDirectory() as tmp:
     steps_per_epoch = int(steps.group(1)) if steps else 10
     poisoned = steps_per_epoch + 2
     env["MISSREC_FAULT"] = f"nan-loss@{poisoned}"
-    proc = subprocess.run([MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", "2", BIN, "pretrain",
-                           "--config", config], capture_output=True, text=True, env=env, timeout=240)
+    proc = subprocess.run(mpi_command(2, [BIN, "pretrain",
+                           "--config", config]), capture_output=True, text=True, env=env, timeout=240)
     output = proc.stdout + proc.stderr
     check(f"NaN: the run stops with a failure (exit {proc.returncode})", proc.returncode == 1, output[-1500:])
     check("NaN: the message gives the global step and the loss part",

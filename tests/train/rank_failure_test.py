@@ -11,8 +11,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from script_check import (BIN, MPIEXEC, SMALL_MODEL, check, communicate_or_kill, count_records, finish, synth_demo,
-                          write_config)
+from script_check import (BIN, SMALL_MODEL, check, communicate_or_kill, count_records, finish, mpi_command,
+                          synth_demo, write_config)
 
 sys.path.insert(0, os.path.dirname(__file__))
 from rank_processes import rank_pids
@@ -29,8 +29,8 @@ with tempfile.TemporaryDirectory() as tmp:
         "cluster": {"memory_mb": 64},
         "dist": {"timeout_s": TIMEOUT_S},
     })
-    proc = subprocess.Popen([MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", "2", BIN,
-                             "pretrain", "--config", config], stdout=subprocess.PIPE,
+    proc = subprocess.Popen(mpi_command(2, [BIN,
+                             "pretrain", "--config", config]), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     metrics = os.path.join(tmp, "run", "metrics.jsonl")
     killed_at, deadline = None, time.time() + 120

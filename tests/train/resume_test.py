@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from script_check import (BIN, MPIEXEC, SMALL_MODEL, check, count_records, finish, read_checkpoint_tensors,
+from script_check import (BIN, SMALL_MODEL, check, count_records, finish, mpi_command, read_checkpoint_tensors,
                           read_metrics, run, synth_demo, write_config)
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -84,8 +84,8 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # C: SIGTERM to rank 1 while it trains.
     config_c = config_for(tmp, "C")
-    proc = subprocess.Popen([MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", "2", BIN,
-                             "pretrain", "--config", config_c], stdout=subprocess.PIPE,
+    proc = subprocess.Popen(mpi_command(2, [BIN,
+                             "pretrain", "--config", config_c]), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     metrics = os.path.join(tmp, "C", "metrics.jsonl")
     deadline = time.time() + 120
