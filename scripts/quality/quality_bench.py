@@ -32,6 +32,7 @@ finetune.patience: patience = stopping_step + 1.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,6 +54,7 @@ def write_yaml(path, sections):
 
 def run_ours(args, data, mode, seed, workdir):
     run_dir = os.path.join(workdir, "run")
+    shutil.rmtree(run_dir, ignore_errors=True)  # what an interrupted earlier try left
     config = os.path.join(workdir, "finetune.yaml")
     write_yaml(config, {
         "run": {"dir": run_dir, "seed": seed},
