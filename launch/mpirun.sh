@@ -13,12 +13,15 @@
 # hosts; default ssh), --threads T (CPU threads per rank; default: the node's CPUs
 # shared among its ranks), --bin PATH (default build/missrec).
 # Environment passed to every rank: GLOG_v, GLOG_logtostderr (default 1), CUDA_VISIBLE_DEVICES,
-# MISSREC_FAULT (the reliability tests' fault injection).
+# MISSREC_FAULT (the reliability tests' fault injection), and the BLAS/OpenMP settings of
+# launch/env.sh (OPENBLAS_CORETYPE, OPENBLAS_THREAD_TIMEOUT, GOMP_SPINCOUNT; yours when set).
 # Preemption: send SIGUSR1 to mpirun; it forwards it, the ranks write a checkpoint and
 # the job exits 75 (see launch/README.md).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=launch/env.sh
+. "$here/launch/env.sh"
 ranks=""
 hostfile=""
 per_node=""
@@ -57,6 +60,9 @@ args=(-np "$ranks" --bind-to none -x GLOG_logtostderr="${GLOG_logtostderr:-1}")
 [ -n "${GLOG_v:-}" ] && args+=(-x GLOG_v="$GLOG_v")
 [ -n "${CUDA_VISIBLE_DEVICES:-}" ] && args+=(-x CUDA_VISIBLE_DEVICES)
 [ -n "${MISSREC_FAULT:-}" ] && args+=(-x MISSREC_FAULT)
+for variable in OPENBLAS_CORETYPE OPENBLAS_THREAD_TIMEOUT GOTO_THREAD_TIMEOUT GOMP_SPINCOUNT OMP_WAIT_POLICY; do
+  [ -n "${!variable:-}" ] && args+=(-x "$variable")
+done
 [ -n "$hostfile" ] && args+=(--hostfile "$hostfile")
 [ -n "$per_node" ] && args+=(--map-by "ppr:${per_node}:node")
 if [ -n "$iface" ]; then

@@ -5,6 +5,8 @@
 #   scripts/bench.sh [--build-dir DIR] [--out FILE] [--np N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=launch/env.sh
+. launch/env.sh
 
 build_dir=build
 out=bench.json

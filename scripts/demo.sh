@@ -9,6 +9,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=launch/env.sh
+. launch/env.sh
 skip_setup=0
 ranks=2
 epochs=3

@@ -26,7 +26,7 @@ packages=(
   libhdf5-dev hdf5-tools
   libyaml-cpp-dev
   libgoogle-glog-dev libgflags-dev
-  libxxhash-dev xxhash nlohmann-json3-dev
+  libxxhash-dev xxhash nlohmann-json3-dev strace
   clang-format
   iproute2 nftables
   libgtest-dev libgmock-dev googletest

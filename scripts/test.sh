@@ -16,6 +16,8 @@
 #                    build-cuda, and run the unit and mpi tests (no GPU needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=launch/env.sh
+. launch/env.sh
 
 skip_setup=0
 build_dir=build

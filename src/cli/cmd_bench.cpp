@@ -4,15 +4,15 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "cluster/cluster_bench.h"
-#include "data/data_bench.h"
+#include "tools/cluster_bench.h"
+#include "tools/data_bench.h"
 #include "data/dataset_writer.h"
-#include "data/synth.h"
+#include "tools/synth.h"
 #include "runtime/comm.h"
 #include "runtime/error.h"
 #include "runtime/mpi_world.h"
 #include "runtime/threads.h"
-#include "train/train_bench.h"
+#include "tools/train_bench.h"
 
 namespace missrec::cli {
 
@@ -27,11 +27,11 @@ CommandSpec bench_data_command() {
   command.options = {
       {"data", "DIR", "dataset to read (default: a synthetic pretrain preset, scale 0.3)", false},
       {"batch", "B", "global batch: samples per step over all ranks", false, false,
-       std::to_string(data::DataBenchOptions{}.global_batch)},
+       std::to_string(tools::DataBenchOptions{}.global_batch)},
       {"ranks", "P", "ranks sharing each global batch; rank 0 is measured", false, false,
-       std::to_string(data::DataBenchOptions{}.world_size)},
+       std::to_string(tools::DataBenchOptions{}.world_size)},
       {"batches", "N", "stop after N batches (0: one epoch)", false, false,
-       std::to_string(data::DataBenchOptions{}.max_batches)},
+       std::to_string(tools::DataBenchOptions{}.max_batches)},
   };
   command.check_args = [](const ParsedArgs& args) {
     const int64_t batch = args.integer("batch");
@@ -43,7 +43,7 @@ CommandSpec bench_data_command() {
     if (args.integer("batches") < 0) runtime::throw_input_error("--batches", "expected >= 0");
   };
   command.run = [](const ParsedArgs& args, CommandContext&) {
-    data::DataBenchOptions options;
+    tools::DataBenchOptions options;
     options.global_batch = args.integer("batch");
     options.world_size = static_cast<int>(args.integer("ranks"));
     options.max_batches = args.integer("batches");
@@ -53,15 +53,15 @@ CommandSpec bench_data_command() {
     } else {
       scratch =
           (std::filesystem::temp_directory_path() / ("missrec_bench_data_" + std::to_string(::getpid()))).string();
-      data::SynthOptions synth;
+      tools::SynthOptions synth;
       synth.preset = "pretrain";
       synth.scale = 0.3;
-      data::synthesize(synth, scratch);
+      tools::synthesize(synth, scratch);
       options.dataset_dir = scratch;
     }
     std::string json;
     try {
-      json = data::run_data_bench(options);
+      json = tools::run_data_bench(options);
     } catch (...) {
       if (!scratch.empty()) data::remove_tree(scratch);
       throw;
@@ -82,9 +82,9 @@ CommandSpec bench_cluster_command() {
       "(cdist -> topk -> masked min) on the same tokens; peak memory of each; whether "
       "they agree. One JSON line. Runs under mpirun too (ours only).";
   command.options = config_options();
-  command.options.push_back({"n", "N", "tokens", false, false, std::to_string(cluster::ClusterBenchOptions{}.n)});
+  command.options.push_back({"n", "N", "tokens", false, false, std::to_string(tools::ClusterBenchOptions{}.n)});
   command.options.push_back(
-      {"dim", "D", "token width", false, false, std::to_string(cluster::ClusterBenchOptions{}.dim)});
+      {"dim", "D", "token width", false, false, std::to_string(tools::ClusterBenchOptions{}.dim)});
   command.options.push_back({"no-baseline", "", "skip the full-matrix baseline", false});
   command.uses_config = true;
   command.needs_mpi = true;
@@ -93,7 +93,7 @@ CommandSpec bench_cluster_command() {
     if (args.integer("dim") < 1) runtime::throw_input_error("--dim", "expected >= 1");
   };
   command.run = [](const ParsedArgs& args, CommandContext& context) {
-    cluster::ClusterBenchOptions options;
+    tools::ClusterBenchOptions options;
     options.n = args.integer("n");
     options.dim = args.integer("dim");
     options.knn_ratio = context.config.cluster.knn_local_ratio;
@@ -101,7 +101,7 @@ CommandSpec bench_cluster_command() {
     options.memory_mb = context.config.cluster.memory_mb;
     options.with_full_matrix = !args.has("no-baseline");
     auto comm = make_comm(context);
-    const std::string json = cluster::run_cluster_bench(options, *comm);
+    const std::string json = tools::run_cluster_bench(options, *comm);
     if (comm->rank() == 0) std::cout << json << std::endl;
     return runtime::kExitOk;
   };
@@ -119,11 +119,11 @@ CommandSpec bench_train_command() {
       "(the global batch is split over the ranks). One JSON line.";
   command.options = config_options();
   command.options.push_back(
-      {"batch", "B", "global batch", false, false, std::to_string(train::TrainBenchOptions{}.batch)});
+      {"batch", "B", "global batch", false, false, std::to_string(tools::TrainBenchOptions{}.batch)});
   command.options.push_back(
-      {"lengths", "demo|full", "history lengths", false, false, train::TrainBenchOptions{}.lengths});
+      {"lengths", "demo|full", "history lengths", false, false, tools::TrainBenchOptions{}.lengths});
   command.options.push_back({"steps", "N", "timed steps after 2 warm-up steps", false, false,
-                             std::to_string(train::TrainBenchOptions{}.steps)});
+                             std::to_string(tools::TrainBenchOptions{}.steps)});
   command.options.push_back({"threads", "T", "CPU threads per rank (default: run.threads)", false});
   command.options.push_back({"padded", "", "time the padded computation instead of the length-aware one", false});
   command.uses_config = true;
@@ -140,7 +140,7 @@ CommandSpec bench_train_command() {
   command.run = [](const ParsedArgs& args, CommandContext& context) {
     auto comm = make_comm(context);
     if (args.has("threads")) runtime::configure_threads(args.integer("threads"), context.world->local_size());
-    train::TrainBenchOptions options;
+    tools::TrainBenchOptions options;
     options.batch = args.integer("batch");
     options.lengths = args.value("lengths");
     options.steps = args.integer("steps");
@@ -151,7 +151,7 @@ CommandSpec bench_train_command() {
       runtime::throw_input_error("--batch", std::to_string(options.batch) + " does not split evenly over " +
                                                 std::to_string(comm->size()) + " ranks");
     }
-    const std::string json = train::run_train_bench(options, *comm);
+    const std::string json = tools::run_train_bench(options, *comm);
     if (comm->rank() == 0) std::cout << json << std::endl;
     return runtime::kExitOk;
   };

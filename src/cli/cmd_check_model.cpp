@@ -3,7 +3,7 @@
 #include <torch/cuda.h>
 
 #include "cli/commands.h"
-#include "model/fixture.h"
+#include "tools/fixture.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
 
@@ -33,12 +33,12 @@ CommandSpec check_model_command() {
     }
     const at::Device device = runtime::select_device(
         runtime::parse_choice<runtime::DeviceChoice>(args.value("device"), "--device"), /*local_rank=*/0, visible_gpus);
-    const model::ModelFixture fixture = model::load_model_fixture(args.value("fixture"));
-    const std::vector<model::ParityLine> lines = model::check_model_parity(fixture, device);
+    const tools::ModelFixture fixture = tools::load_model_fixture(args.value("fixture"));
+    const std::vector<tools::ParityLine> lines = tools::check_model_parity(fixture, device);
     int failed = 0;
     double worst_output = 0.0;
     double worst_gradient = 0.0;
-    for (const model::ParityLine& line : lines) {
+    for (const tools::ParityLine& line : lines) {
       std::printf("%-4s %-70s %10.3e  (tol %.0e)\n", line.passed() ? "ok" : "FAIL", line.name.c_str(), line.error,
                   line.tolerance);
       failed += line.passed() ? 0 : 1;

@@ -3,17 +3,17 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "data/convert.h"
+#include "tools/convert.h"
 #include "data/inspect.h"
-#include "data/synth.h"
+#include "tools/synth.h"
 #include "runtime/error.h"
 
 namespace missrec::cli {
 
 namespace {
 
-data::SynthOptions synth_options(const ParsedArgs& args) {
-  data::SynthOptions options;
+tools::SynthOptions synth_options(const ParsedArgs& args) {
+  tools::SynthOptions options;
   options.preset = args.value("preset");
   const int64_t seed = args.integer("seed");
   if (seed < 0) runtime::throw_input_error("--seed", "expected a non-negative integer");
@@ -37,20 +37,20 @@ CommandSpec data_synth_command() {
       "demo: OUT/pretrain (five domains) and OUT/downstream (one domain, train/valid/test); "
       "pretrain: five larger domains; downstream: one domain.";
   command.options = {
-      {"preset", "demo|pretrain|downstream", "what to generate", false, false, data::SynthOptions{}.preset},
+      {"preset", "demo|pretrain|downstream", "what to generate", false, false, tools::SynthOptions{}.preset},
       {"out", "DIR", "output directory (must not exist)", false, true},
-      {"seed", "S", "seed", false, false, std::to_string(data::SynthOptions{}.seed)},
+      {"seed", "S", "seed", false, false, std::to_string(tools::SynthOptions{}.seed)},
       {"scale", "F", "multiply item and user counts", false, false, "1"},
       {"feature-dim", "D", "text and image feature width", false, false,
-       std::to_string(data::SynthOptions{}.feature_dim)},
+       std::to_string(tools::SynthOptions{}.feature_dim)},
       {"interests", "N", "latent interests shared by all domains", false, false,
-       std::to_string(data::SynthOptions{}.interests)},
-      {"max-seq-len", "L", "longest history kept", false, false, std::to_string(data::SynthOptions{}.max_seq_len)},
+       std::to_string(tools::SynthOptions{}.interests)},
+      {"max-seq-len", "L", "longest history kept", false, false, std::to_string(tools::SynthOptions{}.max_seq_len)},
       {"float16", "", "store features as float16", false},
   };
   command.check_args = [](const ParsedArgs& args) { synth_options(args); };
   command.run = [](const ParsedArgs& args, CommandContext&) {
-    const data::SynthReport report = data::synthesize(synth_options(args), args.value("out"));
+    const tools::SynthReport report = tools::synthesize(synth_options(args), args.value("out"));
     std::cout << "wrote " << args.value("out") << ": " << report.domains << " domains, " << report.items << " items, "
               << report.samples << " samples, mean history " << report.mean_history << "\n";
     return runtime::kExitOk;
@@ -89,16 +89,16 @@ CommandSpec data_convert_command() {
       {"out", "DST", "output dataset directory (must not exist)", false, true},
       {"dataset", "NAME", "<ds> when SRC holds several", false},
       {"feature-dim", "D", "width of the raw float32 feature files", false, false,
-       std::to_string(data::ConvertOptions{}.feature_dim)},
+       std::to_string(tools::ConvertOptions{}.feature_dim)},
   };
   command.check_args = [](const ParsedArgs& args) { args.integer("feature-dim"); };
   command.run = [](const ParsedArgs& args, CommandContext&) {
-    data::ConvertOptions options;
+    tools::ConvertOptions options;
     options.source = args.value("from-missrec");
     options.out = args.value("out");
     if (args.has("dataset")) options.dataset = args.value("dataset");
     options.feature_dim = args.integer("feature-dim");
-    const data::ConvertReport report = data::convert_missrec(options);
+    const tools::ConvertReport report = tools::convert_missrec(options);
     std::cout << "converted " << report.layout << " dataset into " << options.out << "\n" << report.summary;
     return runtime::kExitOk;
   };

@@ -52,17 +52,15 @@ CommandSpec encode_command() {
     options.batch.max_seq_len = exported.config.model.max_seq_len;
     options.batch.seed = static_cast<uint64_t>(exported.config.run.seed);
     data::Loader loader(dataset, options);
-    auto interest_tables = std::make_shared<data::InterestTables>();
-    interest_tables->text_interest = exported.text_interest;
-    interest_tables->image_interest = exported.image_interest;
-    loader.start_epoch(0, 0, interest_tables);
+    loader.start_epoch(0, 0, std::make_shared<data::InterestState>(exported.interests));
     const data::Batch batch = *loader.next();
 
     model::SequenceInput input;
     input.item_seq = batch.view.item_seq.to(device);
     input.item_length = batch.view.item_length.to(device);
     input.interest_seq = batch.view.interest_seq.to(device);
-    const model::SequenceOutput output = model->encode(input, features, exported.interest_embeddings.to(device));
+    const model::SequenceOutput output =
+        model->encode(input, features, exported.interests.interest_embeddings.to(device));
     const torch::Tensor scores =
         model->all_item_scores(output.z, model->adapt_items({torch::arange(0, dataset.total_items() + 1)}, features));
     const auto host = [](const at::Tensor& tensor) { return tensor.to(at::kCPU, at::kFloat).contiguous(); };

@@ -42,10 +42,8 @@ CommandSpec evaluate_command() {
     const at::Device device = comm->device();
     model::MissRec model = train::model_of_export(exported, path, dataset, device);
     const model::ItemFeatures features = train::load_features(dataset, context.config, device);
-    const data::InterestTables interest_tables{exported.text_interest, exported.image_interest};
-    const train::RankingMetrics metrics =
-        train::evaluate_split(*model, features, exported.interest_embeddings.to(device), interest_tables, dataset,
-                              split, exported.config.model.max_seq_len, *comm);
+    const train::RankingMetrics metrics = train::evaluate_split(
+        *model, features, exported.interests.placed(device), dataset, split, exported.config.model.max_seq_len, *comm);
     if (comm->rank() == 0) std::cout << metrics.json() << std::endl;
     return runtime::kExitOk;
   };

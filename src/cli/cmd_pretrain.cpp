@@ -14,15 +14,10 @@ CommandSpec pretrain_command() {
       "Writes metrics.jsonl and checkpoints/ under run.dir. SIGTERM or SIGUSR1 writes a "
       "checkpoint and exits with status 75 (requeue).";
   command.options = config_options();
-  command.options.push_back(
-      {"resume", "latest|DIR", "continue from the newest valid checkpoint of run.dir, or from DIR", false});
+  command.options.push_back(resume_option());
   command.uses_config = true;
   command.needs_mpi = true;
-  command.check_args = [](const ParsedArgs& args) {
-    if (args.has("resume") && args.value("resume").empty()) {
-      runtime::throw_input_error("--resume", "expected 'latest' or a checkpoint directory");
-    }
-  };
+  command.check_args = check_resume_arg;
   command.run = [](const ParsedArgs& args, CommandContext& context) {
     if (context.config.data.dir.empty()) {
       runtime::throw_input_error("data.dir", "required: set it in the config or with --set data.dir=DIR");

@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include "runtime/device.h"
+#include "runtime/error.h"
 #include "runtime/mpi_world.h"
 
 namespace missrec::cli {
@@ -16,6 +17,16 @@ const std::vector<CommandSpec>& all_commands() {
       bench_train_command(),
   };
   return commands;
+}
+
+OptionSpec resume_option() {
+  return {"resume", "latest|DIR", "continue from the newest valid checkpoint of run.dir, or from DIR", false};
+}
+
+void check_resume_arg(const ParsedArgs& args) {
+  if (args.has("resume") && args.value("resume").empty()) {
+    runtime::throw_input_error("--resume", "expected 'latest' or a checkpoint directory");
+  }
 }
 
 std::vector<OptionSpec> config_options() {

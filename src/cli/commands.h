@@ -33,6 +33,10 @@ CommandSpec evaluate_command();
 // Options shared by every command that reads the configuration (uses_config).
 std::vector<OptionSpec> config_options();
 
+// --resume latest|DIR of the training commands, and its check.
+OptionSpec resume_option();
+void check_resume_arg(const ParsedArgs& args);
+
 // The communicator that dist.backend and dist.timeout_s ask for, over the command's world
 // (needs_mpi and uses_config commands).
 std::unique_ptr<runtime::Communicator> make_comm(const CommandContext& context);

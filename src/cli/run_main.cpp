@@ -132,8 +132,8 @@ int run_with_mpi(const CommandSpec& command, const ParsedArgs& args, CommandCont
     const int threads = runtime::configure_threads(context.config.run.threads, world.local_size());
     LOG(INFO) << world.size() << " ranks (" << world.local_size() << " on this node), " << threads
               << " CPU threads per rank; on " << world.placement();
-    const std::string blas = runtime::blas_environment_note();
-    if (!blas.empty() && world.rank() == 0) LOG(INFO) << blas;
+    const std::string missing = runtime::missing_blas_settings();
+    if (!missing.empty() && world.rank() == 0) LOG(WARNING) << missing;
   }
   int status = runtime::kExitOk;
   try {
@@ -156,7 +156,6 @@ int run_with_mpi(const CommandSpec& command, const ParsedArgs& args, CommandCont
 }  // namespace
 
 int run_main(int argc, char** argv) {
-  runtime::configure_blas_environment(argv);
   runtime::keep_freed_memory();
   runtime::install_tensor_block_cache();
   runtime::install_terminate_handler();
@@ -194,8 +193,6 @@ int run_main(int argc, char** argv) {
     report_input_error_before_mpi(e.what());
     return runtime::kExitBadInput;
   }
-  // Signals held across configure_blas_environment's exec take effect from here on.
-  runtime::release_held_signals();
   if (!command->needs_mpi) return run_without_mpi(*command, parsed, context);
   return run_with_mpi(*command, parsed, context, &argc, &argv);
 }

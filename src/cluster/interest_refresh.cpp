@@ -26,7 +26,7 @@ at::Tensor adapted(torch::nn::Linear& adaptor, const at::Tensor& table) {
 
 }  // namespace
 
-double interest_checksum(const InterestState& state) {
+double interest_checksum(const data::InterestState& state) {
   const at::Tensor weights =
       at::arange(1, state.text_interest.numel() + 1, state.text_interest.options()).to(at::kDouble);
   return (state.text_interest.to(at::kDouble) * weights).sum().item<double>() +
@@ -34,8 +34,9 @@ double interest_checksum(const InterestState& state) {
          state.interest_embeddings.to(at::kDouble).abs().sum().item<double>() + static_cast<double>(state.clusters);
 }
 
-InterestState refresh_interests(model::MissRecImpl& model, const model::ItemFeatures& features,
-                                const runtime::ClusterConfig& options, runtime::Communicator& comm, DpcStats* stats) {
+data::InterestState refresh_interests(model::MissRecImpl& model, const model::ItemFeatures& features,
+                                      const runtime::ClusterConfig& options, runtime::Communicator& comm,
+                                      DpcStats* stats) {
   torch::NoGradGuard no_grad;
   const int64_t items = features.text.size(0) - 1;
   CHECK_GT(items, 0);
@@ -50,7 +51,7 @@ InterestState refresh_interests(model::MissRecImpl& model, const model::ItemFeat
   dpc.memory_mb = options.memory_mb;
   const DpcResult result = dpc_knn(tokens, dpc, comm, stats);
 
-  InterestState state;
+  data::InterestState state;
   state.clusters = dpc.clusters;
   state.knn_k = dpc.knn_k;
   state.interest_embeddings = at::zeros({dpc.clusters + 1, tokens.size(1)}, tokens.options());
@@ -71,7 +72,8 @@ InterestState refresh_interests(model::MissRecImpl& model, const model::ItemFeat
   return state;
 }
 
-void broadcast_interests(InterestState& state, int64_t items, int64_t hidden, runtime::Communicator& comm, int root) {
+void broadcast_interests(data::InterestState& state, int64_t items, int64_t hidden, runtime::Communicator& comm,
+                         int root) {
   const at::Device device = comm.device();
   const bool is_root = comm.rank() == root;
   if (is_root && (state.text_interest.numel() != items || state.image_interest.numel() != items)) {

@@ -12,7 +12,7 @@ namespace missrec::data {
 namespace {
 
 BatchView assemble(const std::vector<std::vector<int64_t>>& histories, int64_t max_seq_len,
-                   const InterestTables& tables) {
+                   const InterestState& tables) {
   const int64_t count = static_cast<int64_t>(histories.size());
   int64_t width = 1;
   for (const auto& history : histories) width = std::max<int64_t>(width, history.size());
@@ -45,7 +45,7 @@ at::Tensor pad_columns(const at::Tensor& values, int64_t width) {
 
 }  // namespace
 
-std::vector<int64_t> interest_ids(const int64_t* items, int64_t n, int64_t max_seq_len, const InterestTables& tables) {
+std::vector<int64_t> interest_ids(const int64_t* items, int64_t n, int64_t max_seq_len, const InterestState& tables) {
   const auto text = tables.text_interest.accessor<int64_t, 1>();
   const auto image = tables.image_interest.accessor<int64_t, 1>();
   std::vector<int64_t> ids;
@@ -60,7 +60,7 @@ std::vector<int64_t> interest_ids(const int64_t* items, int64_t n, int64_t max_s
   return ids;
 }
 
-Batch build_batch(const std::vector<RawSample>& samples, int64_t epoch, int64_t step, const InterestTables& tables,
+Batch build_batch(const std::vector<RawSample>& samples, int64_t epoch, int64_t step, const InterestState& tables,
                   const BatchOptions& options) {
   CHECK(tables.text_interest.defined() && tables.image_interest.defined());
   const int64_t count = static_cast<int64_t>(samples.size());

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "data/interest_state.h"
 #include "runtime/config.h"
 
 namespace missrec::runtime {
@@ -12,13 +13,6 @@ class Communicator;
 }
 
 namespace missrec::data {
-
-// Item -> interest maps from the latest DPC-KNN refresh: [N+1] int64,
-// values in 1..K, 0 for the padding item.
-struct InterestTables {
-  at::Tensor text_interest;
-  at::Tensor image_interest;
-};
 
 // One view of a batch: global item ids left-aligned and zero-padded to the longest
 // history of this rank's batch, lengths, and interest ids padded with 0.
@@ -60,12 +54,12 @@ struct BatchOptions {
 
 // sorted(unique(text_interest[s] ∪ image_interest[s])) over the n items, with a
 // leading 0 when n < max_seq_len (the public code's padding position).
-std::vector<int64_t> interest_ids(const int64_t* items, int64_t n, int64_t max_seq_len, const InterestTables& tables);
+std::vector<int64_t> interest_ids(const int64_t* items, int64_t n, int64_t max_seq_len, const InterestState& tables);
 
 // Assembles both views; histories longer than max_seq_len keep their newest items. The
 // augmentation draws are keyed on (seed, epoch, step) and (seed, epoch, position), so
 // they do not depend on the number of ranks.
-Batch build_batch(const std::vector<RawSample>& samples, int64_t epoch, int64_t step, const InterestTables& tables,
+Batch build_batch(const std::vector<RawSample>& samples, int64_t epoch, int64_t step, const InterestState& tables,
                   const BatchOptions& options);
 
 // Moves every tensor of `batch` into page-locked host memory, so that copies to a GPU

@@ -56,7 +56,7 @@ void Loader::stop_reader() {
   epoch_done_ = true;
 }
 
-void Loader::start_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const InterestTables> tables) {
+void Loader::start_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const InterestState> tables) {
   CHECK(tables != nullptr);
   stop_reader();
   {
@@ -79,7 +79,7 @@ void Loader::start_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<cons
   });
 }
 
-void Loader::read_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const InterestTables> tables) {
+void Loader::read_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const InterestState> tables) {
   const RankSlice slice = this->slice();
   SampleReader reader;
   // The order (8 bytes per sample of the split) lives only while the share is gathered.

@@ -58,7 +58,7 @@ class Loader {
 
   // Starts streaming steps [first_step, steps_per_epoch()) of `epoch` with the given
   // interest tables (a resumed run passes its cursor as first_step).
-  void start_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const InterestTables> tables);
+  void start_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const InterestState> tables);
   // The next batch of the epoch, or nullopt at its end. Rethrows the reader's errors.
   std::optional<Batch> next();
 
@@ -66,7 +66,7 @@ class Loader {
 
  private:
   void stop_reader();
-  void read_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const InterestTables> tables);
+  void read_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const InterestState> tables);
 
   const Dataset& dataset_;
   LoaderOptions options_;

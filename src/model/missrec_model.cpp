@@ -135,29 +135,16 @@ std::pair<torch::Tensor, torch::Tensor> MissRecImpl::item_vectors(const torch::T
           F::normalize(rows_for(adapted.ids, adapted.image, items).to(torch::kFloat), options)};
 }
 
-SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const AdaptedItems& adapted,
-                                             const torch::Tensor& interest_embeddings) {
-  const int64_t batch = input.item_seq.size(0);
-  const int64_t history_width = input.item_seq.size(1);
-  const int64_t interest_width = input.interest_seq.size(1);
-  const int64_t hidden = config_.hidden_size;
-  const at::Device device = input.item_seq.device();
-  // Per-sample sizes on the CPU: history length, used interest prefix (through the last
-  // non-zero id), non-zero interest count.
-  const torch::Tensor lengths =
-      input.host_item_length.defined() ? input.host_item_length : input.item_length.to(torch::kCPU);
-  const torch::Tensor interests_cpu =
-      input.host_interest_seq.defined() ? input.host_interest_seq : input.interest_seq.to(torch::kCPU);
-  const torch::Tensor nonzero = interests_cpu.ne(0);
-  const torch::Tensor positions = torch::arange(1, interest_width + 1, torch::kLong).unsqueeze(0);
-  const torch::Tensor used = (nonzero.to(torch::kLong) * positions).amax(1);  // last non-zero + 1
+namespace {
+
+// Groups of samples of similar history length: sorted by length (stable), consecutive
+// samples within one bucket (1-8, 9-12, 13-18, 19-27, 28-40, 41-60, ...); attention pads
+// each group to its longest history and interest list.
+std::vector<std::vector<int64_t>> length_groups(const torch::Tensor& lengths) {
+  const int64_t batch = lengths.size(0);
   const torch::Tensor order = std::get<1>(lengths.sort(/*stable=*/true, 0, false));
   const int64_t* order_ptr = order.data_ptr<int64_t>();
   const int64_t* length_ptr = lengths.data_ptr<int64_t>();
-  const int64_t* used_ptr = used.data_ptr<int64_t>();
-
-  // Groups of consecutive samples (by length) within one bucket: 1-8, 9-12, 13-18, 19-27,
-  // 28-40, 41-60; attention pads each group to its longest history and interest list.
   const auto bucket_of = [](int64_t length) {
     int64_t bucket = 0;
     for (int64_t limit = 8; length > limit; limit += limit / 2) ++bucket;
@@ -172,22 +159,27 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
     }
     groups.push_back(std::move(samples));
   }
-  // Each sample's interest tokens: its used prefix and the first unused position, whose
-  // output every later (padding) position shares, since the encoder has no positions.
-  std::vector<int64_t> item_tokens(static_cast<size_t>(batch));
-  std::vector<int64_t> interest_tokens(static_cast<size_t>(batch));
-  for (int64_t b = 0; b < batch; ++b) {
-    item_tokens[static_cast<size_t>(b)] = length_ptr[b];
-    interest_tokens[static_cast<size_t>(b)] = std::min(interest_width, used_ptr[b] + 1);
-  }
-  PackedLayout items = pack_groups(groups, item_tokens, history_width, device);
-  PackedLayout interests = pack_groups(groups, interest_tokens, interest_width, device);
-  const torch::Tensor item_ids = input.item_seq.reshape({-1}).index_select(0, items.flat_index);
-  const torch::Tensor interest_ids = input.interest_seq.reshape({-1}).index_select(0, interests.flat_index);
-  set_padding(items, input.item_seq, item_ids);
-  set_padding(interests, input.interest_seq, interest_ids);
+  return groups;
+}
 
-  // Decoder input: adapted item rows (text_aug rows at word-dropped positions) plus positions.
+// Each sample's interest tokens: its used prefix (through its last non-zero id) and the
+// first unused position, whose output every later (padding) position shares, since the
+// encoder has no positions.
+std::vector<int64_t> interest_token_counts(const torch::Tensor& interests_cpu) {
+  const int64_t width = interests_cpu.size(1);
+  const torch::Tensor positions = torch::arange(1, width + 1, torch::kLong).unsqueeze(0);
+  const torch::Tensor used = (interests_cpu.ne(0).to(torch::kLong) * positions).amax(1);  // last non-zero + 1
+  const int64_t* used_ptr = used.data_ptr<int64_t>();
+  std::vector<int64_t> tokens(static_cast<size_t>(interests_cpu.size(0)));
+  for (size_t b = 0; b < tokens.size(); ++b) tokens[b] = std::min(width, used_ptr[b] + 1);
+  return tokens;
+}
+
+}  // namespace
+
+torch::Tensor MissRecImpl::packed_decoder_input(const SequenceInput& input, const AdaptedItems& adapted,
+                                                const PackedLayout& items, const torch::Tensor& item_ids) {
+  // Adapted item rows (text_aug rows at word-dropped positions) plus positions.
   torch::Tensor text = rows_for(adapted.ids, adapted.text, item_ids);
   if (input.text_aug_mask.defined() && adapted.text_aug.defined() && adapted.aug_ids.numel() > 0) {
     const torch::Tensor mask = input.text_aug_mask.reshape({-1}).index_select(0, items.flat_index);
@@ -195,14 +187,21 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
     const torch::Tensor aug_items = item_ids.masked_fill(mask.logical_not(), adapted.first_aug_id);
     text = torch::where(mask.unsqueeze(-1), rows_for(adapted.aug_ids, adapted.text_aug, aug_items), text);
   }
-  const torch::Tensor item_positions = items.flat_index.remainder(history_width);
-  torch::Tensor x = with_item_ids(
+  const torch::Tensor item_positions = items.flat_index.remainder(input.item_seq.size(1));
+  const torch::Tensor x = with_item_ids(
       text + rows_for(adapted.ids, adapted.image, item_ids) + position_embedding(item_positions), item_ids);
-  x = model::dropout(LayerNorm(x), config_.dropout, is_training());
+  return model::dropout(LayerNorm(x), config_.dropout, is_training());
+}
 
-  const torch::Tensor memory = trm_model->encode_packed(interest_embeddings.index_select(0, interest_ids), interests);
-  const torch::Tensor decoded = trm_model->decode_packed(x, items, memory, interests);
-
+SequenceOutput MissRecImpl::packed_output(const SequenceInput& input, const torch::Tensor& lengths,
+                                          const std::vector<int64_t>& interest_tokens, const PackedLayout& items,
+                                          const PackedLayout& interests, const torch::Tensor& decoded,
+                                          const torch::Tensor& memory) {
+  const int64_t batch = input.item_seq.size(0);
+  const int64_t interest_width = input.interest_seq.size(1);
+  const int64_t hidden = config_.hidden_size;
+  const at::Device device = input.item_seq.device();
+  const int64_t* length_ptr = lengths.data_ptr<int64_t>();
   // Each sample's last history position, in batch order.
   std::vector<int64_t> last(static_cast<size_t>(batch));
   std::vector<int64_t> first_unused(static_cast<size_t>(batch));
@@ -224,6 +223,31 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
   const torch::Tensor weight = input.interest_seq.ne(0).sum(1).to(torch::kFloat) / static_cast<double>(interest_width);
   output.reg = (weight.unsqueeze(1) * total).pow(2).sum() / static_cast<double>(hidden);
   return output;
+}
+
+SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const AdaptedItems& adapted,
+                                             const torch::Tensor& interest_embeddings) {
+  const int64_t batch = input.item_seq.size(0);
+  const at::Device device = input.item_seq.device();
+  // Per-sample sizes on the CPU.
+  const torch::Tensor lengths =
+      input.host_item_length.defined() ? input.host_item_length : input.item_length.to(torch::kCPU);
+  const torch::Tensor interests_cpu =
+      input.host_interest_seq.defined() ? input.host_interest_seq : input.interest_seq.to(torch::kCPU);
+  const std::vector<std::vector<int64_t>> groups = length_groups(lengths);
+  const std::vector<int64_t> interest_tokens = interest_token_counts(interests_cpu);
+  std::vector<int64_t> item_tokens(lengths.data_ptr<int64_t>(), lengths.data_ptr<int64_t>() + batch);
+  PackedLayout items = pack_groups(groups, item_tokens, input.item_seq.size(1), device);
+  PackedLayout interests = pack_groups(groups, interest_tokens, input.interest_seq.size(1), device);
+  const torch::Tensor item_ids = input.item_seq.reshape({-1}).index_select(0, items.flat_index);
+  const torch::Tensor interest_ids = input.interest_seq.reshape({-1}).index_select(0, interests.flat_index);
+  set_padding(items, input.item_seq, item_ids);
+  set_padding(interests, input.interest_seq, interest_ids);
+
+  const torch::Tensor x = packed_decoder_input(input, adapted, items, item_ids);
+  const torch::Tensor memory = trm_model->encode_packed(interest_embeddings.index_select(0, interest_ids), interests);
+  const torch::Tensor decoded = trm_model->decode_packed(x, items, memory, interests);
+  return packed_output(input, lengths, interest_tokens, items, interests, decoded, memory);
 }
 
 std::pair<torch::Tensor, torch::Tensor> MissRecImpl::item_vectors(const torch::Tensor& items,

@@ -135,6 +135,15 @@ class MissRecImpl : public torch::nn::Module {
  private:
   // The decoder input [.., H] plus the item ID embeddings of `items` when the model has them.
   torch::Tensor with_item_ids(const torch::Tensor& inputs, const torch::Tensor& items);
+  // encode_by_length's parts: the packed decoder input [T, H] of the history tokens
+  // (`item_ids` [T], laid out as `items`), and the outputs (z, reg) from the decoder's
+  // packed output and the encoder's memory.
+  torch::Tensor packed_decoder_input(const SequenceInput& input, const AdaptedItems& adapted, const PackedLayout& items,
+                                     const torch::Tensor& item_ids);
+  SequenceOutput packed_output(const SequenceInput& input, const torch::Tensor& lengths,
+                               const std::vector<int64_t>& interest_tokens, const PackedLayout& items,
+                               const PackedLayout& interests, const torch::Tensor& decoded,
+                               const torch::Tensor& memory);
 
   ModelConfig config_;
 };

@@ -14,11 +14,4 @@ int stop_signal();  // the signal received, 0 when none
 // Sets the flag as if a signal had arrived (tests, and ranks told by their peers).
 void request_stop(int signal_number);
 
-// Blocks SIGTERM, SIGUSR1 and SIGINT across an exec of this program (blocked signals
-// stay blocked, and pending ones pending, through execve), so that a launcher's signal
-// that arrives while the new image loads is not lost to the default action; then
-// release_held_signals delivers them, to the stop handlers once they are installed.
-void hold_stop_signals_across_exec();
-void release_held_signals();
-
 }  // namespace missrec::runtime

@@ -2,12 +2,12 @@
 
 #include <torch/torch.h>
 
-#include <map>
 #include <string>
-
-#include "train/parameter_set.h"
+#include <utility>
+#include <vector>
 
 #include "runtime/config.h"
+#include "train/parameter_set.h"
 
 namespace missrec::train {
 
@@ -27,32 +27,46 @@ inline AdamOptions adam_options_of(const runtime::TrainConfig& train) {
   return options;
 }
 
-// torch.optim.Adam's update on the parameters of a ParameterSet. Its state (step,
-// first and second moments by parameter name) is plain tensors, so checkpoints hold it
-// and a resumed run continues bit for bit.
+// Adam's state as checkpoints hold it: the step count and both moments flat, laid out
+// as `layout` lists (parameter name, values), in that order.
+struct OptimizerState {
+  int64_t steps = 0;
+  std::vector<std::pair<std::string, int64_t>> layout;
+  torch::Tensor exp_avg;     // [sum of the layout's values] float32
+  torch::Tensor exp_avg_sq;  // the same
+};
+
+// torch.optim.Adam's update on a ParameterSet, in one pass over its flat buffers (the
+// same float operations per value as torch's per-tensor loop, so the same bits). Its
+// moments are two flat buffers in the ParameterSet's layout, so checkpoints and
+// broadcasts handle one tensor each and a resumed run continues bit for bit.
 class Adam {
  public:
   Adam(const ParameterSet& parameters, AdamOptions options);
 
-  // One update from the parameters' .grad() (undefined gradients count as zero).
+  // One update from the gradient buffer.
   void step();
 
   int64_t steps() const { return steps_; }
-  struct Moments {
-    torch::Tensor exp_avg;
-    torch::Tensor exp_avg_sq;
-  };
-  std::map<std::string, Moments>& moments() { return moments_; }
-  const std::map<std::string, Moments>& moments() const { return moments_; }
-  // Restores the state; throws InputError naming `source` when a parameter is missing
-  // or has another shape.
-  void load_state(int64_t steps, const std::map<std::string, Moments>& moments, const std::string& source);
+  torch::Tensor& exp_avg() { return exp_avg_; }
+  torch::Tensor& exp_avg_sq() { return exp_avg_sq_; }
+  const torch::Tensor& exp_avg() const { return exp_avg_; }
+  const torch::Tensor& exp_avg_sq() const { return exp_avg_sq_; }
+
+  // The state, on the host, in this ParameterSet's layout.
+  OptimizerState state() const;
+  // Restores a state; one written in another layout is matched by parameter name.
+  // Throws InputError naming `source` when a parameter is missing or has another size.
+  void load_state(const OptimizerState& state, const std::string& source);
+  // Sets the step count (ranks that received the moments by broadcast).
+  void set_steps(int64_t steps) { steps_ = steps; }
 
  private:
   const ParameterSet& parameters_;
   AdamOptions options_;
   int64_t steps_ = 0;
-  std::map<std::string, Moments> moments_;
+  torch::Tensor exp_avg_;
+  torch::Tensor exp_avg_sq_;
 };
 
 }  // namespace missrec::train

@@ -17,10 +17,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int64_t kFormatVersion = 1;
+constexpr int64_t kFormatVersion = 2;
+constexpr int64_t kOldestFormatVersion = 1;
 constexpr const char* kManifest = "checkpoint.yaml";
 constexpr const char* kState = "state.h5";
 constexpr const char* kConfig = "config.yaml";
+constexpr const char* kBest = "best.h5";
 constexpr const char* kPrefix = "ckpt-";
 
 std::string directory_name(const TrainingState& state) {
@@ -30,28 +32,76 @@ std::string directory_name(const TrainingState& state) {
   return name;
 }
 
+void write_optimizer(data::H5File& file, const OptimizerState& optimizer) {
+  std::vector<std::string> names;
+  std::vector<int64_t> sizes;
+  for (const auto& [name, size] : optimizer.layout) {
+    names.push_back(name);
+    sizes.push_back(size);
+  }
+  file.write_strings("/optimizer/names", names);
+  file.write_int64("/optimizer/sizes", sizes);
+  file.write_tensor("/optimizer/exp_avg", optimizer.exp_avg.to(torch::kCPU).contiguous());
+  file.write_tensor("/optimizer/exp_avg_sq", optimizer.exp_avg_sq.to(torch::kCPU).contiguous());
+}
+
+// Format 2: flat moments with their layout. Format 1: one dataset per parameter under
+// /optimizer/exp_avg/ and /optimizer/exp_avg_sq/, concatenated here in listing order.
+OptimizerState read_optimizer(const data::H5File& file, int64_t format_version) {
+  OptimizerState optimizer;
+  optimizer.steps = file.attribute<int64_t>("/", "optimizer_steps");
+  if (!file.exists("/optimizer")) return optimizer;
+  if (format_version >= 2) {
+    const std::vector<std::string> names = file.read_strings("/optimizer/names");
+    const std::vector<int64_t> sizes = file.read_int64("/optimizer/sizes");
+    if (names.size() != sizes.size()) {
+      runtime::throw_input_error(file.path() + ": /optimizer/names", "has another length than /optimizer/sizes");
+    }
+    for (size_t i = 0; i < names.size(); ++i) optimizer.layout.emplace_back(names[i], sizes[i]);
+    optimizer.exp_avg = file.read_tensor("/optimizer/exp_avg").reshape({-1});
+    optimizer.exp_avg_sq = file.read_tensor("/optimizer/exp_avg_sq").reshape({-1});
+    return optimizer;
+  }
+  std::vector<torch::Tensor> first;
+  std::vector<torch::Tensor> second;
+  for (const std::string& name : file.list("/optimizer/exp_avg")) {
+    first.push_back(file.read_tensor("/optimizer/exp_avg/" + name).reshape({-1}));
+    second.push_back(file.read_tensor("/optimizer/exp_avg_sq/" + name).reshape({-1}));
+    optimizer.layout.emplace_back(name, first.back().numel());
+  }
+  optimizer.exp_avg = first.empty() ? torch::zeros({0}) : torch::cat(first);
+  optimizer.exp_avg_sq = second.empty() ? torch::zeros({0}) : torch::cat(second);
+  return optimizer;
+}
+
+std::string exact_text(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.17g", value);
+  return text;
+}
+
 void write_state_file(const std::string& path, const TrainingState& state) {
   data::H5File file = data::H5File::create(path);
   for (const auto& [name, tensor] : state.model) file.write_tensor("/model/" + name, tensor);
-  for (const auto& [name, moments] : state.moments) {
-    file.write_tensor("/optimizer/exp_avg/" + name, moments.exp_avg);
-    file.write_tensor("/optimizer/exp_avg_sq/" + name, moments.exp_avg_sq);
-  }
-  if (state.interest_embeddings.defined()) {
-    file.write_tensor("/interests/interest_embeddings", state.interest_embeddings);
-    file.write_tensor("/interests/text_interest", state.text_interest);
-    file.write_tensor("/interests/image_interest", state.image_interest);
-  }
+  if (state.optimizer.exp_avg.defined()) write_optimizer(file, state.optimizer);
+  data::write_interests(file, "/interests", state.interests);
   file.write_tensor("/rng/cpu", state.rng_cpu);
   if (state.rng_device.defined()) file.write_tensor("/rng/device", state.rng_device);
-  const std::pair<const char*, int64_t> counters[] = {
-      {"format_version", kFormatVersion}, {"epoch", state.epoch},           {"step", state.step},
-      {"global_step", state.global_step}, {"world_size", state.world_size}, {"optimizer_steps", state.optimizer_steps}};
+  const ValidationProgress& validation = state.validation;
+  const std::pair<const char*, int64_t> counters[] = {{"format_version", kFormatVersion},
+                                                      {"epoch", state.epoch},
+                                                      {"step", state.step},
+                                                      {"global_step", state.global_step},
+                                                      {"world_size", state.world_size},
+                                                      {"optimizer_steps", state.optimizer.steps},
+                                                      {"best_epoch", validation.best_epoch},
+                                                      {"epochs_without_gain", validation.epochs_without_gain}};
   for (const auto& [name, value] : counters) file.set_int_attribute("/", name, value);
+  file.set_string_attribute("/", "best_score", exact_text(validation.best_score));
   file.flush();
 }
 
-std::string manifest_text(const TrainingState& state, const std::string& dir) {
+std::string manifest_text(const TrainingState& state, const std::string& dir, const std::vector<std::string>& files) {
   YAML::Emitter out;
   out << YAML::BeginMap;
   out << YAML::Key << "format" << YAML::Value << "missrec-checkpoint";
@@ -64,7 +114,7 @@ std::string manifest_text(const TrainingState& state, const std::string& dir) {
   // Named so that a user can check a file with a standard tool: xxhsum -H3 FILE.
   out << YAML::Key << "checksum" << YAML::Value << runtime::digest_name(runtime::FileDigest::kXxh3_64);
   out << YAML::Key << "files" << YAML::Value << YAML::BeginMap;
-  for (const char* file : {kState, kConfig}) {
+  for (const std::string& file : files) {
     out << YAML::Key << file << YAML::Value << runtime::file_digest_hex(dir + "/" + file);
   }
   out << YAML::EndMap << YAML::EndMap;
@@ -125,7 +175,14 @@ std::string write_checkpoint(const std::string& checkpoints_dir, const TrainingS
     write_state_file(staging + "/" + kState, state);
     runtime::sync_path(staging + "/" + kState);
     runtime::write_file_atomically(staging + "/" + kConfig, state.config_yaml);
-    runtime::write_file_atomically(staging + "/" + kManifest, manifest_text(state, staging));
+    std::vector<std::string> files = {kState, kConfig};
+    if (!state.best_model_file.empty()) {
+      fs::copy_file(state.best_model_file, staging + "/" + kBest, error);
+      if (error) runtime::throw_output_error(staging + "/" + kBest, "cannot copy the best model: " + error.message());
+      runtime::sync_path(staging + "/" + kBest);
+      files.push_back(kBest);
+    }
+    runtime::write_file_atomically(staging + "/" + kManifest, manifest_text(state, staging, files));
     runtime::sync_path(staging);
     if (before_commit) before_commit();
     fs::remove_all(final_dir, error);
@@ -159,8 +216,10 @@ TrainingState read_checkpoint(const std::string& dir) {
   if (!manifest.IsMap() || !manifest["format"] || manifest["format"].as<std::string>("") != "missrec-checkpoint") {
     runtime::throw_input_error(manifest_path, "expected format: missrec-checkpoint");
   }
-  if (manifest["format_version"].as<int64_t>(-1) != kFormatVersion) {
-    runtime::throw_input_error(manifest_path, "unsupported format_version (expected 1)");
+  const int64_t format_version = manifest["format_version"].as<int64_t>(-1);
+  if (format_version < kOldestFormatVersion || format_version > kFormatVersion) {
+    runtime::throw_input_error(
+        manifest_path, "unsupported format_version " + std::to_string(format_version) + " (this build reads 1 and 2)");
   }
   // Checkpoints written before the digest was named carry the legacy 64-bit mix.
   const std::string digest_key = manifest["checksum"] ? manifest["checksum"].as<std::string>("") : "";
@@ -170,10 +229,13 @@ TrainingState read_checkpoint(const std::string& dir) {
   } else if (manifest["checksum"]) {
     runtime::throw_input_error(manifest_path, "unknown checksum '" + digest_key + "' (expected xxh3_64)");
   }
+  const YAML::Node files = manifest["files"];
   for (const char* file : {kState, kConfig}) {
-    const YAML::Node files = manifest["files"];
-    const std::string expected = files && files[file] ? files[file].as<std::string>("") : "";
-    if (expected.empty()) runtime::throw_input_error(manifest_path, std::string("no checksum for ") + file);
+    if (!files || !files[file]) runtime::throw_input_error(manifest_path, std::string("no checksum for ") + file);
+  }
+  for (const auto& item : files) {
+    const std::string file = item.first.as<std::string>("");
+    const std::string expected = item.second.as<std::string>("");
     const std::string actual = runtime::file_digest_hex(dir + "/" + file, digest);
     if (actual != expected) {
       runtime::throw_input_error(dir + "/" + file, "checksum mismatch (expected " + expected + ", got " + actual +
@@ -186,19 +248,15 @@ TrainingState read_checkpoint(const std::string& dir) {
   state.step = file.attribute<int64_t>("/", "step");
   state.global_step = file.attribute<int64_t>("/", "global_step");
   state.world_size = file.attribute<int64_t>("/", "world_size");
-  state.optimizer_steps = file.attribute<int64_t>("/", "optimizer_steps");
   for (const std::string& name : file.list("/model")) state.model[name] = file.read_tensor("/model/" + name);
-  if (file.exists("/optimizer")) {
-    for (const std::string& name : file.list("/optimizer/exp_avg")) {
-      state.moments[name] = {file.read_tensor("/optimizer/exp_avg/" + name),
-                             file.read_tensor("/optimizer/exp_avg_sq/" + name)};
-    }
+  state.optimizer = read_optimizer(file, format_version);
+  state.interests = data::read_interests(file, "/interests");
+  if (format_version >= 2) {
+    state.validation.best_epoch = file.attribute<int64_t>("/", "best_epoch");
+    state.validation.epochs_without_gain = file.attribute<int64_t>("/", "epochs_without_gain");
+    state.validation.best_score = std::stod(file.attribute<std::string>("/", "best_score"));
   }
-  if (file.exists("/interests")) {
-    state.interest_embeddings = file.read_tensor("/interests/interest_embeddings");
-    state.text_interest = file.read_tensor("/interests/text_interest");
-    state.image_interest = file.read_tensor("/interests/image_interest");
-  }
+  if (files[kBest]) state.best_model_file = dir + "/" + kBest;
   state.rng_cpu = file.read_tensor("/rng/cpu");
   if (file.exists("/rng/device")) state.rng_device = file.read_tensor("/rng/device");
   state.config_yaml = runtime::read_text_file(dir + "/" + kConfig);

@@ -11,14 +11,13 @@
 
 namespace missrec::runtime {
 class Communicator;
-}
+class JsonLine;
+}  // namespace missrec::runtime
 
 namespace missrec::train {
 
 // The ranking cutoffs every evaluation reports, Recall@k and NDCG@k for each.
 inline constexpr std::array<int64_t, 3> kRankingCutoffs = {10, 20, 50};
-
-class JsonLine;
 
 // Full-ranking metrics, averaged over users (one sample per user in the
 // valid and test splits).
@@ -28,7 +27,7 @@ struct RankingMetrics {
   int64_t users = 0;
   double ndcg10() const { return ndcg[0]; }
   // Adds "<prefix>recall@k" and "<prefix>ndcg@k" for every cutoff, unrounded.
-  void add_to(JsonLine& line, const std::string& prefix) const;
+  void add_to(runtime::JsonLine& line, const std::string& prefix) const;
   std::string json() const;  // the test_metrics.json object (six decimals)
 };
 
@@ -46,8 +45,8 @@ torch::Tensor per_user_metrics(const torch::Tensor& ranks);
 // arithmetic) at any P, and the per-user rows are gathered and summed in sample order:
 // np=1 and np=2 give identical numbers.
 RankingMetrics evaluate_split(model::MissRecImpl& model, const model::ItemFeatures& features,
-                              const torch::Tensor& interest_embeddings, const data::InterestTables& tables,
-                              const data::Dataset& dataset, const std::string& split, int64_t max_seq_len,
-                              runtime::Communicator& comm, int64_t batch_size = 256);
+                              const data::InterestState& interests, const data::Dataset& dataset,
+                              const std::string& split, int64_t max_seq_len, runtime::Communicator& comm,
+                              int64_t batch_size = 256);
 
 }  // namespace missrec::train

@@ -59,9 +59,7 @@ ModelExport export_from_checkpoint(const std::string& checkpoint_dir) {
   ModelExport model;
   model.config = config_from_text(state.config_yaml, checkpoint_dir + "/config.yaml");
   model.parameters = state.model;
-  model.interest_embeddings = state.interest_embeddings;
-  model.text_interest = state.text_interest;
-  model.image_interest = state.image_interest;
+  model.interests = state.interests;
   model.epoch = state.epoch;
   model.global_step = state.global_step;
   return model;
@@ -92,10 +90,10 @@ void write_pytorch_export(const ModelExport& model, const std::string& path) {
   config.insert("seed", c.run.seed);
   config.insert("global_step", model.global_step);
   c10::Dict<std::string, at::Tensor> interests;
-  if (model.interest_embeddings.defined()) {
-    interests.insert("interest_embeddings", model.interest_embeddings.to(at::kCPU).contiguous().clone());
-    interests.insert("text_interest", model.text_interest.to(at::kCPU).contiguous().clone());
-    interests.insert("image_interest", model.image_interest.to(at::kCPU).contiguous().clone());
+  if (model.interests.defined()) {
+    interests.insert("interest_embeddings", model.interests.interest_embeddings.to(at::kCPU).contiguous().clone());
+    interests.insert("text_interest", model.interests.text_interest.to(at::kCPU).contiguous().clone());
+    interests.insert("image_interest", model.interests.image_interest.to(at::kCPU).contiguous().clone());
   }
   c10::impl::GenericDict root(c10::StringType::get(), c10::AnyType::get());
   root.insert("state_dict", state_dict);
@@ -115,11 +113,7 @@ void write_native_export(const ModelExport& model, const std::string& path) {
   runtime::write_staged(path, [&](const std::string& staging) {
     data::H5File file = data::H5File::create(staging);
     for (const auto& [name, tensor] : model.parameters) file.write_tensor("/model/" + name, tensor);
-    if (model.interest_embeddings.defined()) {
-      file.write_tensor("/interests/interest_embeddings", model.interest_embeddings);
-      file.write_tensor("/interests/text_interest", model.text_interest);
-      file.write_tensor("/interests/image_interest", model.image_interest);
-    }
+    data::write_interests(file, "/interests", model.interests);
     file.set_string_attribute("/", "format", kNativeFormat);
     file.set_int_attribute("/", "format_version", kNativeVersion);
     file.set_int_attribute("/", "epoch", model.epoch);
@@ -143,24 +137,18 @@ ModelExport read_native_export(const std::string& path) {
   ModelExport model;
   model.config = config_from_text(file.attribute<std::string>("/", "config"), path + ": attribute config");
   for (const std::string& name : file.list("/model")) model.parameters[name] = file.read_tensor("/model/" + name);
-  if (file.exists("/interests")) {
-    model.interest_embeddings = file.read_tensor("/interests/interest_embeddings");
-    model.text_interest = file.read_tensor("/interests/text_interest");
-    model.image_interest = file.read_tensor("/interests/image_interest");
-  }
+  model.interests = data::read_interests(file, "/interests");
   model.epoch = file.attribute<int64_t>("/", "epoch");
   model.global_step = file.attribute<int64_t>("/", "global_step");
   return model;
 }
 
 ModelExport current_export(model::MissRecImpl& model, const runtime::Config& config,
-                           const cluster::InterestState& interests, int64_t epoch, int64_t global_step) {
+                           const data::InterestState& interests, int64_t epoch, int64_t global_step) {
   ModelExport exported;
   exported.config = config;
   exported.parameters = parameters_on_host(model);
-  exported.interest_embeddings = interests.interest_embeddings.to(at::kCPU, at::kFloat);
-  exported.text_interest = interests.text_interest.to(at::kCPU);
-  exported.image_interest = interests.image_interest.to(at::kCPU);
+  exported.interests = interests.placed(at::kCPU);
   exported.epoch = epoch;
   exported.global_step = global_step;
   return exported;
@@ -169,7 +157,7 @@ ModelExport current_export(model::MissRecImpl& model, const runtime::Config& con
 model::MissRec model_of_export(const ModelExport& exported, const std::string& path, const data::Dataset& dataset,
                                at::Device device) {
   const int64_t items = dataset.total_items();
-  if (!exported.interest_embeddings.defined() || exported.text_interest.numel() != items + 1) {
+  if (!exported.interests.defined() || exported.interests.text_interest.numel() != items + 1) {
     runtime::throw_input_error(path, "has no interest tables for the " + std::to_string(items) + " items of " +
                                          dataset.dir() + " (use a model trained or fine-tuned on this dataset)");
   }

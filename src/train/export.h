@@ -5,8 +5,8 @@
 #include <map>
 #include <string>
 
-#include "cluster/interest_refresh.h"
 #include "data/dataset.h"
+#include "data/interest_state.h"
 #include "model/missrec_model.h"
 #include "runtime/config.h"
 
@@ -17,16 +17,14 @@ namespace missrec::train {
 struct ModelExport {
   runtime::Config config;
   std::map<std::string, torch::Tensor> parameters;
-  torch::Tensor interest_embeddings;  // [K+1, H]
-  torch::Tensor text_interest;        // [N+1]
-  torch::Tensor image_interest;       // [N+1]
-  int64_t epoch = 0;                  // epochs completed
+  data::InterestState interests;  // on the host
+  int64_t epoch = 0;              // epochs completed
   int64_t global_step = 0;
 };
 
 // The model as it is now, with the interests it was trained with (tables on the host).
 ModelExport current_export(model::MissRecImpl& model, const runtime::Config& config,
-                           const cluster::InterestState& interests, int64_t epoch, int64_t global_step);
+                           const data::InterestState& interests, int64_t epoch, int64_t global_step);
 
 // Reads a verified checkpoint directory into an export.
 ModelExport export_from_checkpoint(const std::string& checkpoint_dir);

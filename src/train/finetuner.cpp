@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "cluster/interest_refresh.h"
 #include "data/dataset.h"
@@ -24,12 +25,16 @@
 #include "train/model_setup.h"
 #include "train/parameter_set.h"
 #include "train/precision.h"
+#include "train/training_loop.h"
 
 namespace missrec::train {
 
 namespace fs = std::filesystem;
 
 namespace {
+
+// Keys the per-rank dropout generators ("fine").
+constexpr uint64_t kDropoutPurpose = 0x66696e65ULL;
 
 bool frozen_when_pretrained(const std::string& name) {
   return name.rfind("trm_model.", 0) == 0 || name.rfind("position_embedding.", 0) == 0;
@@ -107,9 +112,9 @@ data::LoaderOptions finetune_loader_options(const runtime::Config& config, const
   return options;
 }
 
-// Shaped like the pretrainer: set up (constructor), then per epoch a refresh and the
-// steps, validation keeping the best model, early stopping; the best model tested.
-class Finetuner {
+// Fine-tuning as a TrainingTask: the downstream training split, the step against every
+// item, validation NDCG@10 after each epoch; after the loop, the best model's test.
+class Finetuner final : public TrainingTask {
  public:
   Finetuner(const runtime::Config& run_config, const FinetuneRequest& request, runtime::Communicator& comm)
       : request_(request),
@@ -119,45 +124,42 @@ class Finetuner {
         pretrained_(read_pretrained(request)),
         config_(request.pretrained.empty() ? run_config
                                            : with_pretrained_shape(run_config, pretrained_, request.pretrained)),
-        run_dir_(config_.run_dir()),
-        best_path_(run_dir_ + "/best.h5"),
-        metrics_(comm.rank() == 0 ? run_dir_ + "/metrics.jsonl" : ""),
         model_(downstream_model(config_, dataset_, pretrained_, request, device_)),
         features_(load_features(dataset_, config_, device_)),
-        parameters_(*model_),
+        parameters_(*model_, FinetuneStep::scalar_count(comm.size())),
         adam_(parameters_, adam_options_of(config_.train)),
-        sync_(parameters_, comm, FinetuneStep::kScalars),
+        sync_(parameters_, comm),
         loader_options_(finetune_loader_options(config_, dataset_, comm)),
         loader_(dataset_, loader_options_),
-        step_(*model_, features_, parameters_, adam_, sync_, comm, step_settings()) {
-    broadcast_module(*model_, comm_, 0);
-    verify_same_on_all_ranks(module_checksum(*model_), "initial parameters", comm_);
-    seed_rank_generators(static_cast<uint64_t>(config_.run.seed), 0x66696e65ULL, comm_.rank());
-    create_run_directory(run_dir_, comm_);
-  }
+        step_(*model_, features_, parameters_, adam_, sync_, comm, step_settings()) {}
 
-  int run();
+  // The configuration the run trains with (the model shape of the pretrained export).
+  const runtime::Config& config() const { return config_; }
+  TaskParts parts() override { return {*model_, features_, adam_, loader_}; }
+
+  StepReport step(const data::Batch& batch, const data::InterestState& interests, bool stop_requested,
+                  const data::Batch* next) override {
+    return step_.run(batch, interests.interest_embeddings, stop_requested, next);
+  }
+  LossReport losses(const std::vector<double>& sums, int64_t steps) const override {
+    return finetune_losses(sums, steps, config_.loss.gamma);
+  }
+  bool validates() const override { return true; }
+  Validation validate(const data::InterestState& interests) override;
+
+  void log_start() const;
+  // Tests the best model (rank 0 reads it back and broadcasts it): test_metrics.json and
+  // a "test" metrics line.
+  void test(const std::string& best_path, int64_t best_epoch, MetricsFile& metrics);
 
  private:
   FinetuneStepSettings step_settings() const {
     FinetuneStepSettings settings;
     settings.items = dataset_.total_items();
+    settings.gamma = config_.loss.gamma;
     settings.precision = config_.train.precision;
     return settings;
   }
-
-  struct EpochResult {
-    double mean_cross_entropy = 0.0;
-    double mean_reg = 0.0;
-    int64_t steps = 0;
-    int64_t samples = 0;
-    double refresh_s = 0.0;
-    double train_s = 0.0;
-  };
-  EpochResult train_epoch(int64_t epoch);
-  // Validates, keeps the best model; returns true when early stopping ends the run.
-  bool validate_and_keep_best(int64_t epoch, const EpochResult& trained);
-  void test();
 
   const FinetuneRequest& request_;
   runtime::Communicator& comm_;
@@ -165,9 +167,6 @@ class Finetuner {
   data::Dataset dataset_;
   ModelExport pretrained_;
   runtime::Config config_;
-  std::string run_dir_;
-  std::string best_path_;
-  MetricsFile metrics_;
   model::MissRec model_;
   model::ItemFeatures features_;
   ParameterSet parameters_;
@@ -176,132 +175,21 @@ class Finetuner {
   data::LoaderOptions loader_options_;
   data::Loader loader_;
   FinetuneStep step_;
-  cluster::InterestState interests_;
-  std::shared_ptr<data::InterestTables> interest_tables_;
-  double best_ndcg_ = -1.0;
-  int64_t best_epoch_ = 0;
-  int64_t epochs_without_gain_ = 0;
-  int64_t global_step_ = 0;
 };
 
-Finetuner::EpochResult Finetuner::train_epoch(int64_t epoch) {
-  EpochResult result;
-  Stopwatch clock;
-  model_->eval();
-  interests_ = cluster::refresh_interests(*model_, features_, config_.cluster, comm_);
-  interests_.interest_embeddings = interests_.interest_embeddings.to(device_);
-  interests_.text_interest = interests_.text_interest.to(at::kCPU);
-  interests_.image_interest = interests_.image_interest.to(at::kCPU);
-  interest_tables_ = std::make_shared<data::InterestTables>();
-  interest_tables_->text_interest = interests_.text_interest;
-  interest_tables_->image_interest = interests_.image_interest;
-  result.refresh_s = clock.lap();
-  model_->train();
-  loader_.start_epoch(epoch, 0, interest_tables_);
-  double cross_entropy_sum = 0.0;
-  double reg_sum = 0.0;
-  std::optional<data::Batch> batch = loader_.next();
-  while (batch) {
-    data::pad_interests_globally(*batch, comm_);
-    result.samples += batch->global_size;
-    std::optional<data::Batch> next = loader_.next();
-    const FinetuneStepResult step = step_.run(*batch, interests_.interest_embeddings, next ? &*next : nullptr);
-    batch = std::move(next);
-    ++global_step_;
-    ++result.steps;
-    cross_entropy_sum += step.cross_entropy;
-    reg_sum += step.reg;
-    if (comm_.rank() == 0) {
-      metrics_.write(JsonLine()
-                         .add("kind", std::string("step"))
-                         .add("epoch", epoch + 1)
-                         .add("step", result.steps)
-                         .add("global_step", global_step_)
-                         .add("loss", step.loss)
-                         .add("cross_entropy", step.cross_entropy)
-                         .add("reg", step.reg));
-    }
-  }
-  const double steps = static_cast<double>(std::max<int64_t>(result.steps, 1));
-  result.mean_cross_entropy = cross_entropy_sum / steps;
-  result.mean_reg = reg_sum / steps;
-  result.train_s = clock.lap();
-  return result;
+Validation Finetuner::validate(const data::InterestState& interests) {
+  const RankingMetrics valid =
+      evaluate_split(*model_, features_, interests, dataset_, "valid", config_.model.max_seq_len, comm_);
+  Validation validation;
+  validation.score = valid.ndcg10();
+  valid.add_to(validation.metrics, "valid_");
+  std::ostringstream summary;
+  summary << "valid recall@10 " << valid.recall[0] << " ndcg@10 " << valid.ndcg10();
+  validation.summary = summary.str();
+  return validation;
 }
 
-bool Finetuner::validate_and_keep_best(int64_t epoch, const EpochResult& trained) {
-  Stopwatch clock;
-  const RankingMetrics valid = evaluate_split(*model_, features_, interests_.interest_embeddings, *interest_tables_,
-                                              dataset_, "valid", config_.model.max_seq_len, comm_);
-  const double valid_s = clock.lap();
-  // Strictly better validation NDCG@10 (unrounded): a tie keeps the earlier epoch, and a
-  // plateau counts towards the patience (docs/fine-tuning.md compares the public rule).
-  const bool improved = valid.ndcg10() > best_ndcg_;
-  if (improved) {
-    best_ndcg_ = valid.ndcg10();
-    best_epoch_ = epoch + 1;
-    epochs_without_gain_ = 0;
-    if (comm_.rank() == 0) {
-      write_native_export(current_export(*model_, config_, interests_, epoch + 1, global_step_), best_path_);
-    }
-  } else {
-    ++epochs_without_gain_;
-  }
-  if (comm_.rank() == 0) {
-    JsonLine line;
-    line.add("kind", std::string("epoch"))
-        .add("epoch", epoch + 1)
-        .add("steps", trained.steps)
-        .add("loss", trained.mean_cross_entropy + config_.loss.gamma * trained.mean_reg)
-        .add("cross_entropy", trained.mean_cross_entropy);
-    valid.add_to(line, "valid_");
-    metrics_.write(line.add("best_epoch", best_epoch_)
-                       .add("refresh_s", trained.refresh_s)
-                       .add("train_s", trained.train_s)
-                       .add("valid_s", valid_s));
-  }
-  const double samples = static_cast<double>(trained.samples);
-  LOG(INFO) << "epoch " << epoch + 1 << "/" << config_.train.epochs << ": loss " << trained.mean_cross_entropy
-            << ", valid recall@10 " << valid.recall[0] << " ndcg@10 " << valid.ndcg10() << (improved ? " (best)" : "")
-            << " | " << static_cast<int64_t>(samples / std::max(trained.train_s, 1e-9)) << " samples/s, refresh "
-            << trained.refresh_s << " s, validation " << valid_s << " s";
-  if (epochs_without_gain_ >= config_.finetune.patience) {
-    LOG(INFO) << "early stop: no better validation NDCG@10 for " << epochs_without_gain_ << " epochs (best: epoch "
-              << best_epoch_ << ", " << best_ndcg_ << ")";
-    return true;
-  }
-  return false;
-}
-
-// Test with the best model (rank 0 reads it back and broadcasts it).
-void Finetuner::test() {
-  comm_.barrier();
-  const int64_t items = dataset_.total_items();
-  cluster::InterestState best_interests;
-  if (comm_.rank() == 0) {
-    const ModelExport best = read_native_export(best_path_);
-    load_parameters(*model_, best.parameters, best_path_);
-    best_interests.interest_embeddings = best.interest_embeddings;
-    best_interests.text_interest = best.text_interest;
-    best_interests.image_interest = best.image_interest;
-  }
-  broadcast_module(*model_, comm_, 0);
-  cluster::broadcast_interests(best_interests, items + 1, config_.model.hidden_size, comm_);
-  const data::InterestTables best_tables{best_interests.text_interest, best_interests.image_interest};
-  const RankingMetrics test = evaluate_split(*model_, features_, best_interests.interest_embeddings.to(device_),
-                                             best_tables, dataset_, "test", config_.model.max_seq_len, comm_);
-  if (comm_.rank() == 0) {
-    runtime::write_file_atomically(run_dir_ + "/test_metrics.json", test.json() + "\n");
-    JsonLine line;
-    line.add("kind", std::string("test")).add("best_epoch", best_epoch_);
-    test.add_to(line, "");
-    metrics_.write(line.add("users", test.users));
-  }
-  LOG(INFO) << "test (best epoch " << best_epoch_ << "): " << test.json() << "; written to " << run_dir_
-            << "/test_metrics.json";
-}
-
-int Finetuner::run() {
+void Finetuner::log_start() const {
   LOG(INFO) << "fine-tuning on " << dataset_.dir() << " (" << dataset_.total_items() << " items, "
             << dataset_.samples("train") << " train samples, " << loader_.steps_per_epoch() << " steps of "
             << loader_options_.global_batch << " per epoch), mode " << runtime::name_of(config_.finetune.mode) << ", "
@@ -309,19 +197,49 @@ int Finetuner::run() {
                     ? std::string("from scratch")
                     : "from " + request_.pretrained + " (trm_model and position_embedding frozen)")
             << ", " << parameters_.numel() << " trainable values, " << comm_.size() << " ranks";
-  for (int64_t epoch = 0; epoch < config_.train.epochs; ++epoch) {
-    const EpochResult trained = train_epoch(epoch);
-    if (validate_and_keep_best(epoch, trained)) break;
+}
+
+void Finetuner::test(const std::string& best_path, int64_t best_epoch, MetricsFile& metrics) {
+  comm_.barrier();
+  data::InterestState best_interests;
+  if (comm_.rank() == 0) {
+    const ModelExport best = read_native_export(best_path);
+    load_parameters(*model_, best.parameters, best_path);
+    best_interests = best.interests;
   }
-  test();
-  return runtime::kExitOk;
+  broadcast_module(*model_, comm_, 0);
+  cluster::broadcast_interests(best_interests, dataset_.total_items() + 1, config_.model.hidden_size, comm_);
+  const RankingMetrics test = evaluate_split(*model_, features_, best_interests.placed(device_), dataset_, "test",
+                                             config_.model.max_seq_len, comm_);
+  if (comm_.rank() == 0) {
+    runtime::write_file_atomically(config_.run_dir() + "/test_metrics.json", test.json() + "\n");
+    JsonLine line;
+    line.add("kind", std::string("test")).add("best_epoch", best_epoch);
+    test.add_to(line, "");
+    metrics.write(line.add("users", test.users));
+  }
+  LOG(INFO) << "test (best epoch " << best_epoch << "): " << test.json() << "; written to " << config_.run_dir()
+            << "/test_metrics.json";
 }
 
 }  // namespace
 
 int run_finetuning(const runtime::Config& config, const FinetuneRequest& request, runtime::Communicator& comm) {
+  if (request.resume == "latest" && !fs::exists(config.run_dir() + "/checkpoints")) {
+    runtime::throw_input_error("--resume latest", "no checkpoint under " + config.run_dir() + "/checkpoints");
+  }
   Finetuner finetuner(config, request, comm);
-  return finetuner.run();
+  finetuner.log_start();
+  TrainingLoop loop(finetuner.config(), finetuner, comm,
+                    LoopOptions{"fine-tuning", kDropoutPurpose, config.finetune.patience});
+  const int status = loop.run(request.resume);
+  if (status != runtime::kExitOk) return status;
+  if (loop.best_epoch() == 0) {
+    LOG(WARNING) << "no epoch was validated (train.max_steps ended the run first): no best model to test";
+    return status;
+  }
+  finetuner.test(loop.best_model_path(), loop.best_epoch(), loop.metrics());
+  return status;
 }
 
 }  // namespace missrec::train

@@ -12,29 +12,27 @@ class Communicator;
 
 namespace missrec::train {
 
-// Sums every gradient of a ParameterSet over the ranks with one allreduce per step
-// The gradients are packed into one flat buffer, allocated once, together
-// with a few scalars the step also needs summed (loss parts, per-domain sums, the stop
-// flag), so a step costs one collective, not one per tensor.
+// Sums a step's gradients over the ranks with one allreduce, in place on the
+// ParameterSet's reduced buffer (the gradients, then the few scalars the step also needs
+// summed: loss parts, per-domain sums, the stop flag), so a step costs one collective
+// and no copy of the gradients.
 class GradientSync {
  public:
-  GradientSync(const ParameterSet& parameters, runtime::Communicator& comm, int64_t scalars);
+  GradientSync(const ParameterSet& parameters, runtime::Communicator& comm);
 
-  // Packs the gradients and `scalars` ([scalars] float32 on the device, as constructed),
-  // allreduces (sum), writes the summed gradients back into .grad() and returns the
-  // summed scalars, still on the device: nothing here waits for the device.
+  // Writes `scalars` ([reduced_scalars] float32 on the device) after the gradients,
+  // allreduces (sum) the buffer and returns the summed scalars, still on the device:
+  // nothing here waits for the device.
   torch::Tensor allreduce(const torch::Tensor& scalars);
   // The same for host values, read back (one host synchronisation).
   std::vector<double> allreduce(const std::vector<double>& scalars);
 
-  int64_t bytes() const { return buffer_.numel() * static_cast<int64_t>(sizeof(float)); }
-  const torch::Tensor& buffer() const { return buffer_; }
+  int64_t bytes() const { return parameters_.reduced_buffer().numel() * static_cast<int64_t>(sizeof(float)); }
+  const torch::Tensor& buffer() const { return parameters_.reduced_buffer(); }
 
  private:
   const ParameterSet& parameters_;
   runtime::Communicator& comm_;
-  int64_t scalars_;
-  torch::Tensor buffer_;
 };
 
 }  // namespace missrec::train

@@ -7,7 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "runtime/json_line.h"
+#include "runtime/stopwatch.h"
 
 namespace missrec::train {
 
@@ -22,39 +23,8 @@ struct StepTimes {
   StepTimes& operator+=(const StepTimes& other);
 };
 
-class Stopwatch {
- public:
-  Stopwatch() : start_(std::chrono::steady_clock::now()) {}
-  // Seconds since construction or the previous lap.
-  double lap() {
-    const auto now = std::chrono::steady_clock::now();
-    const double seconds = std::chrono::duration<double>(now - start_).count();
-    start_ = now;
-    return seconds;
-  }
-
- private:
-  std::chrono::steady_clock::time_point start_;
-};
-
-// A JSON object built field by field, in insertion order, for one metrics.jsonl line
-// or a benchmark's report (nlohmann::json writes it; non-finite numbers become null).
-class JsonLine {
- public:
-  template <class T>
-  JsonLine& add(const std::string& key, const T& value) {
-    object_[key] = value;
-    return *this;
-  }
-  JsonLine& add(const std::string& key, const JsonLine& object) {
-    object_[key] = object.object_;
-    return *this;
-  }
-  std::string str() const { return object_.dump(); }
-
- private:
-  nlohmann::ordered_json object_ = nlohmann::ordered_json::object();
-};
+using runtime::JsonLine;
+using runtime::Stopwatch;
 
 JsonLine step_times_json(const StepTimes& times, double divisor);
 

@@ -6,13 +6,43 @@
 
 namespace missrec::train {
 
-ParameterSet::ParameterSet(torch::nn::Module& module) {
+ParameterSet::ParameterSet(torch::nn::Module& module, int64_t reduced_scalars) {
+  CHECK_GE(reduced_scalars, 0);
+  at::Device device = at::kCPU;
   for (const auto& item : module.named_parameters()) {
     if (!item.value().requires_grad()) continue;
     CHECK(item.value().scalar_type() == torch::kFloat) << item.key() << " is not float32";
+    if (entries_.empty()) device = item.value().device();
+    CHECK(item.value().device() == device) << item.key() << " is on " << item.value().device() << ", not " << device;
     entries_.push_back({item.key(), item.value(), numel_});
     numel_ += item.value().numel();
   }
+  const auto options = torch::TensorOptions().dtype(torch::kFloat).device(device);
+  values_ = torch::empty({numel_}, options);
+  reduced_ = torch::zeros({numel_ + reduced_scalars}, options);
+  gradients_ = reduced_.narrow(0, 0, numel_);
+  torch::NoGradGuard no_grad;
+  for (auto& entry : entries_) {
+    const int64_t n = entry.tensor.numel();
+    torch::Tensor value = values_.narrow(0, entry.offset, n).view_as(entry.tensor);
+    value.copy_(entry.tensor.detach());
+    entry.tensor.set_data(value);
+    entry.tensor.mutable_grad() = gradients_.narrow(0, entry.offset, n).view_as(entry.tensor);
+  }
+}
+
+void ParameterSet::zero_gradients() const {
+  CHECK(gradients_bound()) << "a parameter's gradient no longer lies in the flat gradient buffer";
+  gradients_.zero_();
+}
+
+bool ParameterSet::gradients_bound() const {
+  const float* base = numel_ > 0 ? gradients_.data_ptr<float>() : nullptr;
+  for (const auto& entry : entries_) {
+    const torch::Tensor& grad = entry.tensor.grad();
+    if (!grad.defined() || grad.data_ptr<float>() != base + entry.offset) return false;
+  }
+  return true;
 }
 
 void broadcast_module(torch::nn::Module& module, runtime::Communicator& comm, int root) {

@@ -12,11 +12,17 @@ class Communicator;
 namespace missrec::train {
 
 // The trainable parameters of a module in a fixed order (named_parameters order, frozen
-// ones left out), with their offsets in one flat float32 vector: the layout of the
-// fused gradient buffer and of the optimizer state.
+// ones left out) and their training state in flat float32 buffers on the parameters'
+// device: each parameter's value is a view of values() and its .grad() a view of
+// gradients(), at the parameter's offset. The gradient buffer continues with
+// `reduced_scalars` slots for the values a step sums over the ranks together with the
+// gradients (one collective). Backward accumulates into the gradient views in place, so
+// a step calls zero_gradients() first and the allreduce and the optimizer work on the
+// flat buffers; nothing may replace a parameter's .grad() (gradients_bound() checks).
+// Build it after the model is on its device and before the first backward.
 class ParameterSet {
  public:
-  explicit ParameterSet(torch::nn::Module& module);
+  explicit ParameterSet(torch::nn::Module& module, int64_t reduced_scalars = 0);
 
   struct Entry {
     std::string name;
@@ -26,9 +32,22 @@ class ParameterSet {
   const std::vector<Entry>& entries() const { return entries_; }
   int64_t numel() const { return numel_; }
 
+  const torch::Tensor& values() const { return values_; }        // [numel]
+  const torch::Tensor& gradients() const { return gradients_; }  // [numel], a view of reduced_buffer()
+  // [numel + reduced_scalars]: the gradients, then the step's summed scalars.
+  const torch::Tensor& reduced_buffer() const { return reduced_; }
+  int64_t reduced_scalars() const { return reduced_.numel() - numel_; }
+
+  void zero_gradients() const;
+  // True while every parameter's .grad() is still its view of gradients().
+  bool gradients_bound() const;
+
  private:
   std::vector<Entry> entries_;
   int64_t numel_ = 0;
+  torch::Tensor values_;
+  torch::Tensor reduced_;
+  torch::Tensor gradients_;
 };
 
 // Every parameter and buffer of `module` from rank `root` (rank 0's initial

@@ -19,10 +19,8 @@ void add_named(NamedTensors& out, const std::string& prefix, const NamedTensors&
 void add_training_state(NamedTensors& out, torch::nn::Module& model, const Adam& adam) {
   for (const auto& item : model.named_parameters()) out.emplace_back("model." + item.key(), item.value());
   for (const auto& item : model.named_buffers()) out.emplace_back("model." + item.key(), item.value());
-  for (const auto& [name, moments] : adam.moments()) {
-    out.emplace_back("adam.exp_avg." + name, moments.exp_avg);
-    out.emplace_back("adam.exp_avg_sq." + name, moments.exp_avg_sq);
-  }
+  out.emplace_back("adam.exp_avg", adam.exp_avg());
+  out.emplace_back("adam.exp_avg_sq", adam.exp_avg_sq());
 }
 
 }  // namespace missrec::train

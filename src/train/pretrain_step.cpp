@@ -62,11 +62,24 @@ RankLoss PretrainStep::forward(const data::Batch& batch, const model::SequenceIn
   return pretrain_rank_loss(model_, view_out, aug_out, targets, settings_.global_batch, settings_.negatives, comm_);
 }
 
-StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& interest_embeddings, bool stop_requested,
+LossReport pretrain_losses(const std::vector<double>& sums, int64_t steps, const StepSettings& settings) {
+  const double step_count = static_cast<double>(std::max<int64_t>(steps, 1));
+  const double samples = step_count * static_cast<double>(settings.global_batch);
+  LossReport report;
+  const double seq_item = sums[kSeqItem] / samples;
+  const double seq_seq = sums[kSeqSeq] / samples;
+  const double reg = sums[kReg] / step_count;
+  const double reg_aug = sums[kRegAug] / step_count;
+  report.total = seq_item + settings.lambda * seq_seq + settings.gamma * (reg + reg_aug);
+  report.parts = {{"seq_item", seq_item}, {"seq_seq", seq_seq}, {"reg", reg}, {"reg_aug", reg_aug}};
+  return report;
+}
+
+StepReport PretrainStep::run(const data::Batch& batch, const torch::Tensor& interest_embeddings, bool stop_requested,
                              const data::Batch* next) {
   const at::Device device = comm_.device();
   clock_.start();
-  for (const auto& entry : parameters_.entries()) entry.tensor.mutable_grad() = torch::Tensor();
+  parameters_.zero_gradients();
   const DeviceBatch on_device = uploader_.take(batch);
   // The next batch's copy runs on the side stream while this step's kernels run.
   if (next != nullptr) uploader_.prefetch(*next);
@@ -108,19 +121,17 @@ StepResult PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
   clock_.mark(StepClock::kComm);
   // The step's one host synchronisation: the summed scalars decide whether to update.
   const torch::Tensor host_sums = summed.to(torch::kCPU, torch::kDouble);
-  StepResult result;
+  StepReport result;
   const double* host = host_sums.data_ptr<double>();
   result.sums.assign(host, host + width_slots);
+  result.stop_votes = result.sums[kStopFlag];
   for (int rank = 0; next != nullptr && rank < comm_.size(); ++rank) {
     result.next_view_width = std::max<int64_t>(result.next_view_width, std::llround(host[width_slots + 2 * rank]));
     result.next_aug_width = std::max<int64_t>(result.next_aug_width, std::llround(host[width_slots + 2 * rank + 1]));
   }
 
-  const double batch_size = static_cast<double>(settings_.global_batch);
   const std::vector<double>& sums = result.sums;
-  result.loss = sums[kSeqItem] / batch_size + settings_.lambda * sums[kSeqSeq] / batch_size +
-                settings_.gamma * (sums[kReg] + sums[kRegAug]);
-  if (!std::isfinite(result.loss)) {
+  if (!std::isfinite(pretrain_losses(sums, 1, settings_).total)) {
     const char* part = !std::isfinite(sums[kSeqItem])  ? "seq_item (L_si)"
                        : !std::isfinite(sums[kSeqSeq]) ? "seq_seq (L_ss)"
                                                        : "interest regulariser";

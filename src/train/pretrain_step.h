@@ -14,6 +14,7 @@
 #include "train/placement.h"
 #include "train/precision.h"
 #include "train/step_clock.h"
+#include "train/training_loop.h"
 
 #include "runtime/config.h"
 
@@ -45,14 +46,11 @@ struct StepSettings {
   Precision precision = Precision::kFp32;
 };
 
-struct StepResult {
-  std::vector<double> sums;  // StepScalar layout, summed over the ranks
-  // The global interest widths (view, aug) of the next batch, when run() was given one.
-  int64_t next_view_width = 0;
-  int64_t next_aug_width = 0;
-  double loss = 0.0;  // the global-batch loss
-  StepTimes times;    // forward, backward, comm, optimizer (data is the caller's)
-};
+// The pretraining loss of step sums (StepScalar layout) accumulated over `steps` steps:
+// total = L_si + lambda * L_ss + gamma * (reg + reg_aug), with L_si and L_ss per sample
+// of the global batch and the regularisers per step. The one place the loss is assembled
+// from its parts (the step's finiteness check, metrics lines and progress use it).
+LossReport pretrain_losses(const std::vector<double>& sums, int64_t steps, const StepSettings& settings);
 
 // One pretraining step on a rank's slice of a global batch: both views'
 // forward (length-aware), the rank's share of the pretraining loss, backward, one fused
@@ -67,7 +65,8 @@ class PretrainStep {
   // `next`, when given, is the batch of the following step: its local interest widths
   // travel with this step's scalars, so that the next step needs no exchange of its own
   // (pad it with the widths returned).
-  StepResult run(const data::Batch& batch, const torch::Tensor& interest_embeddings, bool stop_requested,
+  // The report's sums are the StepScalar layout (loss parts, stop flag, per-domain sums).
+  StepReport run(const data::Batch& batch, const torch::Tensor& interest_embeddings, bool stop_requested,
                  const data::Batch* next = nullptr);
 
   // The scalars GradientSync must carry for `domains` domains on `ranks` ranks.

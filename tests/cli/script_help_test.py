@@ -27,8 +27,9 @@ def status():
     return subprocess.run(["git", "-C", SOURCE, "status", "--porcelain"], capture_output=True, text=True).stdout
 
 
-scripts = sorted(glob.glob(os.path.join(SOURCE, "scripts", "*.sh")) + glob.glob(os.path.join(SOURCE, "launch", "*.sh"))
-                 + glob.glob(os.path.join(SOURCE, "launch", "*", "*.sh")))
+# Executable scripts (launch/env.sh is sourced by the others, not run).
+scripts = sorted(p for p in glob.glob(os.path.join(SOURCE, "scripts", "*.sh")) + glob.glob(os.path.join(SOURCE, "launch", "*.sh"))
+                 + glob.glob(os.path.join(SOURCE, "launch", "*", "*.sh")) if os.access(p, os.X_OK))
 python_scripts = sorted(p for p in glob.glob(os.path.join(SOURCE, "scripts", "*.py"))
                         + glob.glob(os.path.join(SOURCE, "scripts", "quality", "*.py"))
                         if os.access(p, os.X_OK))

@@ -32,7 +32,7 @@ TEST(InterestRefresh, TablesFollowTheClustering) {
   runtime::ClusterConfig options;
   options.interest_ratio = 0.05;
   options.knn_local_ratio = 0.1;
-  const InterestState state = refresh_interests(*model, features, options, comm());
+  const data::InterestState state = refresh_interests(*model, features, options, comm());
   EXPECT_EQ(state.clusters, 15);  // ceil(300 * 0.05)
   EXPECT_EQ(state.knn_k, 30);     // ceil(300 * 0.1)
   ASSERT_EQ(state.text_interest.numel(), items + 1);

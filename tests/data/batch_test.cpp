@@ -11,8 +11,8 @@
 namespace missrec::data {
 namespace {
 
-InterestTables small_tables() {
-  InterestTables tables;
+InterestState small_tables() {
+  InterestState tables;
   tables.text_interest = at::tensor({0, 3, 1, 3, 2}, at::kLong);
   tables.image_interest = at::tensor({0, 1, 5, 3, 4}, at::kLong);
   return tables;
@@ -46,7 +46,7 @@ void expect_fixture_interest_ids(const std::string& name) {
   MISSREC_SKIP_WITHOUT_FIXTURE(path);
   const H5File file = H5File::open_read(path);
   const int64_t max_seq_len = static_cast<int64_t>(file.attribute<double>("/config", "MAX_ITEM_LIST_LENGTH"));
-  InterestTables tables;
+  InterestState tables;
   tables.text_interest = file.read_tensor("/tables/text_interest").to(at::kLong);
   tables.image_interest = file.read_tensor("/tables/image_interest").to(at::kLong);
   for (const std::string suffix : {"", "_aug"}) {
@@ -70,8 +70,8 @@ void expect_fixture_interest_ids(const std::string& name) {
 TEST(InterestIdsFixture, SmallFixture) { expect_fixture_interest_ids("missrec_forward_small.h5"); }
 TEST(InterestIdsFixture, FullFixture) { expect_fixture_interest_ids("missrec_forward_full.h5"); }
 
-InterestTables random_tables(int64_t items) {
-  InterestTables tables;
+InterestState random_tables(int64_t items) {
+  InterestState tables;
   tables.text_interest = at::randint(1, 9, {items + 1}, at::kLong);
   tables.image_interest = at::randint(1, 9, {items + 1}, at::kLong);
   tables.text_interest[0] = 0;
@@ -92,7 +92,7 @@ std::vector<RawSample> make_samples(int64_t count, int64_t first_position) {
 
 TEST(BuildBatch, ViewIsLeftAlignedAndTruncatedToTheNewest) {
   at::manual_seed(0);
-  const InterestTables tables = random_tables(40);
+  const InterestState tables = random_tables(40);
   std::vector<RawSample> samples = make_samples(4, 0);
   samples[2].history.clear();
   for (int64_t j = 1; j <= 12; ++j) samples[2].history.push_back(j);
@@ -113,7 +113,7 @@ TEST(BuildBatch, ViewIsLeftAlignedAndTruncatedToTheNewest) {
 
 TEST(BuildBatch, ItemDropCompactsAndKeepsTheFirstItem) {
   at::manual_seed(0);
-  const InterestTables tables = random_tables(40);
+  const InterestState tables = random_tables(40);
   BatchOptions options;
   options.item_drop_prob = 1.0;
   const std::vector<RawSample> samples = make_samples(64, 100);
@@ -163,7 +163,7 @@ TEST(BuildBatch, ItemDropCompactsAndKeepsTheFirstItem) {
 
 TEST(BuildBatch, WordDropKeepsTheSequenceAndMarksPositions) {
   at::manual_seed(0);
-  const InterestTables tables = random_tables(40);
+  const InterestState tables = random_tables(40);
   BatchOptions options;
   options.item_drop_prob = 0.0;
   const Batch batch = build_batch(make_samples(64, 0), 0, 0, tables, options);
@@ -178,7 +178,7 @@ TEST(BuildBatch, WordDropKeepsTheSequenceAndMarksPositions) {
 
 TEST(BuildBatch, DrawsDependOnPositionNotOnBatchComposition) {
   at::manual_seed(0);
-  const InterestTables tables = random_tables(40);
+  const InterestState tables = random_tables(40);
   BatchOptions options;
   options.item_drop_prob = 1.0;
   const std::vector<RawSample> all = make_samples(8, 40);

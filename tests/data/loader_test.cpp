@@ -9,8 +9,8 @@
 
 #include "data/keyed_random.h"
 #include "data/sample_reader.h"
-#include "data/synth.h"
 #include "support/mpi_test_env.h"
+#include "tools/synth.h"
 
 namespace missrec::data {
 namespace {
@@ -27,11 +27,11 @@ const std::string& dataset_dir() {
         (std::filesystem::temp_directory_path() / ("missrec_loader_test_" + std::to_string(id.item<int64_t>())))
             .string();
     if (comm().rank() == 0) {
-      SynthOptions options;
+      tools::SynthOptions options;
       options.preset = "downstream";
       options.scale = 0.1;
       options.feature_dim = 8;
-      synthesize(options, path);
+      tools::synthesize(options, path);
     }
     comm().barrier();
     return path;
@@ -39,8 +39,8 @@ const std::string& dataset_dir() {
   return dir;
 }
 
-std::shared_ptr<const InterestTables> tables_for(const Dataset& dataset) {
-  auto tables = std::make_shared<InterestTables>();
+std::shared_ptr<const InterestState> tables_for(const Dataset& dataset) {
+  auto tables = std::make_shared<InterestState>();
   const int64_t rows = dataset.total_items() + 1;
   tables->text_interest = (at::arange(rows, at::kLong) % 7) + 1;
   tables->image_interest = (at::arange(rows, at::kLong) % 5) + 3;

@@ -220,7 +220,7 @@ TEST(Shuffle, LoaderBatchesMatchAUniformPermutation) {
   const Layout& data = layout();
   const Dataset dataset = Dataset::open(data.dir);
   ASSERT_EQ(dataset.samples("train"), data.total);
-  auto tables = std::make_shared<InterestTables>();
+  auto tables = std::make_shared<InterestState>();
   tables->text_interest = at::ones({dataset.total_items() + 1}, at::kLong);
   tables->image_interest = at::ones({dataset.total_items() + 1}, at::kLong);
   LoaderOptions options;

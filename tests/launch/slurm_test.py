@@ -11,6 +11,9 @@ runs the batch script with 2 srun tasks on the demo data.
    the ranks checkpoint on USR1, the job is requeued, resumes and finishes every epoch.
 5. A bad config key (found before MPI starts) and a missing dataset (after): the job
    fails with status 2 and the one-line error, is not requeued, leaves no run directory.
+6. launch/slurm/finetune.sbatch: `scancel --signal=USR1` mid-run, the ranks checkpoint
+   and exit 75, the script requeues the job, it resumes and ends with the test metrics,
+   best epoch and best model of an uninterrupted fine-tuning job, bit for bit.
 Without root or without slurm-wlm/munge installed the test is skipped (CTest status
 77) with a line saying which; scripts/test.sh installs the packages and CI runs as
 root. A cluster that does not start then fails the test, with the daemons' logs.
@@ -37,6 +40,7 @@ from rank_processes import rank_pids
 SOURCE_DIR = os.environ.get("MISSREC_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 LOCAL_CLUSTER = os.path.join(SOURCE_DIR, "launch", "slurm", "local_cluster.sh")
 PRETRAIN_SBATCH = os.path.join(SOURCE_DIR, "launch", "slurm", "pretrain.sbatch")
+FINETUNE_SBATCH = os.path.join(SOURCE_DIR, "launch", "slurm", "finetune.sbatch")
 TIMEOUT_S = 30
 
 
@@ -50,25 +54,26 @@ def job_fields(job_id, env):
     return dict(re.findall(r"(\w+)=(\S+)", text))
 
 
-def sbatch(env, config, run_dir, log, extra_args=(), wait=True, options=()):
-    """sbatch of the pretraining script with 2 tasks of 1 CPU and no GPU: the command
-    and its environment. extra_args go to missrec, options to sbatch."""
+def sbatch(env, config, run_dir, log, extra_args=(), wait=True, options=(), script=PRETRAIN_SBATCH):
+    """sbatch of a batch script (pretraining by default) with 2 tasks of 1 CPU and no
+    GPU: the command and its environment. extra_args go to missrec, options to sbatch;
+    env may carry the script's variables (DATA for fine-tuning)."""
     cmd = ["sbatch", "--parsable", "--ntasks=2", "--ntasks-per-node=2", "--cpus-per-task=1",
-           "--gpus-per-task=0", f"--output={log}", *options, PRETRAIN_SBATCH, *extra_args]
+           "--gpus-per-task=0", f"--output={log}", *options, script, *extra_args]
     if wait:
         cmd.insert(1, "--wait")
     return cmd, dict(env, MISSREC=BIN, CONFIG=config, RUN_DIR=run_dir)
 
 
-def submit(env, config, run_dir, log, extra_args=()):
+def submit(env, config, run_dir, log, extra_args=(), script=PRETRAIN_SBATCH):
     """sbatch --wait, running."""
-    cmd, job_env = sbatch(env, config, run_dir, log, extra_args)
+    cmd, job_env = sbatch(env, config, run_dir, log, extra_args, script=script)
     return subprocess.Popen(cmd, env=job_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def submit_detached(env, config, run_dir, log, extra_args=(), options=()):
+def submit_detached(env, config, run_dir, log, extra_args=(), options=(), script=PRETRAIN_SBATCH):
     """sbatch without --wait (which polls at 2, 8, then 32 s): the job id."""
-    cmd, job_env = sbatch(env, config, run_dir, log, extra_args, wait=False, options=options)
+    cmd, job_env = sbatch(env, config, run_dir, log, extra_args, wait=False, options=options, script=script)
     code, output = slurm(cmd, job_env)
     check("sbatch accepts the job", code == 0 and output.strip().split(";")[0].isdigit(), output)
     return output.strip().split(";")[0]
@@ -197,7 +202,7 @@ with tempfile.TemporaryDirectory() as tmp:
         check("Slurm restarted it once", fields.get("Restarts") == "1" and fields.get("JobState") == "COMPLETED",
               fields)
         check("the restarted job resumed from the checkpoint",
-              re.search(r"resuming from \S+/ckpt-e0000-s\d+ at epoch 1, step [1-9]", log) is not None, log[-3000:])
+              re.search(r"resuming from \S+/ckpt-e\d+-s\d+ at epoch \d+, step [1-9]", log) is not None, log[-3000:])
         check("the resumed run finished", "pretraining finished" in log, log[-2000:])
         check("metrics.jsonl records the resume", len(read_metrics(preempt_dir, "resume")) == 1)
         preempt_latest = latest_checkpoint(preempt_dir)
@@ -282,6 +287,47 @@ with tempfile.TemporaryDirectory() as tmp:
             check(f"the error names it ({expected})", expected in log, log[-2000:])
             check(f"{what}: not requeued, no run directory", "requeueing" not in log and not os.path.exists(bad_dir),
                   log[-2000:])
+
+        # 6. Fine-tuning: preempted with USR1 mid-run, requeued, resumed; the same outcome.
+        finetune_config = write_config(os.path.join(tmp, "finetune.yaml"), {
+            "run": {"seed": 2020},
+            "model": dict(SMALL_MODEL, dropout=0.1, attn_dropout=0.1),
+            "train": {"epochs": 3, "batch_size": 64, "log_every": 5},
+            "cluster": {"interest_ratio": 0.5, "memory_mb": 64},
+            "finetune": {"mode": "transductive", "patience": 3},
+            "checkpoint": {"every_epochs": 1, "keep": 2},
+            "dist": {"timeout_s": TIMEOUT_S},
+        })
+        finetune_env = dict(env, DATA=os.path.join(tmp, "demo", "downstream"))
+        outcomes = {}
+        for name in ("finetune-whole", "finetune-preempted"):
+            run_dir, log_path = os.path.join(tmp, name), os.path.join(tmp, name + ".out")
+            job_id = submit_detached(finetune_env, finetune_config, run_dir, log_path, script=FINETUNE_SBATCH)
+            if name == "finetune-preempted":
+                running = wait_for_steps(run_dir, 4, lambda: job_is_active(job_id, env))
+                check(f"fine-tuning job {job_id} is training", running, read(log_path)[-2000:])
+                code, text = slurm(["scancel", "--signal=USR1", job_id], env)
+                check("scancel --signal=USR1 is accepted", code == 0, text)
+            fields = wait_for_job_end(job_id, env, 300)
+            log = read(log_path)
+            check(f"{name}: the job ends with status 0", fields.get("ExitCode") == "0:0", (fields, log[-3000:]))
+            metrics_path = os.path.join(run_dir, "test_metrics.json")
+            best_path = os.path.join(run_dir, "best.h5")
+            if os.path.exists(metrics_path) and os.path.exists(best_path):
+                import h5py
+                with h5py.File(best_path, "r") as f:
+                    best = {n: f["model"][n][()] for n in f["model"]}
+                    outcomes[name] = (read(metrics_path), int(f.attrs["epoch"]), best)
+            if name == "finetune-preempted":
+                check("fine-tuning: the ranks checkpointed on USR1, exited 75 and the job was requeued",
+                      "stopped by signal 10 with a checkpoint" in log and f"requeueing job {job_id}" in log
+                      and fields.get("Restarts") == "1", (fields, log[-3000:]))
+                check("fine-tuning: the requeued job resumed", "resuming from" in log, log[-3000:])
+        whole, preempted = outcomes.get("finetune-whole"), outcomes.get("finetune-preempted")
+        check("fine-tuning: test metrics, best epoch and best model equal the uninterrupted job's bit for bit",
+              whole is not None and preempted is not None and whole[:2] == preempted[:2]
+              and all(np.array_equal(whole[2][n], preempted[2][n]) for n in whole[2]),
+              (whole[:2] if whole else None, preempted[:2] if preempted else None))
     finally:
         slurm([LOCAL_CLUSTER, "stop", cluster_dir], env)
 finish()

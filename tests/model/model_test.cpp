@@ -8,13 +8,17 @@
 
 #include "support/fixture_path.h"
 
-#include "model/fixture.h"
 #include "model/missrec_model.h"
+#include "tools/fixture.h"
 
 namespace missrec::model {
 namespace {
 
 using missrec::testing::fixture_path;
+using tools::check_model_parity;
+using tools::load_model_fixture;
+using tools::ModelFixture;
+using tools::ParityLine;
 
 void expect_parity(const std::string& name, size_t output_lines = 7) {
   MISSREC_SKIP_WITHOUT_FIXTURE(fixture_path(name));

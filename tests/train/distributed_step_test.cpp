@@ -100,8 +100,10 @@ TEST(PretrainRankLoss, SumOverRanksIsTheGlobalBatchLossWithItsGradients) {
     if (item.value().grad().defined()) reference_grads[item.key()] = item.value().grad().clone();
   }
 
-  // This rank's block, global negatives, gradients summed with GradientSync.
-  for (const auto& item : model->parameters()) item.mutable_grad() = torch::Tensor();
+  // This rank's block, global negatives, gradients summed with GradientSync in place.
+  ParameterSet parameters(*model, 2);
+  GradientSync sync(parameters, comm());
+  parameters.zero_gradients();
   const int64_t first = comm().rank() * per_rank;
   const model::SequenceOutput my_view = model->encode(block(global.view, first, per_rank), features, interests);
   const model::SequenceOutput my_aug = model->encode(block(global.aug, first, per_rank), features, interests);
@@ -109,8 +111,6 @@ TEST(PretrainRankLoss, SumOverRanksIsTheGlobalBatchLossWithItsGradients) {
                                            model->item_vectors(global.pos_items.narrow(0, first, per_rank), features),
                                            batch, Negatives::kGlobal, comm());
   loss.total.backward();
-  ParameterSet parameters(*model);
-  GradientSync sync(parameters, comm(), 2);
   const std::vector<double> sums =
       sync.allreduce({loss.total.item<double>(), loss.parts[RankLoss::kSeqItemSum].item<double>()});
   EXPECT_NEAR(sums[0], reference.total.item<double>(), 1e-5 * std::abs(reference.total.item<double>()));
@@ -142,12 +142,12 @@ TEST(PretrainRankLoss, SumOverRanksIsTheGlobalBatchLossWithItsGradients) {
 TEST(GradientSync, SumsEveryGradientAndTheScalarsInOneBuffer) {
   const int ranks = comm().size();
   torch::nn::Linear layer(3, 2);
-  ParameterSet parameters(*layer);
+  ParameterSet parameters(*layer, 2);
   EXPECT_EQ(parameters.numel(), 8);
-  layer->weight.mutable_grad() = torch::full({2, 3}, static_cast<float>(comm().rank() + 1));
-  layer->bias.mutable_grad() = torch::Tensor();  // no gradient on this rank: counts as zero
-  if (comm().rank() == 0) layer->bias.mutable_grad() = torch::ones({2});
-  GradientSync sync(parameters, comm(), 2);
+  EXPECT_EQ(parameters.reduced_buffer().numel(), 10);
+  layer->weight.grad().fill_(static_cast<float>(comm().rank() + 1));
+  if (comm().rank() == 0) layer->bias.grad().fill_(1.0f);  // the others: no gradient, zero
+  GradientSync sync(parameters, comm());
   const std::vector<double> sums = sync.allreduce({1.0, static_cast<double>(comm().rank())});
   EXPECT_TRUE(layer->weight.grad().eq(ranks * (ranks + 1) / 2.0).all().item<bool>());
   EXPECT_TRUE(layer->bias.grad().eq(1.0).all().item<bool>());
@@ -165,20 +165,21 @@ TEST(Adam, MatchesTorchOptimAdam) {
     theirs->bias.copy_(ours->bias);
   }
   ParameterSet parameters(*ours);
+  EXPECT_EQ(ours->weight.data_ptr<float>(), parameters.values().data_ptr<float>()) << "a view of the flat values";
   Adam adam(parameters, AdamOptions{1e-2, 0.9, 0.999, 1e-8, 0.01});
   torch::optim::Adam reference(theirs->parameters(), torch::optim::AdamOptions(1e-2).weight_decay(0.01));
   const torch::Tensor input = torch::randn({5, 4});
   for (int step = 0; step < 4; ++step) {
-    for (auto* layer : {&ours, &theirs}) {
-      for (auto& p : (*layer)->parameters()) p.mutable_grad() = torch::Tensor();
-      (*layer)->forward(input).pow(2).sum().backward();
-    }
+    parameters.zero_gradients();
+    for (auto& p : theirs->parameters()) p.mutable_grad() = torch::Tensor();
+    for (auto* layer : {&ours, &theirs}) (*layer)->forward(input).pow(2).sum().backward();
+    ASSERT_TRUE(parameters.gradients_bound()) << "backward accumulated into the flat gradient buffer";
     adam.step();
     reference.step();
   }
   EXPECT_EQ(adam.steps(), 4);
-  EXPECT_TRUE(torch::allclose(ours->weight, theirs->weight, 1e-6, 1e-7));
-  EXPECT_TRUE(torch::allclose(ours->bias, theirs->bias, 1e-6, 1e-7));
+  EXPECT_TRUE(torch::equal(ours->weight, theirs->weight)) << "the same float operations per value";
+  EXPECT_TRUE(torch::equal(ours->bias, theirs->bias));
 }
 
 }  // namespace

@@ -20,3 +20,19 @@ def rank_pids(marker):
         if rank is not None:
             pids[int(rank)] = int(pid)
     return pids
+
+
+def signal_rank_after_steps(proc, marker, metrics_path, steps, rank, sig, seconds=120):
+    """Sends `sig` to rank `rank` of the job `proc` (found by `marker` on its command line)
+    once its metrics.jsonl holds `steps` step records; True when it was sent."""
+    import time
+    from script_check import count_records
+    deadline = time.time() + seconds
+    while time.time() < deadline and proc.poll() is None:
+        if count_records(metrics_path, "step") >= steps:
+            pids = rank_pids(marker)
+            if rank in pids:
+                os.kill(pids[rank], sig)
+                return True
+        time.sleep(0.02)
+    return False

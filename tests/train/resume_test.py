@@ -16,16 +16,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from script_check import (BIN, SMALL_MODEL, check, count_records, finish, mpi_command, read_checkpoint_tensors,
+from script_check import (BIN, SMALL_MODEL, check, finish, mpi_command, read_checkpoint_tensors,
                           read_metrics, run, synth_demo, write_config)
 
 sys.path.insert(0, os.path.dirname(__file__))
-from rank_processes import rank_pids
+from rank_processes import signal_rank_after_steps
 
 EPOCHS = 3
 
@@ -87,17 +86,7 @@ with tempfile.TemporaryDirectory() as tmp:
     proc = subprocess.Popen(mpi_command(2, [BIN,
                              "pretrain", "--config", config_c]), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    metrics = os.path.join(tmp, "C", "metrics.jsonl")
-    deadline = time.time() + 120
-    sent = False
-    while time.time() < deadline and proc.poll() is None:
-        if count_records(metrics, "step") >= 3:
-            pids = rank_pids(config_c)
-            if 1 in pids:
-                os.kill(pids[1], signal.SIGTERM)
-                sent = True
-                break
-        time.sleep(0.02)
+    sent = signal_rank_after_steps(proc, config_c, os.path.join(tmp, "C", "metrics.jsonl"), 3, 1, signal.SIGTERM)
     output, _ = proc.communicate(timeout=180)
     check("C: SIGTERM sent to rank 1 during training", sent, output[-2000:])
     check(f"C: stopped run exits 75 (got {proc.returncode})", proc.returncode == 75, output[-3000:])

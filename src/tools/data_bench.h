@@ -5,7 +5,7 @@
 
 #include "runtime/config.h"
 
-namespace missrec::data {
+namespace missrec::tools {
 
 // `missrec bench data`: how fast the loader streams and assembles one rank's batches,
 // how long gathering the rank's share of an epoch takes against a plain sequential
@@ -21,4 +21,4 @@ struct DataBenchOptions {
 // One JSON line of measurements.
 std::string run_data_bench(const DataBenchOptions& options);
 
-}  // namespace missrec::data
+}  // namespace missrec::tools

@@ -1,4 +1,4 @@
-#include "data/synth.h"
+#include "tools/synth.h"
 
 #include <glog/logging.h>
 
@@ -12,7 +12,9 @@
 #include "data/keyed_random.h"
 #include "runtime/error.h"
 
-namespace missrec::data {
+namespace missrec::tools {
+
+using namespace missrec::data;  // NOLINT: this tool works on data's types
 
 namespace {
 
@@ -65,14 +67,32 @@ struct InterestItems {
   }
 };
 
-DomainContent make_domain(const DomainPlan& plan, int domain_index, const Interests& interests,
-                          const SynthOptions& options, std::vector<int64_t>* history_lengths) {
-  const int64_t dim = options.feature_dim;
+// One item's features: its interest's text and image direction plus noise, the word-drop
+// text near its text; a missing modality is all zeros.
+void make_item_features(const Interests& interests, int64_t g, int64_t dim, Rng& rng, float* text, float* aug,
+                        float* image) {
+  const double noise = 0.7 / std::sqrt(static_cast<double>(dim));
+  const bool text_missing = rng.uniform() < 0.02;
+  const bool image_missing = rng.uniform() < 0.30;
+  for (int64_t j = 0; j < dim; ++j) {
+    text[j] = static_cast<float>(interests.text[g][j] + noise * rng.normal());
+    image[j] = static_cast<float>(interests.image[g][j] + 1.2 * noise * rng.normal());
+  }
+  normalise(text, dim);
+  normalise(image, dim);
+  for (int64_t j = 0; j < dim; ++j) aug[j] = static_cast<float>(text[j] + 0.5 * noise * rng.normal());
+  normalise(aug, dim);
+  if (text_missing) {
+    std::fill(text, text + dim, 0.0f);
+    std::fill(aug, aug + dim, 0.0f);
+  }
+  if (image_missing) std::fill(image, image + dim, 0.0f);
+}
+
+// The domain's items and their features; returns the items of each interest.
+std::vector<InterestItems> make_items(const DomainPlan& plan, int domain_index, const Interests& interests, int64_t dim,
+                                      Rng& rng, DomainContent& domain) {
   const int64_t groups = static_cast<int64_t>(interests.text.size());
-  Rng rng(keyed_hash(options.seed, 0xd0a1, static_cast<uint64_t>(domain_index)));
-  DomainContent domain;
-  domain.name = plan.name;
-  domain.n_items = plan.items;
   domain.text.assign(plan.items * dim, 0.0f);
   domain.text_aug.assign(plan.items * dim, 0.0f);
   domain.image.assign(plan.items * dim, 0.0f);
@@ -83,29 +103,18 @@ DomainContent make_domain(const DomainPlan& plan, int domain_index, const Intere
                           ? (domain_index + 5 * static_cast<int64_t>(rng.below((groups + 4) / 5))) % groups
                           : static_cast<int64_t>(rng.below(groups));
     by_interest[g].items.push_back(static_cast<int32_t>(i));
-    float* text = &domain.text[i * dim];
-    float* aug = &domain.text_aug[i * dim];
-    float* image = &domain.image[i * dim];
-    const double noise = 0.7 / std::sqrt(static_cast<double>(dim));
-    const bool text_missing = rng.uniform() < 0.02;
-    const bool image_missing = rng.uniform() < 0.30;
-    for (int64_t j = 0; j < dim; ++j) {
-      text[j] = static_cast<float>(interests.text[g][j] + noise * rng.normal());
-      image[j] = static_cast<float>(interests.image[g][j] + 1.2 * noise * rng.normal());
-    }
-    normalise(text, dim);
-    normalise(image, dim);
-    for (int64_t j = 0; j < dim; ++j) aug[j] = static_cast<float>(text[j] + 0.5 * noise * rng.normal());
-    normalise(aug, dim);
-    if (text_missing) {
-      std::fill(text, text + dim, 0.0f);
-      std::fill(aug, aug + dim, 0.0f);
-    }
-    if (image_missing) std::fill(image, image + dim, 0.0f);
+    make_item_features(interests, g, dim, rng, &domain.text[i * dim], &domain.text_aug[i * dim],
+                       &domain.image[i * dim]);
     domain.tokens.push_back(plan.name + "_" + std::to_string(i));
   }
-  std::vector<int64_t> live;  // interests that have items in this domain
-  for (int64_t g = 0; g < groups; ++g) {
+  return by_interest;
+}
+
+// Shuffles each interest's items into a Zipf-like popularity order; returns the interests
+// that have items.
+std::vector<int64_t> popularity_pools(std::vector<InterestItems>& by_interest, Rng& rng) {
+  std::vector<int64_t> live;
+  for (int64_t g = 0; g < static_cast<int64_t>(by_interest.size()); ++g) {
     InterestItems& pool = by_interest[g];
     if (pool.items.empty()) continue;
     live.push_back(g);
@@ -117,35 +126,53 @@ DomainContent make_domain(const DomainPlan& plan, int domain_index, const Intere
     }
   }
   CHECK(!live.empty());
+  return live;
+}
 
+// One user's item sequence: a few tastes, each step staying with the last interest,
+// moving to another taste or wandering.
+void user_sequence(const std::vector<InterestItems>& by_interest, const std::vector<int64_t>& live, Rng& rng,
+                   std::vector<int32_t>& sequence) {
+  const int taste_count = 1 + static_cast<int>(rng.uniform() < 0.6) + static_cast<int>(rng.uniform() < 0.3);
+  std::vector<int64_t> tastes;
+  for (int t = 0; t < taste_count; ++t) tastes.push_back(live[rng.below(live.size())]);
+  const double log_length = std::log(8.5) + 0.7 * rng.normal();
+  const int64_t length = std::clamp<int64_t>(std::lround(std::exp(log_length)), 4, 80);
+  sequence.clear();
+  int64_t previous = tastes[0];
+  for (int64_t t = 0; t < length; ++t) {
+    int64_t g;
+    const double pick = rng.uniform();
+    if (pick < 0.4) {
+      g = previous;
+    } else if (pick < 0.85) {
+      g = tastes[rng.below(tastes.size())];
+    } else {
+      g = live[rng.below(live.size())];
+    }
+    if (by_interest[g].items.empty()) g = tastes[0];
+    int32_t item = by_interest[g].draw(rng);
+    if (!sequence.empty() && item == sequence.back()) item = by_interest[g].draw(rng);
+    sequence.push_back(item);
+    previous = g;
+  }
+}
+
+DomainContent make_domain(const DomainPlan& plan, int domain_index, const Interests& interests,
+                          const SynthOptions& options, std::vector<int64_t>* history_lengths) {
+  Rng rng(keyed_hash(options.seed, 0xd0a1, static_cast<uint64_t>(domain_index)));
+  DomainContent domain;
+  domain.name = plan.name;
+  domain.n_items = plan.items;
+  std::vector<InterestItems> by_interest = make_items(plan, domain_index, interests, options.feature_dim, rng, domain);
+  const std::vector<int64_t> live = popularity_pools(by_interest, rng);
   SampleTable& train = domain.splits["train"];
   SampleTable* valid = plan.downstream ? &domain.splits["valid"] : nullptr;
   SampleTable* test = plan.downstream ? &domain.splits["test"] : nullptr;
   std::vector<int32_t> sequence;
   for (int64_t u = 0; u < plan.users; ++u) {
-    const int taste_count = 1 + static_cast<int>(rng.uniform() < 0.6) + static_cast<int>(rng.uniform() < 0.3);
-    std::vector<int64_t> tastes;
-    for (int t = 0; t < taste_count; ++t) tastes.push_back(live[rng.below(live.size())]);
-    const double log_length = std::log(8.5) + 0.7 * rng.normal();
-    const int64_t length = std::clamp<int64_t>(std::lround(std::exp(log_length)), 4, 80);
-    sequence.clear();
-    int64_t previous = tastes[0];
-    for (int64_t t = 0; t < length; ++t) {
-      int64_t g;
-      const double pick = rng.uniform();
-      if (pick < 0.4) {
-        g = previous;
-      } else if (pick < 0.85) {
-        g = tastes[rng.below(tastes.size())];
-      } else {
-        g = live[rng.below(live.size())];
-      }
-      if (by_interest[g].items.empty()) g = tastes[0];
-      int32_t item = by_interest[g].draw(rng);
-      if (!sequence.empty() && item == sequence.back()) item = by_interest[g].draw(rng);
-      sequence.push_back(item);
-      previous = g;
-    }
+    user_sequence(by_interest, live, rng, sequence);
+    const int64_t length = static_cast<int64_t>(sequence.size());
     const int64_t train_end = plan.downstream ? length - 2 : length;  // exclusive target end
     for (int64_t t = 1; t < train_end; ++t) {
       const int64_t start = std::max<int64_t>(0, t - options.max_seq_len);
@@ -232,4 +259,4 @@ SynthReport synthesize(const SynthOptions& options, const std::string& out) {
   return report;
 }
 
-}  // namespace missrec::data
+}  // namespace missrec::tools

@@ -1,11 +1,13 @@
-#include "model/fixture.h"
+#include "tools/fixture.h"
 
 #include <algorithm>
 
 #include "data/h5_file.h"
 #include "runtime/error.h"
 
-namespace missrec::model {
+namespace missrec::tools {
+
+using namespace missrec::model;  // NOLINT: this tool works on model's types
 
 namespace {
 
@@ -219,4 +221,4 @@ std::vector<ParityLine> check_model_parity(const ModelFixture& fixture, at::Devi
   return lines;
 }
 
-}  // namespace missrec::model
+}  // namespace missrec::tools

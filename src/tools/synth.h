@@ -5,7 +5,7 @@
 
 #include "runtime/config.h"
 
-namespace missrec::data {
+namespace missrec::tools {
 
 // `missrec data synth`: datasets that look like the public MISSRec data.
 // Items belong to latent interests shared by all domains (their text and image
@@ -33,4 +33,4 @@ struct SynthReport {
 // test); pretrain: OUT with five larger domains; downstream: OUT with one domain.
 SynthReport synthesize(const SynthOptions& options, const std::string& out);
 
-}  // namespace missrec::data
+}  // namespace missrec::tools

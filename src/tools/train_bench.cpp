@@ -1,4 +1,4 @@
-#include "train/train_bench.h"
+#include "tools/train_bench.h"
 
 #include <ATen/Parallel.h>
 
@@ -18,7 +18,9 @@
 #include "train/parameter_set.h"
 #include "train/pretrain_step.h"
 
-namespace missrec::train {
+namespace missrec::tools {
+
+using namespace missrec::train;  // NOLINT: this tool works on train's types
 
 namespace {
 
@@ -101,100 +103,107 @@ double median(std::vector<double> values) {
   return values.size() % 2 == 1 ? values[middle] : 0.5 * (values[middle - 1] + values[middle]);
 }
 
-}  // namespace
+// Unit-norm random feature tables [items + 1, kFeatureDim] (row 0 zero) and random
+// interest tables of 2% of 2N interests.
+struct BenchInputs {
+  model::ItemFeatures features;
+  std::shared_ptr<data::InterestState> interests;
+};
 
-std::string run_train_bench(const TrainBenchOptions& options, runtime::Communicator& comm) {
-  const at::Device device = comm.device();
-  model::ModelConfig config;  // the paper's defaults
-  config.text_dim = kFeatureDim;
-  config.image_dim = kFeatureDim;
-  model::MissRec model = make_model(config, options.seed, device);
-  model->train();
-
+BenchInputs synthetic_inputs(const TrainBenchOptions& options, int64_t hidden, at::Device device) {
   auto generator = at::detail::createCPUGenerator(options.seed);
   const int64_t items = options.items;
-  model::ItemFeatures features;
   const auto table = [&] {
     at::Tensor t = at::randn({items + 1, kFeatureDim}, generator);
     t = t / t.norm(2, 1, true);
     t[0].zero_();
     return t.to(device);
   };
-  features.text = table();
-  features.image = table();
-  features.text_aug = table();
+  BenchInputs inputs;
+  inputs.features.text = table();
+  inputs.features.image = table();
+  inputs.features.text_aug = table();
   const int64_t clusters = static_cast<int64_t>(std::ceil(2.0 * items * 0.02));
-  const at::Tensor interest_embeddings = at::randn({clusters + 1, config.hidden_size}, generator).to(device);
-  auto tables = std::make_shared<data::InterestTables>();
-  tables->text_interest = at::randint(1, clusters + 1, {items + 1}, generator);
-  tables->image_interest = at::randint(1, clusters + 1, {items + 1}, generator);
-  tables->text_interest[0] = 0;
-  tables->image_interest[0] = 0;
+  inputs.interests = std::make_shared<data::InterestState>();
+  data::InterestState& interests = *inputs.interests;
+  interests.interest_embeddings = at::randn({clusters + 1, hidden}, generator).to(device);
+  interests.text_interest = at::randint(1, clusters + 1, {items + 1}, generator);
+  interests.image_interest = at::randint(1, clusters + 1, {items + 1}, generator);
+  interests.text_interest[0] = 0;
+  interests.image_interest[0] = 0;
+  return inputs;
+}
 
-  ParameterSet parameters(*model);
-  Adam adam(parameters, AdamOptions{});
-  GradientSync sync(parameters, comm, PretrainStep::scalar_count(1, comm.size()));
-  StepSettings settings;
-  settings.global_batch = options.batch;
-  settings.length_aware = !options.padded;
-  settings.precision = options.precision;
-  PretrainStep step(*model, features, parameters, adam, sync, comm, settings);
-
+// This rank's slice of synthetic global batch `index`: random items, demo-like or full
+// history lengths.
+data::Batch synthetic_batch(const TrainBenchOptions& options, const data::InterestState& interests,
+                            runtime::Communicator& comm, int64_t index) {
   const int64_t local = options.batch / comm.size();
   data::BatchOptions batch_options;
   batch_options.max_seq_len = kMaxSeqLen;
   batch_options.seed = options.seed;
-  const auto make_batch = [&](int64_t index) {
-    data::Rng rng(data::keyed_hash(options.seed, static_cast<uint64_t>(index), static_cast<uint64_t>(comm.rank())));
-    std::vector<data::RawSample> samples(static_cast<size_t>(local));
-    for (int64_t i = 0; i < local; ++i) {
-      data::RawSample& sample = samples[static_cast<size_t>(i)];
-      const int64_t length = options.lengths == "full" ? kMaxSeqLen : demo_length(rng);
-      sample.history.resize(static_cast<size_t>(length));
-      for (auto& item : sample.history) item = 1 + static_cast<int64_t>(rng.below(static_cast<uint64_t>(items)));
-      sample.target = 1 + static_cast<int64_t>(rng.below(static_cast<uint64_t>(items)));
-      sample.position = index * options.batch + comm.rank() * local + i;
-    }
-    data::Batch batch = data::build_batch(samples, 0, index, *tables, batch_options);
-    data::pad_interests_globally(batch, comm);
-    return batch;
-  };
+  data::Rng rng(data::keyed_hash(options.seed, static_cast<uint64_t>(index), static_cast<uint64_t>(comm.rank())));
+  std::vector<data::RawSample> samples(static_cast<size_t>(local));
+  for (int64_t i = 0; i < local; ++i) {
+    data::RawSample& sample = samples[static_cast<size_t>(i)];
+    const int64_t length = options.lengths == "full" ? kMaxSeqLen : demo_length(rng);
+    sample.history.resize(static_cast<size_t>(length));
+    for (auto& item : sample.history) item = 1 + static_cast<int64_t>(rng.below(static_cast<uint64_t>(options.items)));
+    sample.target = 1 + static_cast<int64_t>(rng.below(static_cast<uint64_t>(options.items)));
+    sample.position = index * options.batch + comm.rank() * local + i;
+  }
+  data::Batch batch = data::build_batch(samples, 0, index, interests, batch_options);
+  data::pad_interests_globally(batch, comm);
+  return batch;
+}
 
-  LargeGemm large_gemm(device, settings.precision);
+// What the timed steps measured on this rank, one entry per step.
+struct StepSamples {
   StepTimes total;
-  // Per timed step: this rank's wall time, model FLOPs and yardstick rate.
-  std::vector<double> walls, step_flop_counts, gemm_rates;
-  double history = 0.0;
+  std::vector<double> walls;       // wall time
+  std::vector<double> flops;       // model FLOPs
+  std::vector<double> gemm_rates;  // the yardstick GEMM's GFLOP/s
+  double history = 0.0;            // sum of the batches' mean history lengths
+};
+
+StepSamples time_steps(const TrainBenchOptions& options, const model::ModelConfig& config, PretrainStep& step,
+                       const data::InterestState& interests, runtime::Communicator& comm) {
+  LargeGemm large_gemm(comm.device(), options.precision);
+  StepSamples samples;
   for (int64_t index = 0; index < options.steps + 2; ++index) {
     Stopwatch clock;
-    const data::Batch batch = make_batch(index);
+    const data::Batch batch = synthetic_batch(options, interests, comm, index);
     const double data_s = clock.lap();
-    const StepResult result = step.run(batch, interest_embeddings, false);
+    const StepReport result = step.run(batch, interests.interest_embeddings, false);
     comm.synchronize();
     const double step_s = clock.lap();
     if (index < 2) continue;  // warm-up: allocator and thread pools
     StepTimes times = result.times;
     times.data = data_s;
-    total += times;
-    walls.push_back(step_s);
+    samples.total += times;
+    samples.walls.push_back(step_s);
     const at::Tensor distinct = std::get<0>(
         at::_unique(at::cat({batch.view.item_seq.reshape({-1}), batch.aug.item_seq.reshape({-1}), batch.pos_item})));
-    step_flop_counts.push_back(
+    samples.flops.push_back(
         step_flops(batch, config.hidden_size, config.inner_size, config.n_layers, options.batch, distinct.numel()));
-    history += batch.view.item_length.to(at::kDouble).mean().item<double>();
-    gemm_rates.push_back(large_gemm.gflops());
+    samples.history += batch.view.item_length.to(at::kDouble).mean().item<double>();
+    samples.gemm_rates.push_back(large_gemm.gflops());
     comm.synchronize();
   }
-  // Whole-job figures per step: the slowest rank's time, every rank's FLOPs and yardstick.
+  return samples;
+}
+
+// Whole-job figures per step: the slowest rank's time, every rank's FLOPs and yardstick.
+std::string job_report(const TrainBenchOptions& options, const StepSamples& samples, runtime::Communicator& comm) {
   const auto reduced = [&](const std::vector<double>& values, runtime::ReduceOp op) {
-    at::Tensor t = at::tensor(values, at::kDouble).to(device);
+    at::Tensor t = at::tensor(values, at::kDouble).to(comm.device());
     comm.allreduce(t, op);
     t = t.to(at::kCPU).contiguous();
     return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
   };
-  const std::vector<double> job_walls = reduced(walls, runtime::ReduceOp::kMax);
-  const std::vector<double> job_flops = reduced(step_flop_counts, runtime::ReduceOp::kSum);
-  const std::vector<double> job_gemm = reduced(gemm_rates, runtime::ReduceOp::kSum);
+  const std::vector<double> job_walls = reduced(samples.walls, runtime::ReduceOp::kMax);
+  const std::vector<double> job_flops = reduced(samples.flops, runtime::ReduceOp::kSum);
+  const std::vector<double> job_gemm = reduced(samples.gemm_rates, runtime::ReduceOp::kSum);
   std::vector<double> fractions;
   double job_wall = 0.0;
   double job_flop_total = 0.0;
@@ -204,28 +213,47 @@ std::string run_train_bench(const TrainBenchOptions& options, runtime::Communica
     job_flop_total += job_flops[i];
   }
   const double steps = static_cast<double>(options.steps);
-  const double samples_per_s = steps * static_cast<double>(options.batch) / job_wall;
-  const double model_gflops = job_flop_total / job_wall / 1e9;
   return JsonLine()
       .add("bench", std::string("train"))
       .add("batch", options.batch)
       .add("lengths", options.lengths)
-      .add("mean_history", history / steps)
+      .add("mean_history", samples.history / steps)
       .add("computation", std::string(options.padded ? "padded" : "length-aware"))
       .add("precision", runtime::name_of(options.precision))
-      .add("device", device.str())
+      .add("device", comm.device().str())
       .add("ranks", comm.size())
       .add("threads_per_rank", at::get_num_threads())
       .add("steps", options.steps)
-      .add("samples_per_s", samples_per_s)
+      .add("samples_per_s", steps * static_cast<double>(options.batch) / job_wall)
       .add("step_s", job_wall / steps)
-      .add("split_s", step_times_json(total, steps))
+      .add("split_s", step_times_json(samples.total, steps))
       .add("peak_rss_mb", runtime::peak_rss_mb())
       .add("model_gflop_per_step", job_flop_total / steps / 1e9)
-      .add("achieved_gflop_s", model_gflops)
+      .add("achieved_gflop_s", job_flop_total / job_wall / 1e9)
       .add("large_gemm_gflop_s", median(job_gemm))
       .add("gemm_fraction", median(fractions))
       .str();
 }
 
-}  // namespace missrec::train
+}  // namespace
+
+std::string run_train_bench(const TrainBenchOptions& options, runtime::Communicator& comm) {
+  model::ModelConfig config;  // the paper's defaults
+  config.text_dim = kFeatureDim;
+  config.image_dim = kFeatureDim;
+  model::MissRec model = make_model(config, options.seed, comm.device());
+  model->train();
+  const BenchInputs inputs = synthetic_inputs(options, config.hidden_size, comm.device());
+  ParameterSet parameters(*model, PretrainStep::scalar_count(1, comm.size()));
+  Adam adam(parameters, AdamOptions{});
+  GradientSync sync(parameters, comm);
+  StepSettings settings;
+  settings.global_batch = options.batch;
+  settings.length_aware = !options.padded;
+  settings.precision = options.precision;
+  PretrainStep step(*model, inputs.features, parameters, adam, sync, comm, settings);
+  const StepSamples samples = time_steps(options, config, step, *inputs.interests, comm);
+  return job_report(options, samples, comm);
+}
+
+}  // namespace missrec::tools

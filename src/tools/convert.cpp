@@ -1,4 +1,4 @@
-#include "data/convert.h"
+#include "tools/convert.h"
 
 #include <charconv>
 #include <filesystem>
@@ -10,7 +10,9 @@
 #include "data/dataset_writer.h"
 #include "runtime/error.h"
 
-namespace missrec::data {
+namespace missrec::tools {
+
+using namespace missrec::data;  // NOLINT: this tool works on data's types
 
 namespace fs = std::filesystem;
 
@@ -257,4 +259,4 @@ ConvertReport convert_missrec(const ConvertOptions& options) {
   return ConvertReport{pretraining ? "pretraining" : "downstream", summary.str()};
 }
 
-}  // namespace missrec::data
+}  // namespace missrec::tools

@@ -9,7 +9,7 @@ namespace missrec::runtime {
 class Communicator;
 }
 
-namespace missrec::train {
+namespace missrec::tools {
 
 struct TrainBenchOptions {
   int64_t batch = 256;           // global batch
@@ -29,4 +29,4 @@ struct TrainBenchOptions {
 // One JSON line (rank 0).
 std::string run_train_bench(const TrainBenchOptions& options, runtime::Communicator& comm);
 
-}  // namespace missrec::train
+}  // namespace missrec::tools

@@ -1,4 +1,4 @@
-#include "cluster/cluster_bench.h"
+#include "tools/cluster_bench.h"
 
 #include <nlohmann/json.hpp>
 
@@ -11,8 +11,11 @@
 
 #include "cluster/dpc_knn.h"
 #include "runtime/comm.h"
+#include "runtime/stopwatch.h"
 
-namespace missrec::cluster {
+namespace missrec::tools {
+
+using namespace missrec::cluster;  // NOLINT: this tool works on cluster's types
 
 namespace {
 
@@ -33,10 +36,6 @@ double status_mb(const std::string& field) {
   return 0.0;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 }  // namespace
 
 std::string run_cluster_bench(const ClusterBenchOptions& options, runtime::Communicator& comm) {
@@ -54,11 +53,11 @@ std::string run_cluster_bench(const ClusterBenchOptions& options, runtime::Commu
   const bool peak_resettable = reset_peak_rss();
   const double base_mb = status_mb("VmRSS");
   comm.barrier();
-  auto start = std::chrono::steady_clock::now();
+  runtime::Stopwatch clock;
   DpcStats stats;
   const DpcResult ours = dpc_knn(tokens, dpc, comm, &stats);
   comm.barrier();
-  const double ours_seconds = seconds_since(start);
+  const double ours_seconds = clock.lap();
   const double ours_peak = status_mb("VmHWM") - base_mb;
 
   nlohmann::ordered_json json;
@@ -81,9 +80,9 @@ std::string run_cluster_bench(const ClusterBenchOptions& options, runtime::Commu
   if (options.with_full_matrix && comm.size() == 1) {
     reset_peak_rss();
     const double full_base = status_mb("VmRSS");
-    start = std::chrono::steady_clock::now();
+    clock.lap();
     const DpcResult full = dpc_knn_full_matrix(tokens, dpc.clusters, dpc.knn_k);
-    const double full_seconds = seconds_since(start);
+    const double full_seconds = clock.lap();
     const double full_peak = status_mb("VmHWM") - full_base;
     json["full_matrix_s"] = full_seconds;
     json["full_matrix_extra_peak_mb"] = full_peak;
@@ -96,4 +95,4 @@ std::string run_cluster_bench(const ClusterBenchOptions& options, runtime::Commu
   return json.dump();
 }
 
-}  // namespace missrec::cluster
+}  // namespace missrec::tools

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-namespace missrec::data {
+namespace missrec::tools {
 
 // `missrec data convert --from-missrec SRC --out DST`: reads the public
 // MISSRec/UniSRec release, either a downstream dataset (<ds>.{train,valid,test}.inter
@@ -25,4 +25,4 @@ struct ConvertReport {
 
 ConvertReport convert_missrec(const ConvertOptions& options);
 
-}  // namespace missrec::data
+}  // namespace missrec::tools

@@ -8,7 +8,7 @@
 
 #include "model/missrec_model.h"
 
-namespace missrec::model {
+namespace missrec::tools {
 
 // The training stage a fixture covers (its /config train_stage attribute, pretraining
 // when absent).
@@ -19,13 +19,13 @@ enum class FixtureStage { kPretrain, kInductive, kTransductive };
 // outputs and gradients.
 struct ModelFixture {
   FixtureStage stage = FixtureStage::kPretrain;
-  ModelConfig config;
+  model::ModelConfig config;
   std::map<std::string, torch::Tensor> weights;
   std::map<std::string, torch::Tensor> expected_grad;
-  ItemFeatures features;
+  model::ItemFeatures features;
   torch::Tensor interest_embeddings;
-  SequenceInput view;
-  SequenceInput aug;  // pretraining only
+  model::SequenceInput view;
+  model::SequenceInput aug;  // pretraining only
   torch::Tensor pos_item;
   std::map<std::string, torch::Tensor> expected;  // seq_output, interest_reg, loss_total, ...
 };
@@ -46,4 +46,4 @@ struct ParityLine {
 // every output and gradient with the README's tolerances.
 std::vector<ParityLine> check_model_parity(const ModelFixture& fixture, at::Device device = at::kCPU);
 
-}  // namespace missrec::model
+}  // namespace missrec::tools

@@ -9,7 +9,7 @@ namespace missrec::runtime {
 class Communicator;
 }
 
-namespace missrec::cluster {
+namespace missrec::tools {
 
 struct ClusterBenchOptions {
   int64_t n = 16000;
@@ -26,4 +26,4 @@ struct ClusterBenchOptions {
 // process's resident high-water mark, reset in between. One JSON line (rank 0).
 std::string run_cluster_bench(const ClusterBenchOptions& options, runtime::Communicator& comm);
 
-}  // namespace missrec::cluster
+}  // namespace missrec::tools
