@@ -31,10 +31,15 @@ results=()
 threads=$(nproc)
 echo "bench: train, B=256, demo lengths, np=1 x $threads threads" >&2
 results+=("$("$bin" bench train --batch 256 --lengths demo --threads "$threads" 2>/dev/null | tail -n 1)")
+echo "bench: train, B=256, demo lengths, bf16, np=1 x $threads threads" >&2
+results+=("$("$bin" bench train --batch 256 --lengths demo --threads "$threads" --set train.precision=bf16 2>/dev/null | tail -n 1)")
 echo "bench: train, B=256, every history 50, np=1 x $threads threads" >&2
 results+=("$("$bin" bench train --batch 256 --lengths full --steps 4 --threads "$threads" 2>/dev/null | tail -n 1)")
 echo "bench: train, B=4096 (the paper's), demo lengths, np=1 x $threads threads" >&2
 results+=("$("$bin" bench train --batch 4096 --lengths demo --steps 3 --threads "$threads" 2>/dev/null | tail -n 1)")
+echo "bench: train, B=4096, demo lengths, bf16, np=1 x $threads threads" >&2
+results+=("$("$bin" bench train --batch 4096 --lengths demo --steps 3 --threads "$threads" --set train.precision=bf16 \
+  2>/dev/null | tail -n 1)")
 echo "bench: train, B=256, demo lengths, padded computation (reference)" >&2
 results+=("$("$bin" bench train --batch 256 --lengths demo --steps 4 --padded --threads "$threads" 2>/dev/null | tail -n 1)")
 echo "bench: train, B=256, demo lengths, np=$threads x 1 thread" >&2

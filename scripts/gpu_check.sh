@@ -126,6 +126,10 @@ step demo_pretrain_epoch 150 bash -c "cd '$work' && '$missrec' data synth --pres
   '$python' -c \"import json, torch; e = torch.load('run/missrec.pth', map_location='cpu'); \
     sd = e['state_dict']; print(json.dumps({'torch_load': 'ok', 'tensors': len(sd), \
     'values': sum(v.numel() for v in sd.values()), 'epoch': e.get('epoch')}))\""
+# bf16 against fp32 on the GPU: one demo pretraining epoch each; the losses must differ
+# (bf16 is real) by at most 2 %.
+step bf16_vs_fp32_demo_epoch 300 "$python" "$root/scripts/precision_check.py" --missrec "$missrec" \
+  --device "$device" --work "$work/precision" --mpirun "${mpirun[*]} -np 1"
 for precision in fp32 bf16; do
   step "bench_train_${precision}_b$batch" 120 "${mpirun[@]}" -np 1 "$missrec" bench train --batch "$batch" \
     --lengths demo --steps 10 --set "run.device=$device" --set "train.precision=$precision"

@@ -3,7 +3,9 @@
 #include <cmath>
 
 #include "model/attention_kernel.h"
+#include "model/kernel_choice.h"
 #include "model/linear.h"
+#include "runtime/autocast_state.h"
 
 namespace missrec::model {
 
@@ -21,7 +23,7 @@ torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& query, const 
   const int64_t targets = query.size(1);
   const int64_t sources = key_value.size(1);
   const int64_t head_dim = hidden_ / heads_;
-  const auto [q, k, v] = project(query, key_value);
+  const auto [q, k, v] = bf16_operands(project(query, key_value));
   auto split_heads = [&](const torch::Tensor& x, int64_t length) {
     return x.view({batch, length, heads_, head_dim});  // [B, len, heads, d]
   };
@@ -43,9 +45,17 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> MultiheadAttentionImpl::
           model::linear(key_value, weights[2], biases[2])};
 }
 
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> MultiheadAttentionImpl::bf16_operands(
+    std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> qkv) {
+  auto& [q, k, v] = qkv;
+  if (!runs_cpu_kernel(q, k, v) || !runtime::bf16_autocast(at::kCPU)) return qkv;
+  const auto rounded = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kFloat); };
+  return {rounded(q), rounded(k), rounded(v)};
+}
+
 bool MultiheadAttentionImpl::runs_cpu_kernel(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
   return q.is_cpu() && q.scalar_type() == torch::kFloat && k.scalar_type() == torch::kFloat &&
-         v.scalar_type() == torch::kFloat;
+         v.scalar_type() == torch::kFloat && !TensorOpsOnly::active();
 }
 
 torch::Tensor MultiheadAttentionImpl::attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
@@ -59,7 +69,7 @@ torch::Tensor MultiheadAttentionImpl::attend(const torch::Tensor& q, const torch
 torch::Tensor MultiheadAttentionImpl::forward_packed(const torch::Tensor& query, const PackedLayout& queries,
                                                      const torch::Tensor& key_value, const PackedLayout& keys) {
   const int64_t head_dim = hidden_ / heads_;
-  const auto [q, k, v] = project(query, key_value);
+  const auto [q, k, v] = bf16_operands(project(query, key_value));
   if (runs_cpu_kernel(q, k, v)) {
     AttentionSegments segments;
     segments.query_begin = queries.first_token;

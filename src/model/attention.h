@@ -32,6 +32,11 @@ class MultiheadAttentionImpl : public torch::nn::Module {
   // q (scaled), k and v of the tokens, each [..., H].
   std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> project(const torch::Tensor& query,
                                                                   const torch::Tensor& key_value);
+  // Inside a bf16 autocast scope on the CPU, q, k and v rounded to bf16 for the CPU
+  // kernel, whose products then take bf16 operands with float32 accumulation (autocast
+  // does not reach the kernel; the tensor-op path gets bf16 from autocast itself).
+  static std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> bf16_operands(
+      std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> qkv);
   static bool runs_cpu_kernel(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
   torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                        const torch::Tensor& key_padding);

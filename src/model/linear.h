@@ -8,8 +8,11 @@ namespace missrec::model {
 // has oneDNN (Debian's LibTorch links it), the forward and backward products go to
 // oneDNN's SGEMM on the intra-op threads instead of LibTorch's BLAS: at the step's
 // shapes (a few thousand rows by the hidden width) OpenBLAS's threads scale poorly while
-// large products reach the same rate on either (docs/performance.md). Elsewhere (GPUs,
-// other dtypes and shapes, no oneDNN) torch's linear.
+// large products reach the same rate on either (docs/performance.md). Inside a bf16
+// autocast scope on the CPU (train.precision: bf16) the products are oneDNN's bf16 GEMM
+// with float32 accumulation: x, W and the output gradient rounded to bf16, y and the
+// gradients float32. Elsewhere (GPUs, other dtypes and shapes, no oneDNN) torch's linear,
+// which autocast casts itself.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
 torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer);
 

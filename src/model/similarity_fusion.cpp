@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "model/kernel_choice.h"
 #include "runtime/vector_clones.h"
 
 namespace missrec::model {
@@ -98,7 +99,7 @@ class FusedSimilarities : public torch::autograd::Function<FusedSimilarities> {
 
 torch::Tensor fuse_similarities(const torch::Tensor& a, const torch::Tensor& c, const torch::Tensor& factor) {
   const bool cpu_kernel = a.is_cpu() && a.scalar_type() == torch::kFloat && c.scalar_type() == torch::kFloat &&
-                          factor.scalar_type() == torch::kFloat && a.sizes() == c.sizes();
+                          factor.scalar_type() == torch::kFloat && a.sizes() == c.sizes() && !TensorOpsOnly::active();
   if (cpu_kernel) return FusedSimilarities::apply(a, c, factor);
   const torch::Tensor difference = a - c;
   return c + torch::sigmoid(difference * factor) * difference;

@@ -2,42 +2,24 @@
 
 #include <ATen/autocast_mode.h>
 #include <glog/logging.h>
-#include <torch/version.h>
+
+#include "runtime/autocast_state.h"
+#include "runtime/error.h"
+#include "runtime/onednn_sgemm.h"
 
 namespace missrec::train {
 
-namespace {
+using runtime::autocast_dtype;
+using runtime::autocast_enabled;
+using runtime::set_autocast_dtype;
+using runtime::set_autocast_enabled;
 
-// LibTorch 2.4 made autocast's state per device type; 1.13 has one call per device kind.
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-bool autocast_enabled(at::DeviceType type) { return at::autocast::is_autocast_enabled(type); }
-void set_autocast_enabled(at::DeviceType type, bool enabled) { at::autocast::set_autocast_enabled(type, enabled); }
-at::ScalarType autocast_dtype(at::DeviceType type) { return at::autocast::get_autocast_dtype(type); }
-void set_autocast_dtype(at::DeviceType type, at::ScalarType dtype) { at::autocast::set_autocast_dtype(type, dtype); }
-#else
-bool autocast_enabled(at::DeviceType type) {
-  return type == at::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+void check_precision_supported(Precision precision, at::Device device) {
+  if (precision != Precision::kBf16 || !device.is_cpu() || runtime::cpu_has_bf16_arithmetic()) return;
+  runtime::throw_input_error("train.precision",
+                             "bf16 needs a CPU with bf16 arithmetic (AVX512_BF16 or AMX-BF16); this CPU has "
+                             "neither, so bf16 would be slower than fp32: use fp32");
 }
-void set_autocast_enabled(at::DeviceType type, bool enabled) {
-  if (type == at::kCUDA) {
-    at::autocast::set_enabled(enabled);
-  } else {
-    at::autocast::set_cpu_enabled(enabled);
-  }
-}
-at::ScalarType autocast_dtype(at::DeviceType type) {
-  return type == at::kCUDA ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
-}
-void set_autocast_dtype(at::DeviceType type, at::ScalarType dtype) {
-  if (type == at::kCUDA) {
-    at::autocast::set_autocast_gpu_dtype(dtype);
-  } else {
-    at::autocast::set_autocast_cpu_dtype(dtype);
-  }
-}
-#endif
-
-}  // namespace
 
 MixedPrecisionScope::MixedPrecisionScope(Precision precision, at::Device device)
     : active_(precision == Precision::kBf16), device_type_(device.type()) {

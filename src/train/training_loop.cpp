@@ -16,6 +16,7 @@
 #include "runtime/stop_request.h"
 #include "train/export.h"
 #include "train/model_setup.h"
+#include "train/precision.h"
 
 namespace missrec::train {
 
@@ -160,6 +161,7 @@ TrainingLoop::TrainingLoop(const runtime::Config& config, TrainingTask& task, ru
       metrics_(comm.rank() == 0 ? config.run_dir() + "/metrics.jsonl" : "") {}
 
 void TrainingLoop::start(const std::string& resume) {
+  check_precision_supported(config_.train.precision, comm_.device());
   seed_rank_generators(static_cast<uint64_t>(config_.run.seed), options_.generator_purpose, comm_.rank());
   const std::string config_yaml = runtime::to_yaml(config_);
   create_run_directory(config_.run_dir(), comm_);
