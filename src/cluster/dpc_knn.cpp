@@ -2,19 +2,17 @@
 
 #include <glog/logging.h>
 
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <memory>
+#include <string>
 
+#include "cluster/distance_tiles.h"
 #include "cluster/row_summary.h"
 #include "runtime/comm.h"
 #include "runtime/error.h"
-#include "runtime/onednn_sgemm.h"
 
 namespace missrec::cluster {
 
@@ -64,8 +62,9 @@ int64_t pass_rows(int64_t n, int64_t tile, int64_t shard_rows, int64_t k, int64_
   return std::min(tiles * tile, std::max<int64_t>(shard_rows, 1));
 }
 
-// The same summary with tensor ops, for tensors on any device (GPUs): topk for the k
-// smallest and the kept nearest, re-ordered so equal distances list the lower index first.
+// summarise_rows' summary (row_summary.h) with tensor ops, for tensors on any device
+// (GPUs), of squared distances `block` [R, N]: topk for the k smallest and the kept
+// nearest, re-ordered so equal distances list the lower index first.
 void summarise_rows_on_device(const at::Tensor& block, int64_t k, int64_t kept, at::Tensor sums, at::Tensor kept_values,
                               at::Tensor kept_index, at::Tensor row_max) {
   // Sorted, so the float64 sum adds in the same order whatever the kernel's choices.
@@ -78,33 +77,6 @@ void summarise_rows_on_device(const at::Tensor& block, int64_t k, int64_t kept, 
   kept_values.copy_(values.gather(1, order));
   kept_index.copy_(index.gather(1, order));
   row_max.copy_(std::get<0>(block.max(1)));
-}
-
-// -2 a_i.b_j for a row block against a set of columns, into `out` [R, M]. Scaling by -2
-// is exact (a power of two), so this equals -2 times the product. On the CPU, oneDNN's
-// SGEMM with alpha -2 when the process has it (faster here, and no zeroing pass);
-// otherwise the rows are scaled before LibTorch's product.
-void minus_two_products(const at::Tensor& rows, const at::Tensor& columns, at::Tensor& out) {
-  const bool one_dnn = rows.is_cpu() && rows.scalar_type() == at::kFloat && columns.scalar_type() == at::kFloat &&
-                       out.scalar_type() == at::kFloat && rows.is_contiguous() && columns.is_contiguous() &&
-                       out.is_contiguous() && runtime::has_onednn_sgemm();
-  if (!one_dnn) {
-    at::mm_out(out, rows * -2.0, columns.t());
-    return;
-  }
-  CHECK_EQ(out.size(0), rows.size(0));
-  CHECK_EQ(out.size(1), columns.size(0));
-  runtime::onednn_sgemm(false, true, rows.size(0), columns.size(0), rows.size(1), -2.0f, rows.data_ptr<float>(),
-                        rows.size(1), columns.data_ptr<float>(), columns.size(1), 0.0f, out.data_ptr<float>(),
-                        out.size(1));
-}
-
-// Squared scaled distances d(i,j)^2 = |a_i - b_j|^2 / D of a row block against a set of
-// columns (every token, or the centers), clamped at 0, into `out` [R, M].
-void distance_rows(const at::Tensor& rows, const at::Tensor& row_norms, const at::Tensor& columns,
-                   const at::Tensor& column_norms, double dim, at::Tensor& out) {
-  minus_two_products(rows, columns, out);
-  out.add_(row_norms.unsqueeze(1)).add_(column_norms.unsqueeze(0)).clamp_min_(0.0).div_(dim);
 }
 
 // Squared norms of the rows, computed in chunks (no N x D temporary).
@@ -126,14 +98,23 @@ at::Tensor gather_rows(Communicator& comm, const at::Tensor& mine) {
   return comm.allgather_variable(mine.contiguous());
 }
 
-}  // namespace
+// What the steps of one run share. Rank shards are whole tiles.
+struct Run {
+  Points tokens;               // [N, D] float32, contiguous, and their squared norms [N]
+  double dim = 0.0;            // D
+  int64_t n = 0;               // N
+  int64_t k = 0;               // knn_k
+  int64_t kept = 0;            // min(kept_neighbours, k, N)
+  TilePlan plan;               // tile_rows(N) per GEMM call; pass 1's rows per pass
+  Shard own;                   // this rank's rows
+  bool cpu_selection = false;  // pass 1 summarises with the CPU kernel, else with tensor ops
 
-DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Communicator& comm, DpcStats* stats) {
-  const auto start = std::chrono::steady_clock::now();
-  CHECK_EQ(tokens_in.dim(), 2);
-  const at::Tensor tokens = tokens_in.to(at::kFloat).contiguous();
-  const int64_t n = tokens.size(0);
-  const double dim = static_cast<double>(tokens.size(1));
+  int64_t owned() const { return own.end - own.begin; }
+  at::TensorOptions float_options() const { return tokens.values.options(); }
+  at::TensorOptions long_options() const { return tokens.values.options().dtype(at::kLong); }
+};
+
+void check_options(int64_t n, const DpcOptions& options) {
   if (options.knn_k < 1 || options.knn_k > n) {
     runtime::throw_input_error("cluster.knn_k",
                                "k=" + std::to_string(options.knn_k) + " must be in [1, N=" + std::to_string(n) + "]");
@@ -142,157 +123,270 @@ DpcResult dpc_knn(const at::Tensor& tokens_in, const DpcOptions& options, Commun
     runtime::throw_input_error(
         "clusters", "K=" + std::to_string(options.clusters) + " must be in [1, N=" + std::to_string(n) + "]");
   }
-  const int64_t k = options.knn_k;
-  const int64_t kept = std::min<int64_t>({options.kept_neighbours, k, n});
-  const int64_t tile = tile_rows(n, options);
-  const Shard own = shard_of(n, tile, comm.rank(), comm.size());
-  const int64_t owned = own.end - own.begin;
-  const bool cpu_selection = tokens.is_cpu() && !options.force_tensor_selection;
+}
+
+// The run's inputs as float32, its tiles, shard and pass 1's plan; InputError on bad
+// options or a budget below one tile.
+Run plan_run(const at::Tensor& tokens_in, const DpcOptions& options, const Communicator& comm) {
+  CHECK_EQ(tokens_in.dim(), 2);
+  Run run;
+  run.tokens.values = tokens_in.to(at::kFloat).contiguous();
+  run.n = run.tokens.values.size(0);
+  run.dim = static_cast<double>(run.tokens.values.size(1));
+  check_options(run.n, options);
+  run.k = options.knn_k;
+  run.kept = std::min<int64_t>({options.kept_neighbours, run.k, run.n});
+  run.plan.tile = tile_rows(run.n, options);
+  run.own = shard_of(run.n, run.plan.tile, comm.rank(), comm.size());
+  run.cpu_selection = run.tokens.values.is_cpu() && !options.force_tensor_selection;
   // Planned for the largest shard, so that every rank takes the same decision.
   int64_t largest_shard = 0;
   for (int r = 0; r < comm.size(); ++r) {
-    const Shard shard = shard_of(n, tile, r, comm.size());
+    const Shard shard = shard_of(run.n, run.plan.tile, r, comm.size());
     largest_shard = std::max(largest_shard, shard.end - shard.begin);
   }
   // The tensor-op path holds as many distance tiles per pass as the budget allows (large
   // batches for the device). The CPU kernel summarises each tile as soon as it is
   // computed, while it is still in cache: a pass is one tile, whatever the budget admits
   // (faster and a fraction of the memory: docs/performance.md).
-  const int64_t budget_pass = pass_rows(n, tile, largest_shard, k, kept, !cpu_selection, options.memory_mb);
-  const int64_t pass = cpu_selection ? std::min(budget_pass, tile) : budget_pass;
-  const at::Tensor norms = squared_norms(tokens);
-  auto float_options = tokens.options();
-  auto long_options = tokens.options().dtype(at::kLong);
+  const int64_t budget_pass =
+      pass_rows(run.n, run.plan.tile, largest_shard, run.k, run.kept, !run.cpu_selection, options.memory_mb);
+  run.plan.pass = run.cpu_selection ? std::min(budget_pass, run.plan.tile) : budget_pass;
+  run.tokens.norms = squared_norms(run.tokens.values);
+  return run;
+}
 
-  // Pass 1 over owned rows, `pass` full distance rows at a time: sum of the k smallest
-  // squared distances (the point itself included), the `kept` nearest neighbours in
-  // order, and the row maximum.
-  at::Tensor knn_sums = at::empty({owned}, float_options.dtype(at::kDouble));
-  at::Tensor kept_distance = at::empty({owned, kept}, float_options);
-  at::Tensor kept_index = at::empty({owned, kept}, long_options);
-  at::Tensor row_maxima = at::zeros({std::max<int64_t>(owned, 1)}, float_options);
-  double gemm_seconds = 0.0;
-  double select_seconds = 0.0;
-  at::Tensor buffer = at::empty({std::min(pass, std::max<int64_t>(owned, 1)), n}, float_options);
-  for (int64_t r0 = own.begin; r0 < own.end; r0 += pass) {
-    const int64_t r1 = std::min(own.end, r0 + pass);
-    at::Tensor block = buffer.narrow(0, 0, r1 - r0);
-    const auto gemm_start = std::chrono::steady_clock::now();
-    for (int64_t t0 = r0; t0 < r1; t0 += tile) {
-      const int64_t t1 = std::min(r1, t0 + tile);
-      at::Tensor rows = block.narrow(0, t0 - r0, t1 - t0);
-      if (cpu_selection) {
-        minus_two_products(tokens.slice(0, t0, t1), tokens, rows);  // summarise_rows finishes the distances
-      } else {
-        distance_rows(tokens.slice(0, t0, t1), norms.slice(0, t0, t1), tokens, norms, dim, rows);
-      }
-    }
-    const auto select_start = std::chrono::steady_clock::now();
-    gemm_seconds += std::chrono::duration<double>(select_start - gemm_start).count();
-    const int64_t local = r0 - own.begin;
-    if (cpu_selection) {
-      summarise_rows(block, norms.data_ptr<float>() + r0, norms.data_ptr<float>(), static_cast<float>(dim), k, kept,
-                     RowSummaries{knn_sums.data_ptr<double>() + local, kept_distance.data_ptr<float>() + local * kept,
-                                  kept_index.data_ptr<int64_t>() + local * kept, row_maxima.data_ptr<float>() + local});
-    } else {
-      summarise_rows_on_device(block, k, kept, knn_sums.narrow(0, local, r1 - r0),
-                               kept_distance.narrow(0, local, r1 - r0), kept_index.narrow(0, local, r1 - r0),
-                               row_maxima.narrow(0, local, r1 - r0));
-    }
-    select_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - select_start).count();
+// Pass 1's results for the owned rows.
+struct DensitySummaries {
+  at::Tensor knn_sums;       // [owned] float64: sum of the k smallest squared distances (the point itself included)
+  at::Tensor kept_distance;  // [owned, kept] float32: the kept nearest squared distances, ascending
+  at::Tensor kept_index;     // [owned, kept] int64: their tokens (ties: the lower index first)
+  at::Tensor row_maxima;     // [max(owned, 1)] float32: the row maxima (0 on a rank without rows)
+};
+
+// Pass 1's handler, one interface for both summarisers (chosen once, before the loop):
+// blocks are full distance rows of tokens [r0, r1) within the owned shard, summarised
+// into `out` at rows r0 - own.begin onwards.
+class DensitySummary : public DistanceHandler {
+ public:
+  DensitySummary(const Run& run, DensitySummaries& out) : run_(run), out_(out) {}
+
+ protected:
+  const Run& run_;
+  DensitySummaries& out_;
+};
+
+// The CPU kernel: it takes the GEMM outputs (DistanceForm::kProducts) and finishes the
+// distances itself, while the tile is still in cache.
+class KernelDensitySummary final : public DensitySummary {
+ public:
+  using DensitySummary::DensitySummary;
+  DistanceForm form() const override { return DistanceForm::kProducts; }
+  void add_block(int64_t r0, int64_t /*r1*/, at::Tensor& block) override {
+    const int64_t local = r0 - run_.own.begin;
+    const float* norms = run_.tokens.norms.data_ptr<float>();
+    summarise_rows(
+        block, norms + r0, norms, static_cast<float>(run_.dim), run_.k, run_.kept,
+        RowSummaries{out_.knn_sums.data_ptr<double>() + local, out_.kept_distance.data_ptr<float>() + local * run_.kept,
+                     out_.kept_index.data_ptr<int64_t>() + local * run_.kept,
+                     out_.row_maxima.data_ptr<float>() + local});
   }
-  VLOG(1) << "dpc-knn pass 1: distances " << gemm_seconds << " s, selection " << select_seconds << " s, "
-          << seconds_since(start) << " s so far";
-  buffer = at::Tensor();
-  at::Tensor row_max = row_maxima.max().reshape({1});
+};
 
-  // Densities exp(-mean over the k nearest of d^2), then everyone has all of them.
-  const at::Tensor own_density = (-(knn_sums / static_cast<double>(k))).exp().to(at::kFloat);
-  const at::Tensor density = gather_rows(comm, own_density);
+// Tensor ops, for tensors on any device: takes squared distances.
+class TensorOpDensitySummary final : public DensitySummary {
+ public:
+  using DensitySummary::DensitySummary;
+  void add_block(int64_t r0, int64_t r1, at::Tensor& block) override {
+    const int64_t local = r0 - run_.own.begin;
+    summarise_rows_on_device(block, run_.k, run_.kept, out_.knn_sums.narrow(0, local, r1 - r0),
+                             out_.kept_distance.narrow(0, local, r1 - r0), out_.kept_index.narrow(0, local, r1 - r0),
+                             out_.row_maxima.narrow(0, local, r1 - r0));
+  }
+};
+
+// Pass 1 over the owned rows, run.plan.pass full distance rows at a time.
+DensitySummaries summarise_owned_rows(const Run& run, TileTimes& times) {
+  DensitySummaries out;
+  out.knn_sums = at::empty({run.owned()}, run.float_options().dtype(at::kDouble));
+  out.kept_distance = at::empty({run.owned(), run.kept}, run.float_options());
+  out.kept_index = at::empty({run.owned(), run.kept}, run.long_options());
+  out.row_maxima = at::zeros({std::max<int64_t>(run.owned(), 1)}, run.float_options());
+  std::unique_ptr<DensitySummary> summary;
+  if (run.cpu_selection) {
+    summary = std::make_unique<KernelDensitySummary>(run, out);
+  } else {
+    summary = std::make_unique<TensorOpDensitySummary>(run, out);
+  }
+  const RowSet rows{run.tokens, at::Tensor(), run.own.begin, run.own.end};
+  times = for_each_distance_tile(rows, run.tokens, run.dim, run.plan, *summary);
+  return out;
+}
+
+struct Densities {
+  at::Tensor density;       // [N] float32, exp(-mean over the k nearest of d^2), on every rank
+  at::Tensor max_distance;  // [1] float32, the global maximum of d(a, b)
+};
+
+// Collectives: the densities' allgather, then the row maxima's allreduce.
+Densities gather_densities(const Run& run, const DensitySummaries& summaries, Communicator& comm) {
+  at::Tensor row_max = summaries.row_maxima.max().reshape({1});
+  const at::Tensor own_density = (-(summaries.knn_sums / static_cast<double>(run.k))).exp().to(at::kFloat);
+  Densities out;
+  out.density = gather_rows(comm, own_density);
   comm.allreduce(row_max, ReduceOp::kMax);
-  const at::Tensor max_distance = row_max.sqrt();  // global max of d(a, b)
+  out.max_distance = row_max.sqrt();
+  return out;
+}
 
-  // delta: the nearest strictly denser point. The kept list is sorted by distance and
-  // holds every point closer than its last entry, so its first denser entry is exact;
-  // rows without one are scanned against all columns.
-  const at::Tensor own_rho = density.slice(0, own.begin, own.end);
-  const at::Tensor denser =
-      density.index_select(0, kept_index.reshape({-1})).view({owned, kept}).gt(own_rho.unsqueeze(1));
+// delta of the owned rows [owned] from their kept lists: the nearest strictly denser
+// point. The kept list is sorted by distance and holds every point closer than its last
+// entry, so its first denser entry is exact. Rows without one get the maximum distance
+// and are listed in `unresolved` (owned row numbers, ascending) for the full scan.
+at::Tensor delta_from_kept(const Run& run, const DensitySummaries& summaries, const Densities& densities,
+                           at::Tensor& unresolved) {
+  const at::Tensor own_rho = densities.density.slice(0, run.own.begin, run.own.end);
+  const at::Tensor denser = densities.density.index_select(0, summaries.kept_index.reshape({-1}))
+                                .view({run.owned(), run.kept})
+                                .gt(own_rho.unsqueeze(1));
   const at::Tensor resolved = denser.any(1);
   const at::Tensor first = denser.to(at::kByte).argmax(1);
-  at::Tensor own_delta =
-      at::where(resolved, kept_distance.gather(1, first.unsqueeze(1)).squeeze(1).sqrt(), max_distance.expand({owned}));
-  const at::Tensor unresolved = resolved.logical_not().nonzero().squeeze(1);
-  // Rows without a denser kept neighbour are scanned against all columns, `tile` rows of
-  // the global list of such rows at a time: the groups, and so each GEMM call, are the
-  // same at any rank count or budget. A rank computes the groups that hold its rows (a
-  // group across a shard boundary on both ranks), and keeps its rows' results.
-  const at::Tensor all_unresolved = gather_rows(comm, unresolved + own.begin);
-  {
-    const at::Tensor all_unresolved_cpu = all_unresolved.to(at::kCPU);
-    const int64_t* global_rows = all_unresolved_cpu.data_ptr<int64_t>();
-    const int64_t total = all_unresolved_cpu.size(0);
-    for (int64_t g0 = 0; g0 < total; g0 += tile) {
-      const int64_t g1 = std::min(total, g0 + tile);
-      const int64_t mine0 = std::lower_bound(global_rows + g0, global_rows + g1, own.begin) - global_rows;
-      const int64_t mine1 = std::lower_bound(global_rows + g0, global_rows + g1, own.end) - global_rows;
-      if (mine0 == mine1) continue;
-      const at::Tensor global = all_unresolved.slice(0, g0, g1);
-      at::Tensor block = at::empty({g1 - g0, n}, float_options);
-      distance_rows(tokens.index_select(0, global), norms.index_select(0, global), tokens, norms, dim, block);
-      const at::Tensor rho = density.index_select(0, global).unsqueeze(1);
-      block.masked_fill_(density.unsqueeze(0).gt(rho).logical_not(), std::numeric_limits<float>::infinity());
-      const at::Tensor best = std::get<0>(block.min(1)).slice(0, mine0 - g0, mine1 - g0);
-      own_delta.index_put_({all_unresolved.slice(0, mine0, mine1) - own.begin},
-                           at::where(best.isfinite(), best.sqrt(), max_distance.expand({mine1 - mine0})));
-    }
+  unresolved = resolved.logical_not().nonzero().squeeze(1);
+  return at::where(resolved, summaries.kept_distance.gather(1, first.unsqueeze(1)).squeeze(1).sqrt(),
+                   densities.max_distance.expand({run.owned()}));
+}
+
+// The delta scan's handler: blocks are the distance rows of list positions [g0, g1)
+// against every token, `list` [L] int64 holding ascending token ids; the owned rows
+// (positions [mine.begin, mine.end)) get the distance to their nearest strictly denser
+// point, or the maximum distance when there is none, in own_delta.
+class NearestDenser final : public DistanceHandler {
+ public:
+  NearestDenser(const at::Tensor& list, Shard mine, int64_t own_begin, const Densities& densities,
+                at::Tensor& own_delta)
+      : list_(list), mine_(mine), own_begin_(own_begin), densities_(densities), own_delta_(own_delta) {}
+
+  void add_block(int64_t g0, int64_t g1, at::Tensor& block) override {
+    const at::Tensor& density = densities_.density;
+    const at::Tensor rho = density.index_select(0, list_.slice(0, g0, g1)).unsqueeze(1);
+    block.masked_fill_(density.unsqueeze(0).gt(rho).logical_not(), std::numeric_limits<float>::infinity());
+    const int64_t mine0 = std::max(g0, mine_.begin);
+    const int64_t mine1 = std::min(g1, mine_.end);
+    const at::Tensor best = std::get<0>(block.min(1)).slice(0, mine0 - g0, mine1 - g0);
+    own_delta_.index_put_({list_.slice(0, mine0, mine1) - own_begin_},
+                          at::where(best.isfinite(), best.sqrt(), densities_.max_distance.expand({mine1 - mine0})));
   }
-  VLOG(1) << "dpc-knn delta: " << all_unresolved.size(0) << " rows scanned, " << seconds_since(start) << " s so far";
 
-  const at::Tensor delta = gather_rows(comm, own_delta);
-  const at::Tensor score = delta * density;
+ private:
+  const at::Tensor& list_;
+  const Shard mine_;
+  const int64_t own_begin_;
+  const Densities& densities_;
+  at::Tensor& own_delta_;
+};
 
-  // Centers: the K highest scores, ties to the lower index (a stable descending sort).
+// Rows without a denser kept neighbour are scanned against all columns, `tile` rows of
+// the global list of such rows at a time: the groups, and so each GEMM call, are the
+// same at any rank count or budget. A rank computes the groups that hold its rows (a
+// group across a shard boundary on both ranks), and keeps its rows' results. Collective
+// (the list's allgather); returns the list's length.
+int64_t scan_unresolved(const Run& run, const at::Tensor& unresolved, const Densities& densities, Communicator& comm,
+                        at::Tensor& own_delta) {
+  const at::Tensor all_unresolved = gather_rows(comm, unresolved + run.own.begin);
+  const at::Tensor all_unresolved_cpu = all_unresolved.to(at::kCPU);
+  const int64_t* global_rows = all_unresolved_cpu.data_ptr<int64_t>();
+  const int64_t total = all_unresolved_cpu.size(0);
+  const Shard mine{std::lower_bound(global_rows, global_rows + total, run.own.begin) - global_rows,
+                   std::lower_bound(global_rows, global_rows + total, run.own.end) - global_rows};
+  if (mine.begin == mine.end) return total;
+  const int64_t tile = run.plan.tile;
+  // The groups at list positions tile * m that hold the owned rows.
+  const RowSet rows{run.tokens, all_unresolved, mine.begin / tile * tile,
+                    std::min(total, (mine.end + tile - 1) / tile * tile)};
+  NearestDenser handler(all_unresolved, mine, run.own.begin, densities, own_delta);
+  for_each_distance_tile(rows, run.tokens, run.dim, TilePlan{tile, tile}, handler);
+  return total;
+}
+
+// Centers: the K highest scores, ties to the lower index (a stable descending sort).
+at::Tensor pick_centers(const at::Tensor& score, int64_t clusters) {
   const at::Tensor order = std::get<1>(at::sort(score, /*stable=*/true, 0, /*descending=*/true));
-  const at::Tensor centers = order.slice(0, 0, options.clusters).contiguous();
-  const at::Tensor center_tokens = tokens.index_select(0, centers);
-  const at::Tensor center_norms = norms.index_select(0, centers);
+  return order.slice(0, 0, clusters).contiguous();
+}
 
-  // Every owned token joins its nearest center (ties to the lower cluster id).
-  at::Tensor own_cluster = at::empty({owned}, long_options);
-  for (int64_t r0 = own.begin; r0 < own.end; r0 += tile) {
-    const int64_t r1 = std::min(own.end, r0 + tile);
-    at::Tensor block = at::empty({r1 - r0, options.clusters}, float_options);
-    distance_rows(tokens.slice(0, r0, r1), norms.slice(0, r0, r1), center_tokens, center_norms, dim, block);
-    own_cluster.slice(0, r0 - own.begin, r1 - own.begin).copy_(block.argmin(1));
+// The assignment's handler: blocks are the distances of tokens [r0, r1) within the owned
+// shard to the K centers; each row's nearest center (ties to the lower cluster id) goes
+// to own_cluster at r0 - own_begin onwards.
+class NearestCenter final : public DistanceHandler {
+ public:
+  NearestCenter(int64_t own_begin, at::Tensor& own_cluster) : own_begin_(own_begin), own_cluster_(own_cluster) {}
+
+  void add_block(int64_t r0, int64_t r1, at::Tensor& block) override {
+    own_cluster_.slice(0, r0 - own_begin_, r1 - own_begin_).copy_(block.argmin(1));
   }
-  at::Tensor cluster_index = gather_rows(comm, own_cluster);
-  cluster_index.index_put_({centers}, at::arange(options.clusters, long_options));
 
-  VLOG(1) << "dpc-knn assignment done, " << seconds_since(start) << " s so far";
-  // Centroids: sums and counts of the owned rows, summed over ranks in float64.
-  const at::Tensor own_assignment = cluster_index.slice(0, own.begin, own.end);
-  at::Tensor sums = at::zeros({options.clusters, tokens.size(1)}, float_options.dtype(at::kDouble));
-  sums.index_add_(0, own_assignment, tokens.slice(0, own.begin, own.end).to(at::kDouble));
-  at::Tensor counts = at::zeros({options.clusters}, float_options.dtype(at::kDouble));
-  counts.index_add_(0, own_assignment, at::ones({owned}, float_options.dtype(at::kDouble)));
+ private:
+  const int64_t own_begin_;
+  at::Tensor& own_cluster_;
+};
+
+// cluster_index [N]: every token's nearest center, and each center its own cluster.
+// Collective (the owned rows' allgather).
+at::Tensor assign_clusters(const Run& run, const at::Tensor& centers, Communicator& comm) {
+  const Points center_points{run.tokens.values.index_select(0, centers), run.tokens.norms.index_select(0, centers)};
+  at::Tensor own_cluster = at::empty({run.owned()}, run.long_options());
+  NearestCenter handler(run.own.begin, own_cluster);
+  const RowSet rows{run.tokens, at::Tensor(), run.own.begin, run.own.end};
+  for_each_distance_tile(rows, center_points, run.dim, TilePlan{run.plan.tile, run.plan.tile}, handler);
+  at::Tensor cluster_index = gather_rows(comm, own_cluster);
+  cluster_index.index_put_({centers}, at::arange(centers.size(0), run.long_options()));
+  return cluster_index;
+}
+
+// Centroids [K, D] float32: sums and counts of the owned rows, summed over ranks in
+// float64 (collectives: the sums' allreduce, then the counts').
+at::Tensor centroids(const Run& run, const at::Tensor& cluster_index, int64_t clusters, Communicator& comm) {
+  const at::TensorOptions double_options = run.float_options().dtype(at::kDouble);
+  const at::Tensor own_assignment = cluster_index.slice(0, run.own.begin, run.own.end);
+  at::Tensor sums = at::zeros({clusters, run.tokens.values.size(1)}, double_options);
+  sums.index_add_(0, own_assignment, run.tokens.values.slice(0, run.own.begin, run.own.end).to(at::kDouble));
+  at::Tensor counts = at::zeros({clusters}, double_options);
+  counts.index_add_(0, own_assignment, at::ones({run.owned()}, double_options));
   comm.allreduce(sums, ReduceOp::kSum);
   comm.allreduce(counts, ReduceOp::kSum);
+  return (sums / (counts + 1e-4).unsqueeze(1)).to(at::kFloat);
+}
+
+}  // namespace
+
+DpcResult dpc_knn(const at::Tensor& tokens, const DpcOptions& options, Communicator& comm, DpcStats* stats) {
+  const auto start = std::chrono::steady_clock::now();
+  const Run run = plan_run(tokens, options, comm);
+  TileTimes pass1;
+  const DensitySummaries summaries = summarise_owned_rows(run, pass1);
+  VLOG(1) << "dpc-knn pass 1: distances " << pass1.distance_s << " s, selection " << pass1.handler_s << " s, "
+          << seconds_since(start) << " s so far";
+  const Densities densities = gather_densities(run, summaries, comm);
+  at::Tensor unresolved;
+  at::Tensor own_delta = delta_from_kept(run, summaries, densities, unresolved);
+  const int64_t scanned = scan_unresolved(run, unresolved, densities, comm, own_delta);
+  VLOG(1) << "dpc-knn delta: " << scanned << " rows scanned, " << seconds_since(start) << " s so far";
 
   DpcResult result;
-  result.density = density;
-  result.delta = delta;
-  result.score = score;
-  result.center_index = centers;
-  result.cluster_index = cluster_index;
-  result.centroids = (sums / (counts + 1e-4).unsqueeze(1)).to(at::kFloat);
+  result.density = densities.density;
+  result.delta = gather_rows(comm, own_delta);
+  result.score = result.delta * result.density;
+  result.center_index = pick_centers(result.score, options.clusters);
+  result.cluster_index = assign_clusters(run, result.center_index, comm);
+  VLOG(1) << "dpc-knn assignment done, " << seconds_since(start) << " s so far";
+  result.centroids = centroids(run, result.cluster_index, options.clusters, comm);
   if (stats != nullptr) {
-    stats->tile_rows = tile;
-    stats->pass_rows = pass;
-    stats->unresolved_rows = all_unresolved.size(0);
-    stats->distance_gemm_s = gemm_seconds;
-    stats->selection_s = select_seconds;
-    stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    stats->tile_rows = run.plan.tile;
+    stats->pass_rows = run.plan.pass;
+    stats->unresolved_rows = scanned;
+    stats->distance_gemm_s = pass1.distance_s;
+    stats->selection_s = pass1.handler_s;
+    stats->seconds = seconds_since(start);
   }
   return result;
 }

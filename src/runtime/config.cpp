@@ -68,8 +68,9 @@ std::vector<FieldSpec> build_fields() {
       MISSREC_FIELD(train, max_steps, at_least(0),
                     "stop after this many optimizer steps in all, with a checkpoint (0: no limit)"),
       MISSREC_FIELD(train, precision, any,
-                    "matrix products in float32, or in bf16 with float32 weights, optimizer state, "
-                    "softmax, LayerNorm and losses"),
+                    "matrix products in float32, or in bf16 (float32 accumulation) with float32 weights, "
+                    "optimizer state, softmax, LayerNorm, similarities and losses; bf16 on a CPU needs "
+                    "bf16 arithmetic (AVX512_BF16 or AMX)"),
       MISSREC_FIELD(cluster, interest_ratio, unit_open_left(), "K = ceil(2N * interest_ratio)"),
       MISSREC_FIELD(cluster, knn_local_ratio, unit_open_left(), "k = ceil(2N * ratio) unless cluster.knn_k > 0"),
       MISSREC_FIELD(cluster, knn_k, at_least(0), "absolute k (0: use the ratio)"),
