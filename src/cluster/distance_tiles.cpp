@@ -3,19 +3,11 @@
 #include <glog/logging.h>
 
 #include <algorithm>
-#include <chrono>
 
 #include "runtime/onednn_sgemm.h"
+#include "runtime/stopwatch.h"
 
 namespace missrec::cluster {
-
-namespace {
-
-double seconds_between(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
-  return std::chrono::duration<double>(to - from).count();
-}
-
-}  // namespace
 
 Points RowSet::select(int64_t p0, int64_t p1) const {
   if (!index.defined()) return Points{points.values.slice(0, p0, p1), points.norms.slice(0, p0, p1)};
@@ -58,7 +50,7 @@ TileTimes for_each_distance_tile(const RowSet& rows, const Points& columns, doub
   for (int64_t p0 = rows.begin; p0 < rows.end; p0 += plan.pass) {
     const int64_t p1 = std::min(rows.end, p0 + plan.pass);
     at::Tensor block = buffer.narrow(0, 0, p1 - p0);
-    const auto distance_start = std::chrono::steady_clock::now();
+    runtime::Stopwatch clock;
     for (int64_t t0 = p0; t0 < p1; t0 += plan.tile) {
       const int64_t t1 = std::min(p1, t0 + plan.tile);
       at::Tensor out = block.narrow(0, t0 - p0, t1 - t0);
@@ -69,10 +61,9 @@ TileTimes for_each_distance_tile(const RowSet& rows, const Points& columns, doub
         distance_rows(tile.values, tile.norms, columns.values, columns.norms, dim, out);
       }
     }
-    const auto handler_start = std::chrono::steady_clock::now();
-    times.distance_s += seconds_between(distance_start, handler_start);
+    times.distance_s += clock.lap();
     handler.add_block(p0, p1, block);
-    times.handler_s += seconds_between(handler_start, std::chrono::steady_clock::now());
+    times.handler_s += clock.lap();
   }
   return times;
 }

@@ -3,7 +3,6 @@
 #include <glog/logging.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -13,6 +12,7 @@
 #include "cluster/row_summary.h"
 #include "runtime/comm.h"
 #include "runtime/error.h"
+#include "runtime/stopwatch.h"
 
 namespace missrec::cluster {
 
@@ -88,10 +88,6 @@ at::Tensor squared_norms(const at::Tensor& tokens) {
     norms.slice(0, r0, r1).copy_(tokens.slice(0, r0, r1).pow(2).sum(1));
   }
   return norms;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 at::Tensor gather_rows(Communicator& comm, const at::Tensor& mine) {
@@ -360,17 +356,17 @@ at::Tensor centroids(const Run& run, const at::Tensor& cluster_index, int64_t cl
 }  // namespace
 
 DpcResult dpc_knn(const at::Tensor& tokens, const DpcOptions& options, Communicator& comm, DpcStats* stats) {
-  const auto start = std::chrono::steady_clock::now();
+  const runtime::Stopwatch clock;
   const Run run = plan_run(tokens, options, comm);
   TileTimes pass1;
   const DensitySummaries summaries = summarise_owned_rows(run, pass1);
   VLOG(1) << "dpc-knn pass 1: distances " << pass1.distance_s << " s, selection " << pass1.handler_s << " s, "
-          << seconds_since(start) << " s so far";
+          << clock.elapsed() << " s so far";
   const Densities densities = gather_densities(run, summaries, comm);
   at::Tensor unresolved;
   at::Tensor own_delta = delta_from_kept(run, summaries, densities, unresolved);
   const int64_t scanned = scan_unresolved(run, unresolved, densities, comm, own_delta);
-  VLOG(1) << "dpc-knn delta: " << scanned << " rows scanned, " << seconds_since(start) << " s so far";
+  VLOG(1) << "dpc-knn delta: " << scanned << " rows scanned, " << clock.elapsed() << " s so far";
 
   DpcResult result;
   result.density = densities.density;
@@ -378,7 +374,7 @@ DpcResult dpc_knn(const at::Tensor& tokens, const DpcOptions& options, Communica
   result.score = result.delta * result.density;
   result.center_index = pick_centers(result.score, options.clusters);
   result.cluster_index = assign_clusters(run, result.center_index, comm);
-  VLOG(1) << "dpc-knn assignment done, " << seconds_since(start) << " s so far";
+  VLOG(1) << "dpc-knn assignment done, " << clock.elapsed() << " s so far";
   result.centroids = centroids(run, result.cluster_index, options.clusters, comm);
   if (stats != nullptr) {
     stats->tile_rows = run.plan.tile;
@@ -386,7 +382,7 @@ DpcResult dpc_knn(const at::Tensor& tokens, const DpcOptions& options, Communica
     stats->unresolved_rows = scanned;
     stats->distance_gemm_s = pass1.distance_s;
     stats->selection_s = pass1.handler_s;
-    stats->seconds = seconds_since(start);
+    stats->seconds = clock.elapsed();
   }
   return result;
 }

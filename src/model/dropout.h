@@ -8,8 +8,8 @@ namespace missrec::model {
 
 // Dropout as torch::dropout computes it (each element kept with probability 1 - p and
 // scaled by 1/(1 - p)), with a faster mask on the CPU: LibTorch 1.13's CPU bernoulli_
-// draws one 64-bit number per element serially (250 ms of a 1 s pretraining step,
-// measured with the profiler in `missrec bench train`). Here one draw from the default
+// draws one 64-bit number per element serially, a large part of the step on the CPU
+// (docs/performance.md). Here one draw from the default
 // generator seeds a counter-based hash of each element's index, so the masks still
 // follow the checkpointed generator state. The forward and the backward each multiply in
 // one pass that computes the mask as it goes; no mask is stored. Other devices use

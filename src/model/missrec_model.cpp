@@ -260,7 +260,7 @@ std::pair<torch::Tensor, torch::Tensor> MissRecImpl::item_vectors(const torch::T
 torch::Tensor MissRecImpl::logits(const torch::Tensor& z, const torch::Tensor& item_text,
                                   const torch::Tensor& item_image, const torch::Tensor& items) {
   // Similarities are divided by the temperature (0.07) into the loss: float32 products
-  // also under bf16 autocast, whose rounding (~0.4%) would be multiplied by 14.
+  // also under bf16 autocast, whose rounding would be multiplied by 1/temperature.
   const c10::impl::ExcludeDispatchKeyGuard full_precision(c10::autocast_dispatch_keyset);
   const torch::Tensor a = torch::matmul(z, item_text.t());
   const torch::Tensor c = torch::matmul(z, item_image.t());

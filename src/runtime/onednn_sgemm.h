@@ -5,9 +5,9 @@
 namespace missrec::runtime {
 
 // oneDNN's row-major SGEMM, when the process has it: Debian's LibTorch links oneDNN, and
-// at the shapes this program multiplies its SGEMM runs 10-30% faster than OpenBLAS's on
-// 2 cores (figures in docs/performance.md) and writes C without a separate zeroing pass
-// when beta is 0. PyPI's LibTorch may not export it; callers then use LibTorch's BLAS.
+// at the shapes this program multiplies its SGEMM is faster than OpenBLAS's
+// (docs/performance.md) and writes C without a separate zeroing pass when beta is 0.
+// PyPI's LibTorch may not export it; callers then use LibTorch's BLAS.
 bool has_onednn_sgemm();
 
 // C [m, n] = alpha op(A) op(B) + beta C, row-major, on the intra-op (OpenMP) threads.

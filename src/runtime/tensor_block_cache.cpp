@@ -66,9 +66,9 @@ c10::DataPtr TensorBlockCache::allocate_block(size_t bytes) const {
   }
   if (address == nullptr) {
     // What is mapped stays within an eighth above the most ever in use at once: kept
-    // blocks make room for the new one, the largest first. (Without the eighth, steps of
-    // varying sizes kept remapping: batch 256 lost 12%; with none of this bound the
-    // refresh broke its memory budget.)
+    // blocks make room for the new one, the largest first. The eighth of slack keeps steps
+    // of varying sizes from remapping; the bound keeps memory budgets such as
+    // cluster.memory_mb true.
     {
       const std::lock_guard<std::mutex> lock(mutex_);
       const size_t ceiling =

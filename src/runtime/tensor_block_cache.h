@@ -14,11 +14,9 @@ namespace missrec::runtime {
 // LibTorch's CPU allocator in the missrec program: blocks of at least kLargeBlock bytes
 // are mapped once and kept for reuse when freed; smaller ones go to LibTorch's default
 // allocator. glibc's malloc maps every block above its mmap threshold (32 MB at most)
-// afresh and unmaps it when freed, so a step's large tensors arrived as new pages, each
-// a fault the kernel zero-fills: at batch 4096 (each [B, B] logit matrix is 64 MB) a
-// large part of the step (docs/performance.md has the counts). Replacing malloc for the
-// whole process (tcmalloc) crashed inside malloc in a Slurm preemption test; this
-// changes the memory of tensors only.
+// afresh and unmaps it when freed, so a step's large tensors would arrive as new pages,
+// each a fault the kernel zero-fills (docs/performance.md has the counts). Only the
+// memory of tensors changes; the process keeps glibc's malloc for everything else.
 //
 // A request takes the smallest kept block that is at least as large and wastes at most
 // an eighth of it (among equal sizes the one freed last, the likeliest still in cache);
