@@ -4,14 +4,14 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "tools/cluster_bench.h"
-#include "tools/data_bench.h"
 #include "data/dataset_writer.h"
-#include "tools/synth.h"
 #include "runtime/comm.h"
 #include "runtime/error.h"
 #include "runtime/mpi_world.h"
 #include "runtime/threads.h"
+#include "tools/cluster_bench.h"
+#include "tools/data_bench.h"
+#include "tools/synth.h"
 #include "tools/train_bench.h"
 
 namespace missrec::cli {

@@ -3,9 +3,9 @@
 #include <torch/cuda.h>
 
 #include "cli/commands.h"
-#include "tools/fixture.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
+#include "tools/fixture.h"
 
 namespace missrec::cli {
 

@@ -3,10 +3,10 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "tools/convert.h"
 #include "data/inspect.h"
-#include "tools/synth.h"
 #include "runtime/error.h"
+#include "tools/convert.h"
+#include "tools/synth.h"
 
 namespace missrec::cli {
 
