@@ -38,7 +38,7 @@ CommandSpec encode_command() {
   };
   command.run = [](const ParsedArgs& args, CommandContext& context) {
     torch::NoGradGuard no_grad;
-    const train::ModelExport exported = train::read_native_export(args.value("model"));
+    const train::ModelExport exported = train::read_model_export(args.value("model"));
     const data::Dataset dataset = data::Dataset::open(args.value("data"));
     const at::Device device =
         runtime::select_device(context.config.run.device, 0, static_cast<int>(torch::cuda::device_count()));

@@ -34,7 +34,7 @@ CommandSpec evaluate_command() {
   };
   command.run = [](const ParsedArgs& args, CommandContext& context) {
     const std::string path = args.value("checkpoint");
-    const train::ModelExport exported = train::read_native_export(path);
+    const train::ModelExport exported = train::read_model_export(path);
     const data::Dataset dataset = data::Dataset::open(args.value("data"));
     const std::string split = args.value("split");
     if (dataset.samples(split) == 0) runtime::throw_input_error(args.value("data"), "has no " + split + " samples");

@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 #include "runtime/error.h"
 #include "train/export.h"
+#include "train/safetensors_export.h"
 
 namespace missrec::cli {
 
@@ -25,28 +26,32 @@ CommandSpec export_command() {
   command.name = "export";
   command.summary =
       "Exports a checkpoint: --format pytorch writes a torch.load-able "
-      "{state_dict, epoch, config, interests} file; --format native writes the HDF5 file "
-      "`missrec finetune` and `missrec encode` read. --checkpoint also takes a run "
-      "directory (its checkpoints/latest) or a native export file (a fine-tuning run's "
-      "best.h5, written again in --format).";
+      "{state_dict, epoch, config, interests} file; --format safetensors the same tensors "
+      "(interest tables as interests.*) with the configuration as metadata; --format native "
+      "writes the HDF5 file. `missrec finetune --pretrained`, `evaluate` and `encode` read "
+      "native and safetensors exports. --checkpoint also takes a run directory (its "
+      "checkpoints/latest) or an export file (a fine-tuning run's best.h5), written again in "
+      "--format.";
   command.options = {
-      {"checkpoint", "DIR", "checkpoint directory, run directory or native export file", false, true, ""},
-      {"format", "pytorch|native", "output format", false, true, ""},
+      {"checkpoint", "DIR", "checkpoint directory, run directory or export file", false, true, ""},
+      {"format", "pytorch|safetensors|native", "output format", false, true, ""},
       {"out", "FILE", "output file", false, true, ""},
   };
   command.check_args = [](const ParsedArgs& args) {
     const std::string format = args.value("format");
-    if (format != "pytorch" && format != "native") {
-      runtime::throw_input_error("--format", "expected pytorch or native, got '" + format + "'");
+    if (format != "pytorch" && format != "safetensors" && format != "native") {
+      runtime::throw_input_error("--format", "expected pytorch, safetensors or native, got '" + format + "'");
     }
   };
   command.run = [](const ParsedArgs& args, CommandContext&) {
     const std::string dir = checkpoint_dir_of(args.value("checkpoint"));
     const train::ModelExport model =
-        std::filesystem::is_regular_file(dir) ? train::read_native_export(dir) : train::export_from_checkpoint(dir);
+        std::filesystem::is_regular_file(dir) ? train::read_model_export(dir) : train::export_from_checkpoint(dir);
     const std::string out = args.value("out");
     if (args.value("format") == "pytorch") {
       train::write_pytorch_export(model, out);
+    } else if (args.value("format") == "safetensors") {
+      train::write_safetensors_export(model, out);
     } else {
       train::write_native_export(model, out);
     }

@@ -5,6 +5,7 @@
 #include <torch/csrc/jit/serialization/pickler.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -14,6 +15,7 @@
 #include "runtime/file_io.h"
 #include "train/checkpoint.h"
 #include "train/model_setup.h"
+#include "train/safetensors_export.h"
 
 namespace missrec::train {
 
@@ -45,19 +47,19 @@ std::vector<char> pickle_for_torch_load(const c10::IValue& value) {
 constexpr const char* kNativeFormat = "missrec-export";
 constexpr int64_t kNativeVersion = 1;
 
-runtime::Config config_from_text(const std::string& yaml_text, const std::string& where) {
+}  // namespace
+
+runtime::Config config_from_yaml_text(const std::string& yaml_text, const std::string& where) {
   runtime::Config config;
   runtime::ConfigOrigins origins;
   runtime::apply_yaml_text(config, yaml_text, where, &origins);
   return config;
 }
 
-}  // namespace
-
 ModelExport export_from_checkpoint(const std::string& checkpoint_dir) {
   const TrainingState state = read_checkpoint(checkpoint_dir);
   ModelExport model;
-  model.config = config_from_text(state.config_yaml, checkpoint_dir + "/config.yaml");
+  model.config = config_from_yaml_text(state.config_yaml, checkpoint_dir + "/config.yaml");
   model.parameters = state.model;
   model.interests = state.interests;
   model.epoch = state.epoch;
@@ -135,12 +137,21 @@ ModelExport read_native_export(const std::string& path) {
     runtime::throw_input_error(path, "unsupported format_version (expected 1)");
   }
   ModelExport model;
-  model.config = config_from_text(file.attribute<std::string>("/", "config"), path + ": attribute config");
+  model.config = config_from_yaml_text(file.attribute<std::string>("/", "config"), path + ": attribute config");
   for (const std::string& name : file.list("/model")) model.parameters[name] = file.read_tensor("/model/" + name);
   model.interests = data::read_interests(file, "/interests");
   model.epoch = file.attribute<int64_t>("/", "epoch");
   model.global_step = file.attribute<int64_t>("/", "global_step");
   return model;
+}
+
+ModelExport read_model_export(const std::string& path) {
+  if (!std::filesystem::is_regular_file(path)) runtime::throw_input_error(path, "no such file");
+  char signature[8] = {};
+  std::ifstream(path, std::ios::binary).read(signature, sizeof signature);
+  // HDF5's signature: a native export; anything else is read as safetensors.
+  if (std::memcmp(signature, "\x89HDF\r\n\x1a\n", 8) == 0) return read_native_export(path);
+  return read_safetensors_export(path);
 }
 
 ModelExport current_export(model::MissRecImpl& model, const runtime::Config& config,

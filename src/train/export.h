@@ -38,6 +38,12 @@ void write_pytorch_export(const ModelExport& model, const std::string& path);
 void write_native_export(const ModelExport& model, const std::string& path);
 ModelExport read_native_export(const std::string& path);
 
+// A native export or a safetensors export (told apart by the file's first bytes).
+ModelExport read_model_export(const std::string& path);
+
+// A configuration from YAML text (of a checkpoint or an export); InputError naming `where`.
+runtime::Config config_from_yaml_text(const std::string& yaml_text, const std::string& where);
+
 // The exported model, on `device`, for scoring `dataset` (a dataset of the items it was
 // trained on): its parameters, and item ID embeddings when it has them (transductive).
 // InputError naming `path` when the export's interest tables or item ID embeddings do

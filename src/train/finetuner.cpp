@@ -75,7 +75,7 @@ data::Dataset open_downstream(const std::string& dir) {
 }
 
 ModelExport read_pretrained(const FinetuneRequest& request) {
-  return request.pretrained.empty() ? ModelExport{} : read_native_export(request.pretrained);
+  return request.pretrained.empty() ? ModelExport{} : read_model_export(request.pretrained);
 }
 
 // The model of the run: from the pretrained export (its item embeddings, of another
