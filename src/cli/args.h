@@ -72,6 +72,9 @@ struct CommandSpec {
   size_t positional_count = 0;
   std::vector<OptionSpec> options;
   bool needs_mpi = false;
+  // SIGTERM/SIGUSR1 ask it to stop with a checkpoint (runtime/stop_request.h) instead of
+  // ending the process: run_main takes the signals before any thread starts.
+  bool stops_on_signal = false;
   bool uses_config = false;  // takes --config/--set; run_main loads them first
   // Optional: validates the command's own flags before MPI or any work starts (throws
   // InputError), so bad input is reported once, by rank 0, with exit status 2.

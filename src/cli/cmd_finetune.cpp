@@ -22,6 +22,7 @@ CommandSpec finetune_command() {
   command.options.push_back(resume_option());
   command.uses_config = true;
   command.needs_mpi = true;
+  command.stops_on_signal = true;
   command.check_args = check_resume_arg;
   command.run = [](const ParsedArgs& args, CommandContext& context) {
     train::FinetuneRequest request;

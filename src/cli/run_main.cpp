@@ -193,6 +193,7 @@ int run_main(int argc, char** argv) {
     report_input_error_before_mpi(e.what());
     return runtime::kExitBadInput;
   }
+  if (command->stops_on_signal) runtime::install_stop_handlers();
   if (!command->needs_mpi) return run_without_mpi(*command, parsed, context);
   return run_with_mpi(*command, parsed, context, &argc, &argv);
 }
