@@ -31,10 +31,7 @@ ParameterSet::ParameterSet(torch::nn::Module& module, int64_t reduced_scalars) {
   }
 }
 
-void ParameterSet::zero_gradients() const {
-  CHECK(gradients_bound()) << "a parameter's gradient no longer lies in the flat gradient buffer";
-  gradients_.zero_();
-}
+void ParameterSet::zero_gradients() const { gradients_.zero_(); }
 
 bool ParameterSet::gradients_bound() const {
   const float* base = numel_ > 0 ? gradients_.data_ptr<float>() : nullptr;

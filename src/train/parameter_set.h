@@ -18,7 +18,8 @@ namespace missrec::train {
 // `reduced_scalars` slots for the values a step sums over the ranks together with the
 // gradients (one collective). Backward accumulates into the gradient views in place, so
 // a step calls zero_gradients() first and the allreduce and the optimizer work on the
-// flat buffers; nothing may replace a parameter's .grad() (gradients_bound() checks).
+// flat buffers; nothing may replace a parameter's .grad() (GradientSync checks
+// gradients_bound() before each allreduce).
 // Build it after the model is on its device and before the first backward.
 class ParameterSet {
  public:
