@@ -30,7 +30,7 @@ packages=(
   clang-format
   iproute2 nftables
   libgtest-dev libgmock-dev googletest
-  python3 python3-torch python3-h5py python3-numpy python3-yaml python3-matplotlib
+  python3 python3-venv python3-torch python3-h5py python3-numpy python3-yaml python3-matplotlib
 )
 if [ "$with_slurm" -eq 1 ]; then
   packages+=(slurm-wlm munge)
@@ -52,6 +52,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   echo "setup: all dependencies present"
+fi
+
+# The optional Python packages (TensorBoard's reader, safetensors, Hugging Face CLIP for
+# scripts/extract_features.py) go into .venv-py, a virtual environment over Debian's
+# Python that still sees Debian's torch, h5py and numpy. Pinned; a failed download
+# leaves the tests that need them reporting a skip.
+readonly PY_PACKAGES=(tensorboard==2.21.0 safetensors==0.8.0 transformers==4.46.3)
+venv="$(cd "$(dirname "$0")/.." && pwd)/.venv-py"
+if ! "$venv/bin/python" -c "import tensorboard, safetensors, transformers" 2>/dev/null; then
+  echo "setup: installing ${PY_PACKAGES[*]} into .venv-py"
+  if ! { /usr/bin/python3 -m venv --system-site-packages "$venv" &&
+         "$venv/bin/pip" install --quiet --progress-bar off "${PY_PACKAGES[@]}"; }; then
+    echo "setup: warning: could not install ${PY_PACKAGES[*]}; their tests will report a skip" >&2
+  fi
 fi
 
 # Debian's LibTorch links the BLAS chosen by the alternatives system; make sure it is

@@ -25,6 +25,7 @@ class JsonLine {
     return *this;
   }
   bool empty() const { return object_.empty(); }
+  const nlohmann::ordered_json& json() const { return object_; }
   std::string str() const { return object_.dump(); }
 
  private:

@@ -48,6 +48,7 @@ class Adam {
   void step();
 
   int64_t steps() const { return steps_; }
+  double lr() const { return options_.lr; }
   torch::Tensor& exp_avg() { return exp_avg_; }
   torch::Tensor& exp_avg_sq() { return exp_avg_sq_; }
   const torch::Tensor& exp_avg() const { return exp_avg_; }

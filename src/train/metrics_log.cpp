@@ -26,7 +26,8 @@ JsonLine step_times_json(const StepTimes& times, double divisor) {
   return line;
 }
 
-MetricsFile::MetricsFile(const std::string& path) : path_(path) {}
+MetricsFile::MetricsFile(const std::string& path, const std::string& tensorboard_dir)
+    : path_(path), events_(tensorboard_dir) {}
 
 MetricsFile::~MetricsFile() {
   if (file_ != nullptr) std::fclose(file_);
@@ -41,6 +42,34 @@ void MetricsFile::write(const JsonLine& line) {
   const std::string text = line.str() + "\n";
   std::fwrite(text.data(), 1, text.size(), file_);
   std::fflush(file_);
+  const nlohmann::ordered_json& json = line.json();
+  if (json.contains("global_step")) events_.add_scalars(json["global_step"].get<int64_t>(), tensorboard_scalars(line));
+}
+
+namespace {
+
+void add_numbers(const std::string& prefix, const nlohmann::ordered_json& object,
+                 std::vector<std::pair<std::string, double>>& scalars) {
+  for (const auto& [key, value] : object.items()) {
+    if (value.is_object()) {
+      add_numbers(prefix + key + "/", value, scalars);
+    } else if (value.is_number()) {
+      scalars.emplace_back(prefix + key, value.get<double>());
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, double>> tensorboard_scalars(const JsonLine& line) {
+  std::vector<std::pair<std::string, double>> scalars;
+  const nlohmann::ordered_json& json = line.json();
+  const std::string kind = json.value("kind", std::string());
+  if (kind != "step" && kind != "epoch") return scalars;
+  nlohmann::ordered_json numbers = json;
+  for (const char* position : {"kind", "epoch", "step", "steps", "global_step"}) numbers.erase(position);
+  add_numbers(kind + "/", numbers, scalars);
+  return scalars;
 }
 
 std::string format_duration(double seconds) {

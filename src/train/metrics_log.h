@@ -9,6 +9,7 @@
 
 #include "runtime/json_line.h"
 #include "runtime/stopwatch.h"
+#include "train/event_file.h"
 
 namespace missrec::train {
 
@@ -29,11 +30,13 @@ using runtime::Stopwatch;
 JsonLine step_times_json(const StepTimes& times, double divisor);
 
 // Appends lines to <run.dir>/metrics.jsonl, flushed per line so a killed run keeps
-// what it logged; opened at the first line. Rank 0 only (others pass an empty path and
-// write nothing).
+// what it logged; opened at the first line. The numeric fields of "step" and "epoch"
+// lines also go to a TensorBoard event file in `tensorboard_dir`, at their global_step,
+// tagged <kind>/<field> (nested objects add /<key>: "epoch/domain_seq_item/Food").
+// Rank 0 only (others pass empty paths and write nothing).
 class MetricsFile {
  public:
-  explicit MetricsFile(const std::string& path);
+  MetricsFile(const std::string& path, const std::string& tensorboard_dir);
   ~MetricsFile();
   MetricsFile(const MetricsFile&) = delete;
   MetricsFile& operator=(const MetricsFile&) = delete;
@@ -42,7 +45,12 @@ class MetricsFile {
  private:
   std::string path_;
   std::FILE* file_ = nullptr;
+  EventFile events_;
 };
+
+// The (tag, value) scalars of a "step" or "epoch" metrics line (none for other kinds):
+// every number except the line's position (epoch, step, steps, global_step).
+std::vector<std::pair<std::string, double>> tensorboard_scalars(const JsonLine& line);
 
 // "1h02m", "3m12s", "42s".
 std::string format_duration(double seconds);

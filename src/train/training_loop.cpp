@@ -158,7 +158,8 @@ TrainingLoop::TrainingLoop(const runtime::Config& config, TrainingTask& task, ru
       comm_(comm),
       options_(options),
       checkpoints_dir_(config.run_dir() + "/checkpoints"),
-      metrics_(comm.rank() == 0 ? config.run_dir() + "/metrics.jsonl" : "") {}
+      metrics_(comm.rank() == 0 ? config.run_dir() + "/metrics.jsonl" : "",
+               comm.rank() == 0 ? config.run_dir() + "/tensorboard" : "") {}
 
 void TrainingLoop::start(const std::string& resume) {
   check_precision_supported(config_.train.precision, comm_.device());
@@ -314,7 +315,8 @@ void TrainingLoop::write_step_line(int64_t epoch, int64_t step, const StepReport
       .add("loss", losses.total);
   for (const auto& [name, value] : losses.parts) line.add(name, value);
   line.merge(losses.extra);
-  metrics_.write(line.add("samples_per_s", static_cast<double>(samples) / std::max(report.times.total(), 1e-9))
+  metrics_.write(line.add("lr", task_.parts().adam.lr())
+                     .add("samples_per_s", static_cast<double>(samples) / std::max(report.times.total(), 1e-9))
                      .add("time_s", step_times_json(report.times, 1.0)));
 }
 
@@ -360,6 +362,8 @@ bool TrainingLoop::end_epoch(int64_t epoch, const Window& epoch_window, bool sto
   line.merge(losses.extra);
   line.add("samples_per_s", epoch_window.samples / std::max(wall, 1e-9))
       .add("refresh_s", refresh_s_)
+      .add("interests", interests_.clusters)
+      .add("knn_k", interests_.knn_k)
       .add("wall_s", wall)
       .add("time_s", step_times_json(epoch_window.times, static_cast<double>(std::max<int64_t>(steps, 1))));
   std::string summary;
