@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/serving_model.h"
 #include "data/dataset.h"
 #include "data/h5_file.h"
 #include "data/loader.h"
@@ -10,8 +11,6 @@
 #include "runtime/device.h"
 #include "runtime/error.h"
 #include "runtime/file_io.h"
-#include "train/export.h"
-#include "train/model_setup.h"
 
 namespace missrec::cli {
 
@@ -19,7 +18,7 @@ CommandSpec encode_command() {
   CommandSpec command;
   command.name = "encode";
   command.summary =
-      "Sequence vectors z of an exported model (native format) for the first samples of a "
+      "Sequence vectors z of an export (native or safetensors) for the first samples of a "
       "split in the epoch-0 order, with the inputs that produced them: /item_seq, "
       "/item_length, /interest_seq, /text, /image (gathered features), /z, /reg and /scores "
       "(every item 1..N's score, divided by the temperature). For checking "
@@ -34,16 +33,19 @@ CommandSpec encode_command() {
                                                 });
   command.uses_config = true;
   command.check_args = [](const ParsedArgs& args) {
+    check_split_arg(args);
     if (args.integer("samples") < 1) runtime::throw_input_error("--samples", "expected at least 1");
   };
   command.run = [](const ParsedArgs& args, CommandContext& context) {
     torch::NoGradGuard no_grad;
-    const train::ModelExport exported = train::read_model_export(args.value("model"));
-    const data::Dataset dataset = data::Dataset::open(args.value("data"));
     const at::Device device =
         runtime::select_device(context.config.run.device, 0, static_cast<int>(torch::cuda::device_count()));
-    model::MissRec model = train::model_of_export(exported, args.value("model"), dataset, device);
-    const model::ItemFeatures features = train::load_features(dataset, context.config, device);
+    ServingModel serving =
+        load_serving_model(args.value("model"), args.value("data"), args.value("split"), context.config, device);
+    const train::ModelExport& exported = serving.exported;
+    const data::Dataset& dataset = serving.dataset;
+    model::MissRec& model = serving.model;
+    const model::ItemFeatures& features = serving.features;
 
     data::LoaderOptions options;
     options.split = args.value("split");

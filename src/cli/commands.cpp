@@ -10,11 +10,11 @@ namespace missrec::cli {
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> commands = {
-      version_command(),     config_show_command(),  config_docs_command(),  comm_check_command(),
-      data_synth_command(),  data_inspect_command(), data_convert_command(), check_model_command(),
-      cluster_command(),     pretrain_command(),     export_command(),       encode_command(),
-      finetune_command(),    evaluate_command(),     bench_data_command(),   bench_cluster_command(),
-      bench_train_command(),
+      version_command(),    config_show_command(),   config_docs_command(),  comm_check_command(),
+      data_synth_command(), data_inspect_command(),  data_convert_command(), check_model_command(),
+      cluster_command(),    pretrain_command(),      export_command(),       encode_command(),
+      finetune_command(),   evaluate_command(),      recommend_command(),    vectors_command(),
+      bench_data_command(), bench_cluster_command(), bench_train_command(),
   };
   return commands;
 }

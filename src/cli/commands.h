@@ -29,6 +29,8 @@ CommandSpec export_command();
 CommandSpec encode_command();
 CommandSpec finetune_command();
 CommandSpec evaluate_command();
+CommandSpec recommend_command();
+CommandSpec vectors_command();
 
 // Options shared by every command that reads the configuration (uses_config).
 std::vector<OptionSpec> config_options();

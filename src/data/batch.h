@@ -43,6 +43,7 @@ struct RawSample {
   std::vector<int64_t> history;
   int64_t target = 0;
   int64_t position = 0;
+  int64_t user = -1;  // the dataset's user index, -1 when it has none
 };
 
 struct BatchOptions {

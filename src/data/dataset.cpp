@@ -83,7 +83,10 @@ SampleSegment load_segment(const H5File& file, const std::string& split, int dom
       }
     }
   }
-  if (file.exists(group + "/user")) check_vector(file, group + "/user", count);
+  if (file.exists(group + "/user")) {
+    check_vector(file, group + "/user", count);
+    segment.user = file.read_int32(group + "/user");
+  }
   return segment;
 }
 

@@ -24,6 +24,7 @@ struct SampleSegment {
   int domain = 0;
   std::vector<int64_t> offsets;  // S + 1
   std::vector<int32_t> target;   // S, local ids
+  std::vector<int32_t> user;     // S user indices, or empty when the file has none
   int64_t size() const { return static_cast<int64_t>(target.size()); }
 };
 

@@ -356,6 +356,42 @@ void H5File::write_tensor(const std::string& dataset, const at::Tensor& tensor) 
   }
 }
 
+void H5File::create_rows(const std::string& dataset, at::ScalarType type, int64_t rows, int64_t columns) {
+  if (type != at::kFloat && type != at::kLong) fail(dataset, "only float32 and int64 rows are stored");
+  Lock lock(h5_mutex());
+  std::vector<hsize_t> dims = {static_cast<hsize_t>(rows)};
+  if (columns > 0) dims.push_back(static_cast<hsize_t>(columns));
+  H5Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+  H5Handle plist = chunked(dims, type == at::kFloat ? 4 : 8);
+  H5Handle links = intermediate_groups();
+  H5Handle handle(H5Dcreate2(file_.get(), dataset.c_str(), type == at::kFloat ? H5T_IEEE_F32LE : H5T_STD_I64LE,
+                             space.get(), links.get(), plist.get(), H5P_DEFAULT));
+  if (!handle.valid()) fail_write(dataset, "cannot create dataset");
+}
+
+void H5File::write_rows(const std::string& dataset, int64_t row_start, const at::Tensor& values) {
+  const at::Tensor rows = values.to(at::kCPU).contiguous();
+  if (rows.numel() == 0) return;
+  Lock lock(h5_mutex());
+  H5Handle handle = open_dataset(dataset);
+  H5Handle space(H5Dget_space(handle.get()));
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  hsize_t dims[2] = {0, 0};
+  MISSREC_H5_CHECK(H5Sget_simple_extent_dims(space.get(), dims, nullptr));
+  CHECK_EQ(rows.dim(), rank) << dataset;
+  CHECK(rank == 1 || rows.size(1) == static_cast<int64_t>(dims[1])) << dataset;
+  CHECK(row_start >= 0 && row_start + rows.size(0) <= static_cast<int64_t>(dims[0])) << dataset;
+  const hsize_t offset[2] = {static_cast<hsize_t>(row_start), 0};
+  const hsize_t extent[2] = {static_cast<hsize_t>(rows.size(0)), rank == 2 ? dims[1] : 1};
+  MISSREC_H5_CHECK(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, offset, nullptr, extent, nullptr));
+  H5Handle memory(H5Screate_simple(rank, extent, nullptr));
+  const hid_t memory_type = rows.scalar_type() == at::kFloat ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64;
+  CHECK(rows.scalar_type() == at::kFloat || rows.scalar_type() == at::kLong) << dataset;
+  if (H5Dwrite(handle.get(), memory_type, memory.get(), space.get(), H5P_DEFAULT, rows.data_ptr()) < 0) {
+    fail_write(dataset, "write failed");
+  }
+}
+
 void H5File::write_int64(const std::string& dataset, const std::vector<int64_t>& values) {
   write_vector(dataset, values.data(), static_cast<int64_t>(values.size()), H5T_STD_I64LE, H5T_NATIVE_INT64);
 }

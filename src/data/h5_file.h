@@ -56,6 +56,11 @@ class H5File {
   // A float32 or int64 CPU tensor of any rank, bit for bit (read it back with
   // read_tensor); the checkpoint and export formats use it.
   void write_tensor(const std::string& dataset, const at::Tensor& tensor);
+  // A [rows] (columns 0) or [rows, columns] float32 or int64 dataset, chunked, that
+  // write_rows fills in blocks: outputs larger than memory.
+  void create_rows(const std::string& dataset, at::ScalarType type, int64_t rows, int64_t columns);
+  // values [n] or [n, columns] of the dataset's type, at rows [row_start, row_start + n).
+  void write_rows(const std::string& dataset, int64_t row_start, const at::Tensor& values);
   void set_string_attribute(const std::string& object, const std::string& name, const std::string& value);
   void set_int_attribute(const std::string& object, const std::string& name, int64_t value);
 
