@@ -51,7 +51,8 @@ CommandSpec cluster_command() {
   CommandSpec command;
   command.name = "cluster";
   command.summary =
-      "Exact distributed DPC-KNN on /tokens [N, D] of an HDF5 file; writes "
+      "Distributed DPC-KNN (cluster.method: exact or sampled, with cluster.sample_size) on "
+      "/tokens [N, D] of an HDF5 file; writes "
       "/expected/{density,delta,score,center_index,cluster_index,centroids} like the "
       "fixtures, and prints wall time and peak memory per rank. Runs under mpirun.";
   command.options = config_options();
@@ -84,19 +85,24 @@ CommandSpec cluster_command() {
     options.knn_k =
         args.has("knn-k") ? args.integer("knn-k") : static_cast<int64_t>(std::ceil(n * args.real("knn-ratio")));
     options.memory_mb = context.config.cluster.memory_mb;
+    options.sample_size = context.config.cluster.sample_size;
+    const bool sampled = context.config.cluster.method == runtime::ClusterMethod::kSampled;
     auto comm = make_comm(context);
     cluster::DpcStats stats;
-    const cluster::DpcResult result = cluster::dpc_knn(tokens.to(comm->device()), options, *comm, &stats);
+    const cluster::DpcResult result = sampled
+                                          ? cluster::dpc_knn_sampled(tokens.to(comm->device()), options, *comm, &stats)
+                                          : cluster::dpc_knn(tokens.to(comm->device()), options, *comm, &stats);
     const double rss = runtime::peak_rss_mb();
     at::Tensor all_rss =
         comm->allgather(at::full({1}, rss, at::TensorOptions().dtype(at::kDouble).device(comm->device())));
     if (comm->rank() == 0) {
       std::printf(
-          "dpc-knn: N=%lld D=%lld K=%lld k=%lld ranks=%d tiles of %lld rows, passes of %lld rows, %lld rows "
+          "dpc-knn (%s): N=%lld D=%lld K=%lld k=%lld ranks=%d tiles of %lld rows, passes of %lld rows, %lld rows "
           "needed a full delta scan, %.2f s\n",
-          static_cast<long long>(n), static_cast<long long>(tokens.size(1)), static_cast<long long>(options.clusters),
-          static_cast<long long>(options.knn_k), comm->size(), static_cast<long long>(stats.tile_rows),
-          static_cast<long long>(stats.pass_rows), static_cast<long long>(stats.unresolved_rows), stats.seconds);
+          sampled ? "sampled" : "exact", static_cast<long long>(n), static_cast<long long>(tokens.size(1)),
+          static_cast<long long>(options.clusters), static_cast<long long>(options.knn_k), comm->size(),
+          static_cast<long long>(stats.tile_rows), static_cast<long long>(stats.pass_rows),
+          static_cast<long long>(stats.unresolved_rows), stats.seconds);
       const at::Tensor rss_cpu = all_rss.to(at::kCPU);
       for (int r = 0; r < comm->size(); ++r) {
         std::printf("rank %d peak memory %.0f MB\n", r, rss_cpu[r].item<double>());

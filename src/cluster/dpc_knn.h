@@ -24,6 +24,8 @@ struct DpcOptions {
   // Per-row selection: the CPU kernel for CPU tensors, tensor ops (topk) otherwise;
   // tests force the tensor-op path on the CPU to cover what GPUs run.
   bool force_tensor_selection = false;
+  // The sampled method's sample size m (dpc_knn_sampled); unused by the exact method.
+  int64_t sample_size = runtime::ClusterConfig{}.sample_size;
 };
 
 // Exact DPC-KNN on tokens [N, D], identical on every rank afterwards.
@@ -52,6 +54,22 @@ struct DpcStats {
 // matrix; memory_mb bounds the pass and the per-rank state.
 DpcResult dpc_knn(const at::Tensor& tokens, const DpcOptions& options, runtime::Communicator& comm,
                   DpcStats* stats = nullptr);
+
+// DPC-KNN from a sample, O(N m D) instead of O(N^2 D): m = options.sample_size tokens
+// drawn by a keyed permutation of [0, N) with a fixed key (the same sample at any rank
+// count and in every epoch of one N).
+//  * density: the mean of the k' = round(k m / N) smallest squared distances to the
+//    sample (the point itself left out) estimates the mean over its k nearest of N;
+//  * delta: the nearest strictly denser point among the sample and among the point's
+//    candidates: the tokens whose nearest sample point is the point's own nearest sample
+//    point or one of that one's 3 nearest sample neighbours (the maximum distance to the
+//    sample when none is denser); then made exact for the 2K highest scores (the center
+//    candidates), against the tokens denser than each;
+//  * centers, assignment and centroids as in the exact method.
+// Identical on every rank and at any rank count. N <= m runs the exact method.
+// docs/scaling.md has its cost and its agreement with the exact method.
+DpcResult dpc_knn_sampled(const at::Tensor& tokens, const DpcOptions& options, runtime::Communicator& comm,
+                          DpcStats* stats = nullptr);
 
 // The same semantics with the full N x N matrix, as the public implementation computes
 // it (cdist -> topk -> masked min): a reference for tests and the benchmark baseline.

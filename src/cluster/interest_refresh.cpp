@@ -49,7 +49,10 @@ data::InterestState refresh_interests(model::MissRecImpl& model, const model::It
                   ? std::min(options.knn_k, n)
                   : std::clamp<int64_t>(static_cast<int64_t>(std::ceil(n * options.knn_local_ratio)), 1, n);
   dpc.memory_mb = options.memory_mb;
-  const DpcResult result = dpc_knn(tokens, dpc, comm, stats);
+  dpc.sample_size = options.sample_size;
+  const DpcResult result = options.method == runtime::ClusterMethod::kSampled
+                               ? dpc_knn_sampled(tokens, dpc, comm, stats)
+                               : dpc_knn(tokens, dpc, comm, stats);
 
   data::InterestState state;
   state.clusters = dpc.clusters;

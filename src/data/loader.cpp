@@ -82,11 +82,8 @@ void Loader::start_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<cons
 void Loader::read_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const InterestState> tables) {
   const RankSlice slice = this->slice();
   SampleReader reader;
-  // The order (8 bytes per sample of the split) lives only while the share is gathered.
-  const EpochShare share = [&] {
-    const EpochOrder order(segments_, options_.batch.seed, epoch);
-    return EpochShare(segments_, order, slice, first_step, steps_per_epoch(), reader);
-  }();
+  const EpochOrder order(segments_, options_.batch.seed, epoch);
+  const EpochShare share(segments_, order, slice, first_step, steps_per_epoch(), reader);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     reader_bytes_ = reader.bytes_read();

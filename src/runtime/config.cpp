@@ -78,6 +78,10 @@ std::vector<FieldSpec> build_fields() {
                     "per-rank working memory beside the tokens for the refresh's distance rows and state: "
                     "it sets how many distance tiles a GPU pass computes; the CPU summarises one tile at a time "
                     "(exit 2 when one tile does not fit)"),
+      MISSREC_FIELD(cluster, method, any,
+                    "exact DPC-KNN (O(N^2 D) per refresh), or sampled: densities and nearest denser points "
+                    "from cluster.sample_size tokens and each token's neighbourhood (O(N m D))"),
+      MISSREC_FIELD(cluster, sample_size, between(2, 1 << 30), "the sampled method's sample m"),
       MISSREC_FIELD(checkpoint, every_epochs, between(1, 1e9), "epochs between checkpoints"),
       MISSREC_FIELD(checkpoint, keep, between(1, 1e6), "checkpoints kept"),
       MISSREC_FIELD(dist, timeout_s, positive(), "seconds a collective may take before the job aborts"),

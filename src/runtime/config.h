@@ -19,6 +19,7 @@ enum class Negatives { kGlobal, kLocal };
 enum class Precision { kFp32, kBf16 };
 enum class BackendChoice { kAuto, kMpi, kNccl };
 enum class FinetuneMode { kTransductive, kInductive };
+enum class ClusterMethod { kExact, kSampled };
 
 template <class Choice>
 struct ChoiceNames;  // each choice enum's names, in its order
@@ -45,6 +46,10 @@ struct ChoiceNames<Precision> {
 template <>
 struct ChoiceNames<BackendChoice> {
   static inline const std::vector<std::string> names{"auto", "mpi", "nccl"};
+};
+template <>
+struct ChoiceNames<ClusterMethod> {
+  static inline const std::vector<std::string> names{"exact", "sampled"};
 };
 template <>
 struct ChoiceNames<FinetuneMode> {
@@ -124,6 +129,8 @@ struct ClusterConfig {
   double knn_local_ratio = 0.1;
   int64_t knn_k = 0;
   int64_t memory_mb = 1024;
+  ClusterMethod method = ClusterMethod::kExact;
+  int64_t sample_size = 4096;
 };
 
 struct CheckpointConfig {

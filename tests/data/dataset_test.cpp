@@ -2,6 +2,9 @@
 // back exactly; the epoch order covers every sample once.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include <filesystem>
 #include <numeric>
 #include <set>
@@ -140,6 +143,42 @@ TEST(EpochOrder, EverySampleOnceAndSeeded) {
     differences += std::make_pair(next_epoch.at(p).segment, next_epoch.at(p).row) != sequence[p];
   }
   EXPECT_GT(differences, 0);
+}
+
+// The keyed bijection: every size from 0 to a few thousand (odd and even bit counts,
+// powers of two and their neighbours) is permuted, keys change it, and it moves values.
+TEST(KeyedPermutation, IsABijectionOfEverySize) {
+  for (int64_t size : {0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 100, 255, 256, 257, 1000, 4095, 4096, 4097, 10007}) {
+    const KeyedPermutation permutation(size, 42);
+    std::vector<int64_t> image;
+    for (int64_t p = 0; p < size; ++p) image.push_back(permutation(p));
+    std::vector<int64_t> sorted = image;
+    std::sort(sorted.begin(), sorted.end());
+    for (int64_t p = 0; p < size; ++p) ASSERT_EQ(sorted[p], p) << "size " << size << " is not permuted";
+    if (size >= 100) {
+      int64_t fixed = 0, same_as_other_key = 0;
+      const KeyedPermutation other(size, 43);
+      for (int64_t p = 0; p < size; ++p) {
+        fixed += image[p] == p;
+        same_as_other_key += image[p] == other(p);
+      }
+      // A random permutation has one fixed point and one agreement on average.
+      EXPECT_LT(fixed, 10) << size;
+      EXPECT_LT(same_as_other_key, 10) << size;
+    }
+  }
+}
+
+TEST(KeyedPermutation, PositionsAreSpreadUniformly) {
+  // Where the first tenth of the positions land: a tenth of them in each tenth of the
+  // range (binomial, 4 standard deviations), for a size just over a power of 4 (the
+  // worst case for cycle-walking).
+  const int64_t size = (int64_t{1} << 16) + 3;
+  const KeyedPermutation permutation(size, 9);
+  std::vector<int64_t> counts(10, 0);
+  const int64_t n = size / 10;
+  for (int64_t p = 0; p < n; ++p) ++counts[static_cast<size_t>(permutation(p) * 10 / size)];
+  for (const int64_t count : counts) EXPECT_NEAR(static_cast<double>(count), n / 10.0, 4 * std::sqrt(n * 0.09));
 }
 
 }  // namespace
