@@ -80,12 +80,15 @@ CommandSpec bench_cluster_command() {
       "Times the distributed DPC-KNN on Gaussian-blob tokens (default N=16000, D=300, "
       "k=10% of N, K=2% of N) and, on one rank, the full-matrix LibTorch implementation "
       "(cdist -> topk -> masked min) on the same tokens; peak memory of each; whether "
-      "they agree. One JSON line. Runs under mpirun too (ours only).";
+      "they agree. With cluster.method=sampled, the sampled method against the exact one "
+      "(time, adjusted Rand index, shared centers). One JSON line. Runs under mpirun too "
+      "(ours only).";
   command.options = config_options();
   command.options.push_back({"n", "N", "tokens", false, false, std::to_string(tools::ClusterBenchOptions{}.n)});
   command.options.push_back(
       {"dim", "D", "token width", false, false, std::to_string(tools::ClusterBenchOptions{}.dim)});
   command.options.push_back({"no-baseline", "", "skip the full-matrix baseline", false});
+  command.options.push_back({"no-exact", "", "sampled method: skip the exact comparison", false});
   command.uses_config = true;
   command.needs_mpi = true;
   command.check_args = [](const ParsedArgs& args) {
@@ -100,6 +103,9 @@ CommandSpec bench_cluster_command() {
     options.cluster_ratio = context.config.cluster.interest_ratio;
     options.memory_mb = context.config.cluster.memory_mb;
     options.with_full_matrix = !args.has("no-baseline");
+    options.method = context.config.cluster.method;
+    options.sample_size = context.config.cluster.sample_size;
+    options.with_exact = !args.has("no-exact");
     auto comm = make_comm(context);
     const std::string json = tools::run_cluster_bench(options, *comm);
     if (comm->rank() == 0) std::cout << json << std::endl;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "cluster/agreement.h"
 #include "cluster/dpc_knn.h"
 #include "runtime/comm.h"
 #include "runtime/stopwatch.h"
@@ -49,13 +50,15 @@ std::string run_cluster_bench(const ClusterBenchOptions& options, runtime::Commu
   dpc.knn_k = static_cast<int64_t>(std::ceil(options.n * options.knn_ratio));
   dpc.clusters = static_cast<int64_t>(std::ceil(options.n * options.cluster_ratio));
   dpc.memory_mb = options.memory_mb;
+  dpc.sample_size = options.sample_size;
+  const bool sampled = options.method == runtime::ClusterMethod::kSampled;
 
   const bool peak_resettable = reset_peak_rss();
   const double base_mb = status_mb("VmRSS");
   comm.barrier();
   runtime::Stopwatch clock;
   DpcStats stats;
-  const DpcResult ours = dpc_knn(tokens, dpc, comm, &stats);
+  const DpcResult ours = sampled ? dpc_knn_sampled(tokens, dpc, comm, &stats) : dpc_knn(tokens, dpc, comm, &stats);
   comm.barrier();
   const double ours_seconds = clock.lap();
   const double ours_peak = status_mb("VmHWM") - base_mb;
@@ -70,6 +73,8 @@ std::string run_cluster_bench(const ClusterBenchOptions& options, runtime::Commu
   json["device"] = comm.device().str();
   json["threads_per_rank"] = at::get_num_threads();
   json["memory_mb"] = options.memory_mb;
+  json["method"] = runtime::name_of(options.method);
+  if (sampled) json["sample_size"] = options.sample_size;
   json["ours_s"] = ours_seconds;
   json["ours_extra_peak_mb"] = ours_peak;
   json["tile_rows"] = stats.tile_rows;
@@ -77,7 +82,18 @@ std::string run_cluster_bench(const ClusterBenchOptions& options, runtime::Commu
   json["unresolved_rows"] = stats.unresolved_rows;
   json["rank0_distance_gemm_s"] = stats.distance_gemm_s;
   json["rank0_selection_s"] = stats.selection_s;
-  if (options.with_full_matrix && comm.size() == 1) {
+  if (sampled && options.with_exact) {
+    comm.barrier();
+    clock.lap();
+    const DpcResult exact = dpc_knn(tokens, dpc, comm);
+    comm.barrier();
+    const double exact_seconds = clock.lap();
+    json["exact_s"] = exact_seconds;
+    json["speedup_over_exact"] = exact_seconds / ours_seconds;
+    json["adjusted_rand_index"] = adjusted_rand_index(ours.cluster_index, exact.cluster_index);
+    json["shared_centers"] = shared_fraction(ours.center_index, exact.center_index);
+  }
+  if (!sampled && options.with_full_matrix && comm.size() == 1) {
     reset_peak_rss();
     const double full_base = status_mb("VmRSS");
     clock.lap();
