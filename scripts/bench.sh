@@ -53,9 +53,12 @@ results+=("$("$bin" bench cluster --set cluster.memory_mb=256 --set "run.threads
 echo "bench: cluster (N=16000), np=$threads x 1 thread" >&2
 results+=("$(mpirun "${mpirun_flags[@]}" -np "$threads" "$bin" bench cluster --no-baseline --set cluster.memory_mb=256 \
   --set run.threads=1 2>/dev/null | tail -n 1)")
-echo "bench: cluster (N=100000), np=$np" >&2
+echo "bench: cluster (N=16000), np=$threads x 1 thread, sampled (m=4096) against exact" >&2
+results+=("$(mpirun "${mpirun_flags[@]}" -np "$threads" "$bin" bench cluster --no-baseline --set cluster.memory_mb=256 \
+  --set run.threads=1 --set cluster.method=sampled 2>/dev/null | tail -n 1)")
+echo "bench: cluster (N=100000), np=$np, sampled (m=4096) against exact (exact_s)" >&2
 results+=("$(mpirun "${mpirun_flags[@]}" -np "$np" "$bin" bench cluster --n 100000 --no-baseline --set cluster.memory_mb=512 \
-  --set "run.threads=$((threads / np > 0 ? threads / np : 1))" 2>/dev/null | tail -n 1)")
+  --set "run.threads=$((threads / np > 0 ? threads / np : 1))" --set cluster.method=sampled 2>/dev/null | tail -n 1)")
 
 {
   echo "{\"host\":\"$(hostname)\",\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"results\":["
