@@ -193,8 +193,8 @@ at::Tensor nearest_denser(const Run& run, const Sample& sample, const Cells& cel
 // tokens are a prefix of the tokens sorted by density, so its rows are computed against
 // that prefix only. Candidates go in tiles of kCellRowTile in density order, tile t on
 // rank t mod P (shapes fixed by the data). Collective (one allreduce).
-void refine_candidates(const Run& run, const at::Tensor& density, const at::Tensor& score, int64_t count,
-                       Communicator& comm, at::Tensor& best) {
+int64_t refine_candidates(const Run& run, const at::Tensor& density, const at::Tensor& score, int64_t count,
+                          Communicator& comm, at::Tensor& best) {
   const at::Tensor by_density = std::get<1>(at::sort(density, /*stable=*/true, 0, /*descending=*/true));
   at::Tensor rank_of = at::empty({run.n}, run.long_options());
   rank_of.index_put_({by_density}, at::arange(run.n, run.long_options()));
@@ -203,6 +203,11 @@ void refine_candidates(const Run& run, const at::Tensor& density, const at::Tens
   const at::Tensor candidate_ranks = rank_of.index_select(0, candidates).to(at::kCPU);
   at::Tensor refined = at::full({run.n}, kInf, run.float_options());
   const int64_t tiles = (count + kCellRowTile - 1) / kCellRowTile;
+  int64_t pairs = 0;
+  for (int64_t t = 0; t < tiles; ++t) {
+    pairs += (std::min(count, (t + 1) * kCellRowTile) - t * kCellRowTile) *
+             candidate_ranks[std::min(count, (t + 1) * kCellRowTile) - 1].item<int64_t>();
+  }
   for (int64_t t = comm.rank(); t < tiles; t += comm.size()) {
     const int64_t r0 = t * kCellRowTile, r1 = std::min(count, r0 + kCellRowTile);
     const at::Tensor rows = candidates.slice(0, r0, r1);
@@ -219,6 +224,7 @@ void refine_candidates(const Run& run, const at::Tensor& density, const at::Tens
   }
   comm.allreduce(refined, ReduceOp::kMin);
   best = at::minimum(best, refined);
+  return pairs;
 }
 
 }  // namespace
@@ -244,8 +250,8 @@ DpcResult dpc_knn_sampled(const at::Tensor& tokens, const DpcOptions& options, C
     result.score = result.delta * result.density;
   };
   finish();
-  refine_candidates(run, result.density, result.score, std::min(run.n, kCandidatesPerCenter * options.clusters), comm,
-                    best);
+  const int64_t pairs = refine_candidates(run, result.density, result.score,
+                                          std::min(run.n, kCandidatesPerCenter * options.clusters), comm, best);
   finish();
   result.center_index = dpc::pick_centers(result.score, options.clusters);
   result.cluster_index = dpc::assign_clusters(run, result.center_index, comm);
@@ -253,6 +259,7 @@ DpcResult dpc_knn_sampled(const at::Tensor& tokens, const DpcOptions& options, C
   if (stats != nullptr) {
     stats->tile_rows = run.plan.tile;
     stats->pass_rows = run.plan.tile;
+    stats->candidate_pairs = pairs;
     stats->seconds = clock.elapsed();
   }
   return result;

@@ -17,9 +17,11 @@ namespace {
 
 // Tiles of ~32 MB of exact distance rows keep the GEMM efficient; the budget decides how
 // many tiles one pass computes before their rows are summarised.
-int64_t tile_rows(int64_t n, const DpcOptions& options) {
+// `width`: the widest distance row the run computes (N for the exact method; the sample
+// or the K centers for the sampled one).
+int64_t tile_rows(int64_t width, const DpcOptions& options) {
   if (options.tile_rows > 0) return options.tile_rows;
-  return std::clamp<int64_t>((int64_t{32} << 20) / (4 * n), 32, 1024);
+  return std::clamp<int64_t>((int64_t{32} << 20) / (4 * width), 32, 1024);
 }
 
 int64_t megabytes(int64_t bytes) { return (bytes + (int64_t{1} << 20) - 1) >> 20; }
@@ -90,7 +92,7 @@ Run plan_run(const at::Tensor& tokens_in, const DpcOptions& options, const Commu
   check_options(run.n, options);
   run.k = options.knn_k;
   run.kept = std::min<int64_t>({options.kept_neighbours, run.k, run.n});
-  run.plan.tile = tile_rows(run.n, options);
+  run.plan.tile = tile_rows(std::max(columns, options.clusters), options);
   run.own = shard_of(run.n, run.plan.tile, comm.rank(), comm.size());
   run.cpu_selection = run.tokens.values.is_cpu() && !options.force_tensor_selection;
   // Planned for the largest shard, so that every rank takes the same decision.

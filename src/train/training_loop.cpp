@@ -13,6 +13,7 @@
 #include "runtime/error.h"
 #include "runtime/fault_injection.h"
 #include "runtime/file_io.h"
+#include "runtime/process_memory.h"
 #include "runtime/stop_request.h"
 #include "train/export.h"
 #include "train/model_setup.h"
@@ -463,6 +464,7 @@ int TrainingLoop::run(const std::string& resume) {
     if (train_epoch(epoch, first_step) == EpochEnd::kStopped) break;
   }
   comm_.synchronize();
+  LOG(INFO) << "peak RSS " << static_cast<int64_t>(runtime::peak_rss_mb()) << " MB";
   if (stopped_by_ == "signal") {
     const int signal = runtime::stop_signal();
     LOG(INFO) << "stopped by "
