@@ -39,20 +39,21 @@ if [ ! -f "$out/data/dataset.yaml" ]; then
 fi
 "$bin" data inspect "$out/data" | head -8 >&2
 
-# Peak RSS (MB) of every missrec process of a log's ranks, from the ranks' last lines.
+# One JSON line from a rank count's log and metrics: refresh times, the median step rate,
+# every rank's peak RSS for the run and for the resume.
 summary() {
   /usr/bin/python3 - "$1" "$2" "$3" "$4" <<'PY'
 import json, re, sys
 log, metrics, ranks, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 text = open(log).read()
 refresh = [float(x) for x in re.findall(r"interest refresh \(DPC-KNN.*?\) took ([0-9.]+) s", text)]
-peaks = [float(x) for x in re.findall(r"peak RSS ([0-9.]+) MB", text)]
+peaks = [[float(x) for x in line.split()] for line in re.findall(r"peak RSS per rank \(MB\):((?: [0-9]+)+)", text)]
 lines = [json.loads(l) for l in open(metrics)]
 step_lines = [l for l in lines if l["kind"] == "step"]
 rate = [l["samples_per_s"] for l in step_lines[1:]]
 print(json.dumps({"ranks": ranks, "steps": steps, "refresh_s": refresh,
                   "samples_per_s_median": sorted(rate)[len(rate) // 2] if rate else None,
-                  "peak_rss_mb_per_rank": peaks,
+                  "peak_rss_mb_per_rank": peaks,  # one list per run: the steps, the resume
                   "checkpoints": [l["dir"] for l in lines if l["kind"] == "checkpoint"]}))
 PY
 }

@@ -450,6 +450,16 @@ void TrainingLoop::save(int64_t epoch, int64_t next_step) {
                      .add("seconds", seconds));
 }
 
+// Collective: every rank's peak resident memory, logged by rank 0.
+void TrainingLoop::log_peak_memory() {
+  const at::Tensor mine =
+      at::full({1}, runtime::peak_rss_mb(), at::TensorOptions().dtype(at::kDouble).device(comm_.device()));
+  const at::Tensor all = comm_.allgather(mine).to(at::kCPU);
+  std::string text;
+  for (int64_t r = 0; r < all.size(0); ++r) text += " " + std::to_string(std::llround(all[r].item<double>()));
+  LOG_IF(INFO, comm_.rank() == 0) << "peak RSS per rank (MB):" << text;
+}
+
 int TrainingLoop::run(const std::string& resume) {
   runtime::install_stop_handlers();
   start(resume);
@@ -464,7 +474,7 @@ int TrainingLoop::run(const std::string& resume) {
     if (train_epoch(epoch, first_step) == EpochEnd::kStopped) break;
   }
   comm_.synchronize();
-  LOG(INFO) << "peak RSS " << static_cast<int64_t>(runtime::peak_rss_mb()) << " MB";
+  log_peak_memory();
   if (stopped_by_ == "signal") {
     const int signal = runtime::stop_signal();
     LOG(INFO) << "stopped by "

@@ -115,6 +115,7 @@ class TrainingLoop {
   // false when the run ends here.
   bool end_epoch(int64_t epoch, const Window& epoch_sums, bool stopping);
   void validate(int64_t epoch, JsonLine& line, std::string& summary);
+  void log_peak_memory();
   void save(int64_t epoch, int64_t next_step);
   void write_step_line(int64_t epoch, int64_t step, const StepReport& report, int64_t samples);
   void log_progress(int64_t epoch, int64_t step, const Window& window) const;
