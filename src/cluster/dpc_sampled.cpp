@@ -132,7 +132,7 @@ struct Cells {
 };
 
 // Collective: every token's nearest sample points (allgather).
-Cells group_cells(const Run& run, const Sample& sample, const SampleSummaries& summaries, Communicator& comm) {
+Cells group_cells(const Sample& sample, const SampleSummaries& summaries, Communicator& comm) {
   const at::Tensor nearest = gather_rows(comm, summaries.neighbours);  // [N, kNeighbourCells + 1]
   const at::Tensor sampled = sample.position.ge(0);
   const at::Tensor cell = at::where(sampled, sample.position, nearest.select(1, 0));
@@ -242,7 +242,7 @@ DpcResult dpc_knn_sampled(const at::Tensor& tokens, const DpcOptions& options, C
   at::Tensor max_distance = summaries.row_maxima.max().reshape({1});
   comm.allreduce(max_distance, ReduceOp::kMax);
   max_distance = max_distance.sqrt();
-  const Cells cells = group_cells(run, sample, summaries, comm);
+  const Cells cells = group_cells(sample, summaries, comm);
   VLOG(1) << "dpc-knn sampled: densities and cells, " << clock.elapsed() << " s so far";
   at::Tensor best = nearest_denser(run, sample, cells, result.density, comm);
   const auto finish = [&] {
