@@ -61,6 +61,43 @@ TEST(InterestRefresh, TablesFollowTheClustering) {
   EXPECT_TRUE(all.eq(all[0]).all().item<bool>());
 }
 
+// cluster.method and cluster.sample_size reach the clustering: the sampled refresh is
+// dpc_knn_sampled with that sample, and its tables differ from the exact method's here.
+TEST(InterestRefresh, MethodAndSampleSizeChooseTheClustering) {
+  model::ModelConfig config;
+  config.hidden_size = 16;
+  config.inner_size = 16;
+  config.text_dim = 12;
+  config.image_dim = 8;
+  model::MissRec model(config);
+  model->reset_parameters(5);
+  at::manual_seed(4);
+  const int64_t items = 150;
+  model::ItemFeatures features;
+  features.text = at::randn({items + 1, 12});
+  features.image = at::randn({items + 1, 8});
+  runtime::ClusterConfig options;
+  options.interest_ratio = 0.05;
+  options.knn_local_ratio = 0.1;
+  const data::InterestState exact = refresh_interests(*model, features, options, comm());
+  options.method = runtime::ClusterMethod::kSampled;
+  options.sample_size = 40;
+  const data::InterestState sampled = refresh_interests(*model, features, options, comm());
+
+  torch::NoGradGuard no_grad;
+  const at::Tensor tokens =
+      at::cat({model->text_adaptor(features.text.slice(0, 1)), model->img_adaptor(features.image.slice(0, 1))});
+  DpcOptions dpc;
+  dpc.clusters = 15;
+  dpc.knn_k = 30;
+  dpc.sample_size = 40;
+  const DpcResult direct = dpc_knn_sampled(tokens, dpc, comm());
+  EXPECT_TRUE(at::equal(sampled.text_interest.slice(0, 1), direct.cluster_index.slice(0, 0, items) + 1));
+  EXPECT_TRUE(at::equal(sampled.interest_embeddings.slice(0, 1), direct.centroids));
+  EXPECT_FALSE(at::equal(sampled.interest_embeddings, exact.interest_embeddings))
+      << "the sampled method gave the exact method's interests";
+}
+
 TEST(InterestRefresh, AbsoluteKOverridesTheRatio) {
   model::ModelConfig config;
   config.hidden_size = 8;
