@@ -49,7 +49,8 @@ torch::Tensor recommendation_rows(model::MissRecImpl& model, const model::Adapte
                                   const RecommendOptions& options, at::Device device) {
   const torch::Tensor z = encode_samples(model, adapted, samples, batch_index, interests, max_seq_len, device);
   const int64_t items = adapted.text.size(0) - 1;
-  torch::Tensor scores = model.all_item_scores(z, adapted).narrow(1, 1, items).to(torch::kCPU, torch::kFloat);
+  // Masked and ranked where the scores are (the GPU's [b, N] never crosses to the host).
+  torch::Tensor scores = model.all_item_scores(z, adapted).narrow(1, 1, items).to(torch::kFloat);
   if (options.exclude_history) {
     std::vector<int64_t> rows, columns;
     for (size_t i = 0; i < samples.size(); ++i) {
@@ -58,11 +59,15 @@ torch::Tensor recommendation_rows(model::MissRecImpl& model, const model::Adapte
         columns.push_back(item - 1);
       }
     }
-    scores.index_put_({torch::tensor(rows, torch::kLong), torch::tensor(columns, torch::kLong)},
-                      -std::numeric_limits<float>::infinity());
+    const auto on_device = [&](const std::vector<int64_t>& values) {
+      return torch::tensor(values, torch::kLong).to(scores.device());
+    };
+    scores.index_put_({on_device(rows), on_device(columns)}, -std::numeric_limits<float>::infinity());
   }
   const auto [values, indices] = scores.topk(options.topk, 1, /*largest=*/true, /*sorted=*/true);
-  return torch::cat({sample_columns(samples), (indices + 1).to(torch::kDouble), values.to(torch::kDouble)}, 1);
+  return torch::cat({sample_columns(samples), (indices.to(torch::kCPU) + 1).to(torch::kDouble),
+                     values.to(torch::kCPU, torch::kDouble)},
+                    1);
 }
 
 // Runs body(file) with rank 0's staged HDF5 file of `out` and body(nullptr) elsewhere.
