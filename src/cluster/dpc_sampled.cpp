@@ -85,8 +85,9 @@ class SampleDensity final : public DistanceHandler {
 };
 
 // The nearest strictly denser column of each row: blocks are squared distances of rows
-// [r0, r1) of `row_ids` to columns whose densities are `column_density`; the minimum over
-// denser columns goes to best[row_ids[r]] if smaller (+inf where none).
+// [r0, r1) of `row_ids` (undefined: the rows are the tokens r0..r1 themselves) to columns
+// whose densities are `column_density`; the minimum over denser columns goes to
+// best[row] if smaller (+inf where none).
 class NearestDenserColumn final : public DistanceHandler {
  public:
   NearestDenserColumn(const at::Tensor& row_ids, const at::Tensor& density, const at::Tensor& column_density,
@@ -94,7 +95,8 @@ class NearestDenserColumn final : public DistanceHandler {
       : row_ids_(row_ids), density_(density), column_density_(column_density), best_(best) {}
 
   void add_block(int64_t r0, int64_t r1, at::Tensor& block) override {
-    const at::Tensor rows = row_ids_.slice(0, r0, r1);
+    const at::Tensor rows =
+        row_ids_.defined() ? row_ids_.slice(0, r0, r1) : at::arange(r0, r1, best_.options().dtype(at::kLong));
     const at::Tensor rho = density_.index_select(0, rows).unsqueeze(1);
     block.masked_fill_(column_density_.unsqueeze(0).gt(rho).logical_not(), kInf);
     const at::Tensor nearest = std::get<0>(block.min(1));
@@ -177,9 +179,9 @@ void scan_cell(const Run& run, const Cells& cells, int64_t a, const at::Tensor& 
 at::Tensor nearest_denser(const Run& run, const Sample& sample, const Cells& cells, const at::Tensor& density,
                           Communicator& comm) {
   at::Tensor best = at::full({run.n}, kInf, run.float_options());
-  const at::Tensor all_rows = at::arange(run.n, run.long_options());
   const at::Tensor sample_density = density.index_select(0, sample.index);
-  NearestDenserColumn handler(all_rows, density, sample_density, best);
+  const at::Tensor token_rows;  // the owned rows are tokens
+  NearestDenserColumn handler(token_rows, density, sample_density, best);
   const RowSet owned{run.tokens, at::Tensor(), run.own.begin, run.own.end};
   for_each_distance_tile(owned, sample.points, run.dim, TilePlan{run.plan.tile, run.plan.tile}, handler);
   const int64_t m = sample.index.size(0);
