@@ -133,11 +133,16 @@ struct Cells {
   at::Tensor neighbour_cells;  // [m, kNeighbourCells] int64 (CPU): each sample point's nearest others
 };
 
-// Collective: every token's nearest sample points (allgather).
-Cells group_cells(const Sample& sample, const SampleSummaries& summaries, Communicator& comm) {
-  const at::Tensor nearest = gather_rows(comm, summaries.neighbours);  // [N, kNeighbourCells + 1]
+// Collective (two allgathers): every token's nearest sample point, and the sampled
+// tokens' nearest other sample points.
+Cells group_cells(const Run& run, const Sample& sample, const SampleSummaries& summaries, Communicator& comm) {
+  const at::Tensor nearest = gather_rows(comm, summaries.neighbours.select(1, 0).contiguous());  // [N]
+  const at::Tensor own_sampled = sample.position.slice(0, run.own.begin, run.own.end).ge(0).nonzero().squeeze(1);
+  // Ranks own ascending token ranges, so the sampled rows arrive in sample order.
+  const at::Tensor sample_neighbours =
+      gather_rows(comm, summaries.neighbours.index_select(0, own_sampled).narrow(1, 0, kNeighbourCells));
   const at::Tensor sampled = sample.position.ge(0);
-  const at::Tensor cell = at::where(sampled, sample.position, nearest.select(1, 0));
+  const at::Tensor cell = at::where(sampled, sample.position, nearest);
   Cells cells;
   cells.members = std::get<1>(at::sort(cell, /*stable=*/true, 0, /*descending=*/false));
   const int64_t m = sample.index.size(0);
@@ -146,7 +151,7 @@ Cells group_cells(const Sample& sample, const SampleSummaries& summaries, Commun
   cells.start.assign(static_cast<size_t>(m) + 1, 0);
   for (int64_t a = 0; a < m; ++a) cells.start[a + 1] = cells.start[a] + count[a];
   // A sampled token's own row lists the other sample points (its own column was +inf).
-  cells.neighbour_cells = nearest.index_select(0, sample.index).narrow(1, 0, kNeighbourCells).contiguous().to(at::kCPU);
+  cells.neighbour_cells = sample_neighbours.contiguous().to(at::kCPU);
   return cells;
 }
 
@@ -244,7 +249,7 @@ DpcResult dpc_knn_sampled(const at::Tensor& tokens, const DpcOptions& options, C
   at::Tensor max_distance = summaries.row_maxima.max().reshape({1});
   comm.allreduce(max_distance, ReduceOp::kMax);
   max_distance = max_distance.sqrt();
-  const Cells cells = group_cells(sample, summaries, comm);
+  const Cells cells = group_cells(run, sample, summaries, comm);
   VLOG(1) << "dpc-knn sampled: densities and cells, " << clock.elapsed() << " s so far";
   at::Tensor best = nearest_denser(run, sample, cells, result.density, comm);
   const auto finish = [&] {
