@@ -3,9 +3,7 @@
 #include <glog/logging.h>
 
 #include <cmath>
-#include <cstdio>
 
-#include "data/sample_reader.h"
 #include "runtime/comm.h"
 #include "train/metrics_log.h"
 #include "train/split_batches.h"

@@ -40,7 +40,7 @@ torch::Tensor target_ranks(const torch::Tensor& scores, const torch::Tensor& tar
 torch::Tensor per_user_metrics(const torch::Tensor& ranks);
 
 // Evaluates every sample of a split exactly once whatever the number of ranks. The
-// split is cut into fixed batches of `batch_size` samples in file order; batch j runs
+// split is cut into fixed batches of `batch_size` samples in file order (SplitBatches); batch j runs
 // on rank j mod P, so each sample is scored in the same batch (same padding, same
 // arithmetic) at any P, and the per-user rows are gathered and summed in sample order:
 // np=1 and np=2 give identical numbers.
