@@ -1,9 +1,10 @@
 #include "cli/collective_checks.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <sstream>
+
+#include "runtime/stopwatch.h"
 
 namespace missrec::cli {
 
@@ -152,7 +153,6 @@ std::vector<CheckResult> verify_collectives(Communicator& comm) {
 }
 
 std::vector<BandwidthRow> measure_allreduce(Communicator& comm, int64_t min_bytes, int64_t max_bytes, int warmup) {
-  using Clock = std::chrono::steady_clock;
   std::vector<BandwidthRow> rows;
   const int world = comm.size();
   for (int64_t bytes = min_bytes; bytes <= max_bytes; bytes *= 2) {
@@ -166,10 +166,10 @@ std::vector<BandwidthRow> measure_allreduce(Communicator& comm, int64_t min_byte
     data.fill_(1.0);
     comm.synchronize();
     comm.barrier();
-    const auto start = Clock::now();
+    const runtime::Stopwatch timed;
     for (int i = 0; i < row.iterations; ++i) comm.allreduce(data, ReduceOp::kSum);
     comm.synchronize();
-    double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    double seconds = timed.elapsed();
     at::Tensor slowest = at::full({1}, seconds, at::TensorOptions().dtype(at::kDouble).device(comm.device()));
     comm.allreduce(slowest, ReduceOp::kMax);
     seconds = slowest.to(at::kCPU).item<double>();

@@ -2,11 +2,10 @@
 
 #include <glog/logging.h>
 
-#include <chrono>
-
 #include "data/epoch_order.h"
 #include "data/epoch_share.h"
 #include "runtime/error.h"
+#include "runtime/stopwatch.h"
 
 namespace missrec::data {
 
@@ -114,10 +113,10 @@ void Loader::read_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const
 }
 
 std::optional<Batch> Loader::next() {
-  const auto start = std::chrono::steady_clock::now();
+  const runtime::Stopwatch wait;
   std::unique_lock<std::mutex> lock(mutex_);
   changed_.wait(lock, [this] { return !queue_.empty() || epoch_done_; });
-  stats_.wait_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  stats_.wait_seconds += wait.elapsed();
   if (queue_.empty()) {
     if (error_) std::rethrow_exception(error_);
     return std::nullopt;

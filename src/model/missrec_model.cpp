@@ -2,6 +2,7 @@
 
 #include "model/dropout.h"
 #include "model/linear.h"
+#include "model/loss_formula.h"
 #include "model/similarity_fusion.h"
 
 namespace missrec::model {
@@ -282,7 +283,8 @@ PretrainLosses MissRecImpl::pretrain_loss(const SequenceOutput& view, const Sequ
   losses.seq_seq = F::cross_entropy(torch::matmul(view.z, aug.z.t()) / tau, labels);
   losses.reg = view.reg;
   losses.reg_aug = aug.reg;
-  losses.total = losses.seq_item + config_.lambda * losses.seq_seq + config_.gamma * (losses.reg + losses.reg_aug);
+  losses.total =
+      pretrain_total(losses.seq_item, losses.seq_seq, losses.reg, losses.reg_aug, config_.lambda, config_.gamma);
   return losses;
 }
 
@@ -296,7 +298,7 @@ FinetuneLosses MissRecImpl::finetune_loss(const torch::Tensor& scores, const tor
   FinetuneLosses losses;
   losses.cross_entropy =
       F::cross_entropy(scores.to(torch::kFloat), pos_items, F::CrossEntropyFuncOptions().reduction(torch::kSum));
-  losses.total = losses.cross_entropy / static_cast<double>(global_batch) + config_.gamma * reg;
+  losses.total = finetune_total(losses.cross_entropy / static_cast<double>(global_batch), reg, config_.gamma);
   return losses;
 }
 

@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include "model/loss_formula.h"
 #include "runtime/comm.h"
 
 namespace missrec::train {
@@ -65,8 +66,8 @@ RankLoss pretrain_rank_loss(model::MissRecImpl& model, const model::SequenceOutp
   const double batch = static_cast<double>(global_batch);
   const torch::Tensor seq_item_sum = seq_item.sum();
   const torch::Tensor seq_seq_sum = seq_seq.sum();
-  loss.total =
-      (seq_item_sum + model.config().lambda * seq_seq_sum) / batch + model.config().gamma * (view.reg + aug.reg);
+  loss.total = model::pretrain_total(seq_item_sum / batch, seq_seq_sum / batch, view.reg, aug.reg,
+                                     model.config().lambda, model.config().gamma);
   loss.seq_item_rows = seq_item.detach();
   loss.parts =
       torch::stack({seq_item_sum, seq_seq_sum, view.reg.reshape({}), aug.reg.reshape({})}).detach().to(torch::kFloat);

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "model/loss_formula.h"
 #include "runtime/comm.h"
 
 namespace missrec::train {
@@ -16,7 +17,7 @@ LossReport finetune_losses(const std::vector<double>& sums, int64_t steps, doubl
   const double cross_entropy = sums[FinetuneStep::kCrossEntropy] / step_count;
   const double reg = sums[FinetuneStep::kReg] / step_count;
   LossReport report;
-  report.total = cross_entropy + gamma * reg;
+  report.total = model::finetune_total(cross_entropy, reg, gamma);
   report.parts = {{"cross_entropy", cross_entropy}, {"reg", reg}};
   return report;
 }

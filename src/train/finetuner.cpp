@@ -4,7 +4,6 @@
 #include <glog/logging.h>
 
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -28,8 +27,6 @@
 #include "train/training_loop.h"
 
 namespace missrec::train {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -225,9 +222,7 @@ void Finetuner::test(const std::string& best_path, int64_t best_epoch, MetricsFi
 }  // namespace
 
 int run_finetuning(const runtime::Config& config, const FinetuneRequest& request, runtime::Communicator& comm) {
-  if (request.resume == "latest" && !fs::exists(config.run_dir() + "/checkpoints")) {
-    runtime::throw_input_error("--resume latest", "no checkpoint under " + config.run_dir() + "/checkpoints");
-  }
+  check_resume_request(config, request.resume);
   Finetuner finetuner(config, request, comm);
   finetuner.log_start();
   TrainingLoop loop(finetuner.config(), finetuner, comm,

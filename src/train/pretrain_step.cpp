@@ -6,6 +6,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "model/loss_formula.h"
 #include "runtime/comm.h"
 #include "runtime/fault_injection.h"
 
@@ -70,7 +71,7 @@ LossReport pretrain_losses(const std::vector<double>& sums, int64_t steps, const
   const double seq_seq = sums[kSeqSeq] / samples;
   const double reg = sums[kReg] / step_count;
   const double reg_aug = sums[kRegAug] / step_count;
-  report.total = seq_item + settings.lambda * seq_seq + settings.gamma * (reg + reg_aug);
+  report.total = model::pretrain_total(seq_item, seq_seq, reg, reg_aug, settings.lambda, settings.gamma);
   report.parts = {{"seq_item", seq_item}, {"seq_seq", seq_seq}, {"reg", reg}, {"reg_aug", reg_aug}};
   return report;
 }

@@ -2,8 +2,6 @@
 
 #include <glog/logging.h>
 
-#include <filesystem>
-
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "model/missrec_model.h"
@@ -17,8 +15,6 @@
 #include "train/training_loop.h"
 
 namespace missrec::train {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -99,9 +95,7 @@ class Pretrainer final : public TrainingTask {
 }  // namespace
 
 int run_pretraining(const runtime::Config& config, const PretrainRequest& request, runtime::Communicator& comm) {
-  if (request.resume == "latest" && !fs::exists(config.run_dir() + "/checkpoints")) {
-    runtime::throw_input_error("--resume latest", "no checkpoint under " + config.run_dir() + "/checkpoints");
-  }
+  check_resume_request(config, request.resume);
   Pretrainer pretrainer(config, comm);
   pretrainer.log_start();
   TrainingLoop loop(config, pretrainer, comm, LoopOptions{"pretraining", kDropoutPurpose, 0});

@@ -152,6 +152,12 @@ struct TrainingLoop::Window {
   }
 };
 
+void check_resume_request(const runtime::Config& config, const std::string& resume) {
+  if (resume == "latest" && !fs::exists(config.run_dir() + "/checkpoints")) {
+    runtime::throw_input_error("--resume latest", "no checkpoint under " + config.run_dir() + "/checkpoints");
+  }
+}
+
 TrainingLoop::TrainingLoop(const runtime::Config& config, TrainingTask& task, runtime::Communicator& comm,
                            LoopOptions options)
     : config_(config),

@@ -80,6 +80,10 @@ struct LoopOptions {
   int64_t patience = 0;            // epochs without a better validation before stopping (validating tasks)
 };
 
+// Refuses `--resume latest` before a job loads anything when the run has no
+// checkpoints directory (InputError naming it).
+void check_resume_request(const runtime::Config& config, const std::string& resume);
+
 // The one training schedule of every job: it owns the epochs, the interest refresh at the
 // start of each, the steps and the agreed stop (SIGTERM/SIGUSR1 on any rank, or
 // train.max_steps), validation with the best model and early stopping, checkpoints

@@ -13,11 +13,11 @@ SOURCE = os.environ["MISSREC_SOURCE_DIR"]
 
 
 def header(path):
-    """The comment block after the shebang, as --help should print it."""
+    """The comment block after the shebang (up to any #SBATCH lines), as --help should print it."""
     lines = []
     with open(path) as f:
         for line in list(f)[1:]:
-            if not line.startswith("#"):
+            if not line.startswith("#") or line.startswith("#SBATCH"):
                 break
             lines.append(line[2:] if line.startswith("# ") else line[1:])
     return "".join(lines)
@@ -29,7 +29,8 @@ def status():
 
 # Executable scripts (launch/env.sh is sourced by the others, not run).
 scripts = sorted(p for p in glob.glob(os.path.join(SOURCE, "scripts", "*.sh")) + glob.glob(os.path.join(SOURCE, "launch", "*.sh"))
-                 + glob.glob(os.path.join(SOURCE, "launch", "*", "*.sh")) if os.access(p, os.X_OK))
+                 + glob.glob(os.path.join(SOURCE, "launch", "*", "*.sh"))
+                 + glob.glob(os.path.join(SOURCE, "launch", "*", "*.sbatch")) if os.access(p, os.X_OK))
 python_scripts = sorted(p for p in glob.glob(os.path.join(SOURCE, "scripts", "*.py"))
                         + glob.glob(os.path.join(SOURCE, "scripts", "quality", "*.py"))
                         if os.access(p, os.X_OK))
@@ -42,7 +43,7 @@ for path in scripts + python_scripts:
     text = proc.stdout
     check(f"{name} --help exits 0", proc.returncode == 0, proc.stderr[-500:])
     check(f"{name} --help names the script", os.path.basename(path) in text, text[:300])
-    if path.endswith(".sh"):
+    if not path.endswith(".py"):
         check(f"{name} --help prints its whole header and no code", text == header(path), text[-300:])
 check("--help changed no file of the repository", status() == before)
 finish()

@@ -7,13 +7,18 @@ uninterrupted one.
   test metrics, best epoch and best model, bit for bit, as A.
 * C: SIGUSR1 to rank 1 mid-run: the ranks agree on a stop step, write a checkpoint and
   exit 75; --resume latest then gives A's test metrics and best model bit for bit.
-* D: B's mid-epoch checkpoint resumed on 1 rank (elastic): best model within 1e-5
+* T: SIGTERM to rank 0 mid-run: the same agreed stop, checkpoint and exit 75; the resume
+  gives A's outcome bit for bit.
+* D: a mid-epoch checkpoint resumed on 1 rank (elastic): best model within 1e-5
   relative (per-tensor L2) of an uninterrupted run's with dropout off (the per-rank dropout draws differ by design).
-* E: a run that stopped early resumes as finished: it only tests.
+* S: early stopping survives a resume: patience 2; an uninterrupted run stops early; the
+  same run stopped in its last epoch, after an epoch without improvement (the counter at
+  1), resumes and stops after the same epoch with the same best model: a lost counter
+  would train an epoch more.
+* E: a finished run resumes as finished: it only tests.
 """
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +35,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from rank_processes import signal_rank_after_steps
 
 
-def config_for(tmp, name, dropout=0.1, **train):
+def config_for(tmp, name, dropout=0.1, patience=3, **train):
     settings = {"epochs": 4, "batch_size": 64, "lr": 1e-3, "log_every": 1}
     settings.update(train)
     return write_config(os.path.join(tmp, name + ".yaml"), {
@@ -39,7 +44,7 @@ def config_for(tmp, name, dropout=0.1, **train):
         "model": dict(SMALL_MODEL, dropout=dropout, attn_dropout=dropout),
         "train": settings,
         "cluster": {"interest_ratio": 0.5, "memory_mb": 64},
-        "finetune": {"mode": "transductive", "patience": 3},
+        "finetune": {"mode": "transductive", "patience": patience},
         "checkpoint": {"every_epochs": 1, "keep": 2},
     })
 
@@ -80,25 +85,26 @@ with tempfile.TemporaryDirectory() as tmp:
     check("B: run stopped by max_steps exits 0", code == 0, out + err)
     mid = os.path.realpath(os.path.join(tmp, "B", "checkpoints", "latest"))
     check("B: the mid-epoch checkpoint carries the best model", os.path.exists(os.path.join(mid, "best.h5")))
-    shutil.copytree(os.path.join(tmp, "B"), os.path.join(tmp, "D"), symlinks=True)
     code, out, err = finetune(config_for(tmp, "B"), "--resume", "latest")
     check("B: resumed run exits 0", code == 0, out + err)
     check("B: test metrics, best epoch and best model equal A's bit for bit", same(outcome(tmp, "B"), reference),
           (outcome(tmp, "B")[:2], reference[:2]))
 
-    # C: SIGUSR1 to rank 1 while it trains.
-    config_c = config_for(tmp, "C")
-    proc = subprocess.Popen(mpi_command(2, [BIN, "finetune", "--config", config_c]), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    sent = signal_rank_after_steps(proc, config_c, os.path.join(tmp, "C", "metrics.jsonl"), steps_per_epoch + 1, 1,
-                                   signal.SIGUSR1)
-    output, _ = proc.communicate(timeout=180)
-    check("C: SIGUSR1 sent to rank 1 during training", sent, output[-2000:])
-    check(f"C: stopped run exits 75 (got {proc.returncode})", proc.returncode == 75, output[-3000:])
-    check("C: no test ran before the stop", not os.path.exists(os.path.join(tmp, "C", "test_metrics.json")))
-    code, out, err = finetune(config_c, "--resume", "latest")
-    check("C: resumed run exits 0", code == 0, out + err)
-    check("C: test metrics, best epoch and best model equal A's bit for bit", same(outcome(tmp, "C"), reference))
+    # C: SIGUSR1 to rank 1, T: SIGTERM to rank 0, while they train.
+    for name, sig, rank, after in [("C", signal.SIGUSR1, 1, steps_per_epoch + 1),
+                                   ("T", signal.SIGTERM, 0, 2 * steps_per_epoch + 1)]:
+        config = config_for(tmp, name)
+        proc = subprocess.Popen(mpi_command(2, [BIN, "finetune", "--config", config]), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        sent = signal_rank_after_steps(proc, config, os.path.join(tmp, name, "metrics.jsonl"), after, rank, sig)
+        output, _ = proc.communicate(timeout=180)
+        check(f"{name}: {sig.name} sent to rank {rank} during training", sent, output[-2000:])
+        check(f"{name}: stopped run exits 75 (got {proc.returncode})", proc.returncode == 75, output[-3000:])
+        check(f"{name}: no test ran before the stop", not os.path.exists(os.path.join(tmp, name, "test_metrics.json")))
+        code, out, err = finetune(config, "--resume", "latest")
+        check(f"{name}: resumed run exits 0", code == 0, out + err)
+        check(f"{name}: test metrics, best epoch and best model equal A's bit for bit",
+              same(outcome(tmp, name), reference))
 
     # D: elastic, dropout off on both sides.
     code, out, err = finetune(config_for(tmp, "A0", dropout=0.0))
@@ -113,9 +119,29 @@ with tempfile.TemporaryDirectory() as tmp:
     check(f"D0: best model within 1e-5 relative of the uninterrupted run's (max {worst:.2e})", worst <= 1e-5)
     check("D0: same best epoch", d0[1] == a0[1], (d0[1], a0[1]))
 
+    # S: the early-stopping counter is part of the checkpoint.
+    code, out, err = finetune(config_for(tmp, "S", patience=2, epochs=12, lr=3e-3))
+    check("S: uninterrupted run with patience 2 exits 0", code == 0, out + err)
+    s_epochs = read_metrics(os.path.join(tmp, "S"), "epoch")
+    last = s_epochs[-1]["epoch"]
+    check(f"S: it stops early (after epoch {last} of 12)", last < 12, s_epochs)
+    check("S: the epoch before its last did not improve (the counter was 1 there)",
+          last >= 3 and s_epochs[-2]["best_epoch"] < last - 1, [(e["epoch"], e["best_epoch"]) for e in s_epochs])
+    code, out, err = finetune(config_for(tmp, "S2", patience=2, epochs=12, lr=3e-3,
+                                         max_steps=(last - 1) * steps_per_epoch + steps_per_epoch // 2))
+    check("S2: stopped in the last epoch exits 0", code == 0, out + err)
+    code, out, err = finetune(config_for(tmp, "S2", patience=2, epochs=12, lr=3e-3), "--resume", "latest")
+    check("S2: resumed run exits 0", code == 0, out + err)
+    s2_epochs = read_metrics(os.path.join(tmp, "S2"), "epoch")
+    check("S2: stops after the same epoch", s2_epochs[-1]["epoch"] == last, (s2_epochs[-1]["epoch"], last))
+    check("S2: test metrics, best epoch and best model equal S's bit for bit", same(outcome(tmp, "S2"), outcome(tmp, "S")))
+
     # E: a finished run resumes as finished.
     code, out, err = finetune(config_for(tmp, "A"), "--resume", "latest")
     check("E: resuming a finished run exits 0", code == 0, out + err)
     check("E: it says the run is at its end and only tests", "already at the end" in err, err[-2000:])
     check("E: the same test metrics", outcome(tmp, "A")[0] == reference[0])
+    code, out, err = finetune(config_for(tmp, "S", patience=2, epochs=12, lr=3e-3), "--resume", "latest")
+    check("E: resuming a run that stopped early exits 0 and only tests",
+          code == 0 and "already at the end" in err, err[-2000:])
 finish()
