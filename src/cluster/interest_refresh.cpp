@@ -12,16 +12,22 @@ namespace missrec::cluster {
 namespace {
 
 // Adaptor outputs for items 1..N in row chunks, so float16 tables never need a full
-// float32 copy.
-at::Tensor adapted(torch::nn::Linear& adaptor, const at::Tensor& table) {
+// float32 copy. Sharded features: each rank adapts its own rows, and the ranks' rows,
+// contiguous ranges in rank order, are gathered into the N rows.
+at::Tensor adapted(torch::nn::Linear& adaptor, const model::ItemFeatures& features, const at::Tensor& table,
+                   runtime::Communicator& comm) {
   constexpr int64_t kChunk = 16384;
-  const int64_t items = table.size(0) - 1;
+  const int64_t first_row = features.ids.defined() ? 0 : 1;
+  const int64_t rows = table.size(0);
   std::vector<at::Tensor> parts;
-  for (int64_t first = 1; first <= items; first += kChunk) {
-    const int64_t count = std::min(kChunk, items - first + 1);
-    parts.push_back(adaptor(table.narrow(0, first, count).to(at::kFloat)));
+  for (int64_t first = first_row; first < rows; first += kChunk) {
+    parts.push_back(adaptor(table.narrow(0, first, std::min(kChunk, rows - first)).to(at::kFloat)));
   }
-  return at::cat(parts);
+  at::Tensor mine = parts.empty() ? at::empty({0, adaptor->weight.size(0)}, adaptor->weight.options()) : at::cat(parts);
+  if (!features.ids.defined()) return mine;
+  at::Tensor all = comm.allgather_variable(mine.contiguous());
+  CHECK_EQ(all.size(0), features.items()) << "the ranks' feature rows do not cover the items once";
+  return all;
 }
 
 }  // namespace
@@ -38,10 +44,10 @@ data::InterestState refresh_interests(model::MissRecImpl& model, const model::It
                                       const runtime::ClusterConfig& options, runtime::Communicator& comm,
                                       DpcStats* stats) {
   torch::NoGradGuard no_grad;
-  const int64_t items = features.text.size(0) - 1;
+  const int64_t items = features.items();
   CHECK_GT(items, 0);
-  const at::Tensor tokens =
-      at::cat({adapted(model.text_adaptor, features.text), adapted(model.img_adaptor, features.image)});
+  const at::Tensor tokens = at::cat({adapted(model.text_adaptor, features, features.text, comm),
+                                     adapted(model.img_adaptor, features, features.image, comm)});
   const int64_t n = tokens.size(0);  // 2N
   DpcOptions dpc;
   dpc.clusters = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(n * options.interest_ratio)), 1, n);

@@ -21,6 +21,12 @@ void for_each_feature_block(
     const Dataset& dataset, FeatureKind kind,
     const std::function<void(const DomainInfo&, int64_t first_global_id, const at::Tensor&)>& visit);
 
+// The same over the rows of global ids [first_id, end_id) only: shards outside the range
+// are not opened.
+void for_each_feature_block(
+    const Dataset& dataset, FeatureKind kind, int64_t first_id, int64_t end_id,
+    const std::function<void(const DomainInfo&, int64_t first_global_id, const at::Tensor&)>& visit);
+
 // The item feature tables of [n_items + 1, D] on `device` in `dtype`, row 0
 // (padding) zero, indexed by global item id. text_aug is undefined when a domain lacks it.
 struct FeatureTables {
@@ -30,5 +36,10 @@ struct FeatureTables {
 };
 
 FeatureTables load_feature_tables(const Dataset& dataset, at::Device device, at::ScalarType dtype);
+
+// The rows of global ids [first_id, first_id + count) only, [count, D] each (row i is
+// item first_id + i; no padding row): one rank's share when features are sharded.
+FeatureTables load_feature_rows(const Dataset& dataset, int64_t first_id, int64_t count, at::Device device,
+                                at::ScalarType dtype);
 
 }  // namespace missrec::data

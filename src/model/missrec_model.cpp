@@ -63,11 +63,12 @@ SequenceOutput MissRecImpl::encode(const SequenceInput& input, const ItemFeature
   const int64_t width = items.size(1);
   TORCH_CHECK(width <= config_.max_seq_len, "history width ", width, " > max_seq_len");
 
-  torch::Tensor text = gather_features(features.text, items);
+  const torch::Tensor rows = features.rows_of(items);
+  torch::Tensor text = gather_features(features.text, rows);
   if (input.text_aug_mask.defined() && features.text_aug.defined()) {
-    text = torch::where(input.text_aug_mask.unsqueeze(-1), gather_features(features.text_aug, items), text);
+    text = torch::where(input.text_aug_mask.unsqueeze(-1), gather_features(features.text_aug, rows), text);
   }
-  const torch::Tensor image = gather_features(features.image, items);
+  const torch::Tensor image = gather_features(features.image, rows);
   const torch::Tensor e = text_adaptor(text) + img_adaptor(image);
 
   // Interest encoder (no positions) -> memory.
@@ -118,13 +119,15 @@ AdaptedItems MissRecImpl::adapt_items(const std::vector<torch::Tensor>& id_tenso
   for (const torch::Tensor& ids : id_tensors) flat.push_back(ids.reshape({-1}));
   AdaptedItems adapted;
   adapted.ids = std::get<0>(torch::_unique(torch::cat(flat), /*sorted=*/true)).to(device, /*non_blocking=*/true);
-  adapted.text = model::linear(gather_features(features.text, adapted.ids), text_adaptor);
-  adapted.image = model::linear(gather_features(features.image, adapted.ids), img_adaptor);
+  const torch::Tensor rows = features.rows_of(adapted.ids);
+  adapted.text = model::linear(gather_features(features.text, rows), text_adaptor);
+  adapted.image = model::linear(gather_features(features.image, rows), img_adaptor);
   if (aug_mask.defined() && features.text_aug.defined()) {
     const torch::Tensor aug_ids = std::get<0>(torch::_unique(aug_items.masked_select(aug_mask), /*sorted=*/true));
     if (aug_ids.numel() > 0) adapted.first_aug_id = aug_ids[0].item<int64_t>();
     adapted.aug_ids = aug_ids.to(device, /*non_blocking=*/true);
-    adapted.text_aug = model::linear(gather_features(features.text_aug, adapted.aug_ids), text_adaptor);
+    adapted.text_aug =
+        model::linear(gather_features(features.text_aug, features.rows_of(adapted.aug_ids)), text_adaptor);
   }
   return adapted;
 }
@@ -254,8 +257,9 @@ SequenceOutput MissRecImpl::encode_by_length(const SequenceInput& input, const A
 std::pair<torch::Tensor, torch::Tensor> MissRecImpl::item_vectors(const torch::Tensor& items,
                                                                   const ItemFeatures& features) {
   const auto options = F::NormalizeFuncOptions().dim(-1).eps(1e-12);
-  return {F::normalize(text_adaptor(gather_features(features.text, items)).to(torch::kFloat), options),
-          F::normalize(img_adaptor(gather_features(features.image, items)).to(torch::kFloat), options)};
+  const torch::Tensor rows = features.rows_of(items);
+  return {F::normalize(text_adaptor(gather_features(features.text, rows)).to(torch::kFloat), options),
+          F::normalize(img_adaptor(gather_features(features.image, rows)).to(torch::kFloat), options)};
 }
 
 torch::Tensor MissRecImpl::logits(const torch::Tensor& z, const torch::Tensor& item_text,

@@ -10,11 +10,21 @@
 
 namespace missrec::model {
 
-// Item feature tables indexed by global item id, row 0 = padding.
+// Item feature tables: every item's (row i is item i, row 0 the zero padding row; `ids`
+// undefined) or the rows of some items only (`ids`: their sorted global ids, on the
+// tables' device; a rank's share or the rows a batch fetched, data.feature_sharding).
 struct ItemFeatures {
-  torch::Tensor text;      // [N+1, Dt]
-  torch::Tensor image;     // [N+1, Di]
-  torch::Tensor text_aug;  // [N+1, Dt] or undefined
+  torch::Tensor text;      // [N+1 or rows, Dt]
+  torch::Tensor image;     // [N+1 or rows, Di]
+  torch::Tensor text_aug;  // [N+1 or rows, Dt] or undefined
+  torch::Tensor ids;       // [rows] int64 sorted, or undefined
+  int64_t catalogue = 0;   // N, the dataset's items, when `ids` is defined
+
+  int64_t items() const { return ids.defined() ? catalogue : text.size(0) - 1; }
+  // The rows of `items` (any shape, every id among the rows held) in the tables.
+  torch::Tensor rows_of(const torch::Tensor& items) const {
+    return ids.defined() ? torch::searchsorted(ids, items) : items;
+  }
 };
 
 // One view of a batch, on the model's device.
@@ -149,7 +159,8 @@ class MissRecImpl : public torch::nn::Module {
 };
 TORCH_MODULE(MissRec);
 
-// Gathers rows of a feature table as float32 (tables may be stored as float16).
-torch::Tensor gather_features(const torch::Tensor& table, const torch::Tensor& ids);
+// Gathers rows (ItemFeatures::rows_of) of a feature table as float32 (tables may be
+// stored as float16).
+torch::Tensor gather_features(const torch::Tensor& table, const torch::Tensor& rows);
 
 }  // namespace missrec::model

@@ -39,6 +39,12 @@ class Communicator {
   // Ranks give [n_r, ...] with equal trailing dims; returns the concatenation in rank
   // order and, when row_counts is given, each rank's n_r.
   virtual at::Tensor allgather_variable(const at::Tensor& tensor, std::vector<int64_t>* row_counts = nullptr) = 0;
+  // Rows [sum of send_rows, ...] grouped by destination, send_rows[r] of them for rank r
+  // (send_rows.size() == size()); returns the rows every rank sent this one, in source
+  // rank order, and, when recv_rows is given, how many came from each rank. Trailing
+  // dims and dtype equal on every rank.
+  virtual at::Tensor alltoallv(const at::Tensor& send, const std::vector<int64_t>& send_rows,
+                               std::vector<int64_t>* recv_rows = nullptr) = 0;
   // In place; every rank passes a tensor of the same shape.
   virtual void broadcast(at::Tensor& tensor, int root) = 0;
   // Input [size * n, ...] on every rank; returns the reduced block [n, ...] of this rank.

@@ -44,6 +44,13 @@ std::vector<FieldSpec> build_fields() {
                     "where a rank computes (auto: its GPU, local rank mod visible GPUs, when LibTorch sees one)"),
       MISSREC_FIELD(data, dir, any, "dataset directory"),
       MISSREC_FIELD(data, feature_dtype, any, "feature table dtype on the device"),
+      MISSREC_FIELD(data, feature_sharding, any,
+                    "pretraining: every rank holds every item's features (replicated) or only its 1/P share, "
+                    "each step fetching the rows its batch needs from their owners (sharded); auto: sharded on "
+                    "more than one rank when the replicated tables exceed data.shard_above_mb. Fine-tuning and "
+                    "serving score every item and hold them replicated"),
+      MISSREC_FIELD(data, shard_above_mb, between(0, kIntMax),
+                    "replicated feature tables above this size (MB per rank) are sharded under auto"),
       MISSREC_FIELD(data, prefetch_batches, between(1, 1024), "loader queue depth"),
       MISSREC_FIELD(model, hidden_size, between(1, 65536), "H"),
       MISSREC_FIELD(model, n_heads, between(1, 1024), "attention heads"),

@@ -12,6 +12,7 @@ namespace missrec::runtime {
 // ChoiceNames; the configuration holds enums, parsed from those names at load.
 enum class DeviceChoice { kAuto, kCpu, kCuda };
 enum class FeatureDtype { kFloat32, kFloat16 };
+enum class FeatureSharding { kAuto, kReplicated, kSharded };
 enum class Activation { kGelu, kRelu };
 enum class Negatives { kGlobal, kLocal };
 // float32 everywhere, or bf16 matrix products (autocast) with float32 master weights,
@@ -30,6 +31,10 @@ struct ChoiceNames<DeviceChoice> {
 template <>
 struct ChoiceNames<FeatureDtype> {
   static inline const std::vector<std::string> names{"float32", "float16"};
+};
+template <>
+struct ChoiceNames<FeatureSharding> {
+  static inline const std::vector<std::string> names{"auto", "replicated", "sharded"};
 };
 template <>
 struct ChoiceNames<Activation> {
@@ -84,6 +89,8 @@ struct RunConfig {
 struct DataConfig {
   std::string dir;
   FeatureDtype feature_dtype = FeatureDtype::kFloat32;
+  FeatureSharding feature_sharding = FeatureSharding::kAuto;
+  int64_t shard_above_mb = 2048;
   int64_t prefetch_batches = 4;
 };
 

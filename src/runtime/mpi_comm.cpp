@@ -106,6 +106,13 @@ at::Tensor MpiCommunicator::allgather_variable(const at::Tensor& tensor, std::ve
                          : allgather_variable_host(to_host(tensor), row_counts).to(device_);
 }
 
+at::Tensor MpiCommunicator::alltoallv(const at::Tensor& send, const std::vector<int64_t>& send_rows,
+                                      std::vector<int64_t>* recv_rows) {
+  check_placement(send, "alltoallv");
+  return send.is_cpu() ? alltoallv_host(send, send_rows, recv_rows)
+                       : alltoallv_host(to_host(send), send_rows, recv_rows).to(device_);
+}
+
 void MpiCommunicator::broadcast(at::Tensor& tensor, int root) {
   check_placement(tensor, "broadcast");
   if (tensor.is_cpu()) {
@@ -173,6 +180,45 @@ at::Tensor MpiCommunicator::allgather_variable_host(const at::Tensor& tensor, st
                                      byte_counts.data(), displacements.data(), MPI_BYTE, comm_.get()));
   }
   if (row_counts != nullptr) *row_counts = std::move(rows);
+  return out;
+}
+
+std::vector<int64_t> MpiCommunicator::alltoall_counts(const std::vector<int64_t>& counts) {
+  CHECK_EQ(static_cast<int64_t>(counts.size()), size_) << "alltoall: one count per rank";
+  std::vector<int64_t> received(size_);
+  const auto in_flight = watch_.begin("alltoall(counts)", sizeof(int64_t) * size_);
+  MISSREC_MPI_CHECK(MPI_Alltoall(counts.data(), 1, MPI_INT64_T, received.data(), 1, MPI_INT64_T, comm_.get()));
+  return received;
+}
+
+at::Tensor MpiCommunicator::alltoallv_host(const at::Tensor& send, const std::vector<int64_t>& send_rows,
+                                           std::vector<int64_t>* recv_rows) {
+  CHECK_GE(send.dim(), 1) << "alltoallv needs a tensor with a row dimension";
+  int64_t total_send = 0;
+  for (int64_t rows : send_rows) total_send += rows;
+  CHECK_EQ(total_send, send.size(0)) << "alltoallv: send_rows do not add up to the rows sent";
+  std::vector<int64_t> rows = alltoall_counts(send_rows);
+  const int64_t row_bytes = row_elements(send) * send.element_size();
+  std::vector<int> send_bytes(size_), send_at(size_), recv_bytes(size_), recv_at(size_);
+  int64_t sent = 0;
+  int64_t total_recv = 0;
+  for (int r = 0; r < size_; ++r) {
+    send_bytes[r] = checked_count(send_rows[r] * row_bytes, "alltoallv");
+    send_at[r] = checked_count(sent * row_bytes, "alltoallv");
+    recv_bytes[r] = checked_count(rows[r] * row_bytes, "alltoallv");
+    recv_at[r] = checked_count(total_recv * row_bytes, "alltoallv");
+    sent += send_rows[r];
+    total_recv += rows[r];
+  }
+  std::vector<int64_t> shape = send.sizes().vec();
+  shape[0] = total_recv;
+  at::Tensor out = at::empty(shape, send.options());
+  {
+    const auto in_flight = watch_.begin("alltoallv", send.nbytes() + out.nbytes());
+    MISSREC_MPI_CHECK(MPI_Alltoallv(send.data_ptr(), send_bytes.data(), send_at.data(), MPI_BYTE, out.data_ptr(),
+                                    recv_bytes.data(), recv_at.data(), MPI_BYTE, comm_.get()));
+  }
+  if (recv_rows != nullptr) *recv_rows = std::move(rows);
   return out;
 }
 

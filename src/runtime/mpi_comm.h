@@ -22,6 +22,8 @@ class MpiCommunicator final : public Communicator {
   void allreduce(at::Tensor& tensor, ReduceOp op) override;
   at::Tensor allgather(const at::Tensor& tensor) override;
   at::Tensor allgather_variable(const at::Tensor& tensor, std::vector<int64_t>* row_counts = nullptr) override;
+  at::Tensor alltoallv(const at::Tensor& send, const std::vector<int64_t>& send_rows,
+                       std::vector<int64_t>* recv_rows = nullptr) override;
   void broadcast(at::Tensor& tensor, int root) override;
   at::Tensor reduce_scatter(const at::Tensor& tensor, ReduceOp op) override;
   void barrier() override;
@@ -29,12 +31,17 @@ class MpiCommunicator final : public Communicator {
 
   // Host-side exchange of one int64 per rank (used for sizes by both backends).
   std::vector<int64_t> allgather_counts(int64_t count);
+  // Host-side exchange of one int64 per pair of ranks: counts[r] goes to rank r; returns
+  // what each rank sent this one.
+  std::vector<int64_t> alltoall_counts(const std::vector<int64_t>& counts);
 
  private:
   // The collectives on host tensors.
   void allreduce_host(at::Tensor& tensor, ReduceOp op);
   at::Tensor allgather_host(const at::Tensor& tensor);
   at::Tensor allgather_variable_host(const at::Tensor& tensor, std::vector<int64_t>* row_counts);
+  at::Tensor alltoallv_host(const at::Tensor& send, const std::vector<int64_t>& send_rows,
+                            std::vector<int64_t>* recv_rows);
   void broadcast_host(at::Tensor& tensor, int root);
   at::Tensor reduce_scatter_host(const at::Tensor& tensor, ReduceOp op);
   // Checks that `tensor` is contiguous and on the run's device.

@@ -223,6 +223,11 @@ void Finetuner::test(const std::string& best_path, int64_t best_epoch, MetricsFi
 
 int run_finetuning(const runtime::Config& config, const FinetuneRequest& request, runtime::Communicator& comm) {
   check_resume_request(config, request.resume);
+  if (config.data.feature_sharding == runtime::FeatureSharding::kSharded) {
+    runtime::throw_input_error("data.feature_sharding",
+                               "sharded applies to pretraining; fine-tuning scores every item on every rank and holds "
+                               "the features replicated (set replicated or auto)");
+  }
   Finetuner finetuner(config, request, comm);
   finetuner.log_start();
   TrainingLoop loop(finetuner.config(), finetuner, comm,

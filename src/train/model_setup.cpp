@@ -38,9 +38,12 @@ model::MissRec make_model(const model::ModelConfig& config, uint64_t seed, at::D
   return model;
 }
 
+at::ScalarType feature_dtype_of(const runtime::DataConfig& data) {
+  return data.feature_dtype == runtime::FeatureDtype::kFloat16 ? at::kHalf : at::kFloat;
+}
+
 model::ItemFeatures load_features(const data::Dataset& dataset, const runtime::Config& config, at::Device device) {
-  const data::FeatureTables tables = data::load_feature_tables(
-      dataset, device, config.data.feature_dtype == runtime::FeatureDtype::kFloat16 ? at::kHalf : at::kFloat);
+  const data::FeatureTables tables = data::load_feature_tables(dataset, device, feature_dtype_of(config.data));
   return model::ItemFeatures{tables.text, tables.image, tables.text_aug};
 }
 

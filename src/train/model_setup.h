@@ -28,6 +28,9 @@ model::ModelConfig model_config_of(const runtime::Config& config, int64_t text_d
 // it afterwards hold their state on the same device.
 model::MissRec make_model(const model::ModelConfig& config, uint64_t seed, at::Device device);
 
+// data.feature_dtype as a tensor dtype.
+at::ScalarType feature_dtype_of(const runtime::DataConfig& data);
+
 // The dataset's item feature tables on `device`, in data.feature_dtype.
 model::ItemFeatures load_features(const data::Dataset& dataset, const runtime::Config& config, at::Device device);
 

@@ -13,9 +13,11 @@
 namespace missrec::train {
 
 PretrainStep::PretrainStep(model::MissRecImpl& model, const model::ItemFeatures& features, ParameterSet& parameters,
-                           Adam& adam, GradientSync& sync, runtime::Communicator& comm, StepSettings settings)
+                           Adam& adam, GradientSync& sync, runtime::Communicator& comm, StepSettings settings,
+                           FeatureShards* shards)
     : model_(model),
       features_(features),
+      shards_(shards),
       parameters_(parameters),
       adam_(adam),
       sync_(sync),
@@ -44,6 +46,11 @@ NamedTensors PretrainStep::touched_tensors(const model::SequenceInput& view, con
 RankLoss PretrainStep::forward(const data::Batch& batch, const model::SequenceInput& view,
                                const model::SequenceInput& aug, const torch::Tensor& pos_items,
                                const torch::Tensor& interest_embeddings) {
+  // Sharded features: this step's rows, fetched from their owners.
+  const model::ItemFeatures fetched = shards_ != nullptr
+                                          ? shards_->fetch({batch.view.item_seq, batch.aug.item_seq, batch.pos_item})
+                                          : model::ItemFeatures{};
+  const model::ItemFeatures& features = shards_ != nullptr ? fetched : features_;
   const MixedPrecisionScope mixed_precision(settings_.precision, comm_.device());
   model::SequenceOutput view_out;
   model::SequenceOutput aug_out;
@@ -51,14 +58,14 @@ RankLoss PretrainStep::forward(const data::Batch& batch, const model::SequenceIn
   if (settings_.length_aware) {
     // The batch's own (host) ids: the distinct ids are found without waiting for the device.
     const model::AdaptedItems adapted = model_.adapt_items({batch.view.item_seq, batch.aug.item_seq, batch.pos_item},
-                                                           features_, batch.aug.item_seq, batch.text_aug_mask);
+                                                           features, batch.aug.item_seq, batch.text_aug_mask);
     view_out = model_.encode_by_length(view, adapted, interest_embeddings);
     aug_out = model_.encode_by_length(aug, adapted, interest_embeddings);
     targets = model_.item_vectors(pos_items, adapted);
   } else {
-    view_out = model_.encode(view, features_, interest_embeddings);
-    aug_out = model_.encode(aug, features_, interest_embeddings);
-    targets = model_.item_vectors(pos_items, features_);
+    view_out = model_.encode(view, features, interest_embeddings);
+    aug_out = model_.encode(aug, features, interest_embeddings);
+    targets = model_.item_vectors(pos_items, features);
   }
   return pretrain_rank_loss(model_, view_out, aug_out, targets, settings_.global_batch, settings_.negatives, comm_);
 }

@@ -9,6 +9,7 @@
 #include "train/adam.h"
 #include "train/batch_upload.h"
 #include "train/contrastive_loss.h"
+#include "train/feature_shards.h"
 #include "train/gradient_sync.h"
 #include "train/metrics_log.h"
 #include "train/placement.h"
@@ -59,8 +60,10 @@ LossReport pretrain_losses(const std::vector<double>& sums, int64_t steps, const
 // per step, to read the summed scalars; everything else is queued.
 class PretrainStep {
  public:
+  // `shards`, when given, holds the features sharded: each step fetches its batch's
+  // rows from them (`features` is then this rank's share, unused by the step).
   PretrainStep(model::MissRecImpl& model, const model::ItemFeatures& features, ParameterSet& parameters, Adam& adam,
-               GradientSync& sync, runtime::Communicator& comm, StepSettings settings);
+               GradientSync& sync, runtime::Communicator& comm, StepSettings settings, FeatureShards* shards = nullptr);
 
   // `next`, when given, is the batch of the following step: its local interest widths
   // travel with this step's scalars, so that the next step needs no exchange of its own
@@ -82,6 +85,7 @@ class PretrainStep {
 
   model::MissRecImpl& model_;
   const model::ItemFeatures& features_;
+  FeatureShards* shards_;
   ParameterSet& parameters_;
   Adam& adam_;
   GradientSync& sync_;

@@ -2,12 +2,15 @@
 
 #include <glog/logging.h>
 
+#include <memory>
+
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "model/missrec_model.h"
 #include "runtime/comm.h"
 #include "runtime/error.h"
 #include "train/adam.h"
+#include "train/feature_shards.h"
 #include "train/gradient_sync.h"
 #include "train/model_setup.h"
 #include "train/parameter_set.h"
@@ -30,14 +33,17 @@ class Pretrainer final : public TrainingTask {
         comm_(comm),
         device_(comm.device()),
         dataset_(data::Dataset::open(config.data.dir)),
-        features_(load_features(dataset_, config, device_)),
+        shards_(shard_features(config.data, dataset_, comm.size())
+                    ? std::make_unique<FeatureShards>(dataset_, feature_dtype_of(config.data), comm)
+                    : nullptr),
+        features_(shards_ ? shards_->own() : load_features(dataset_, config, device_)),
         model_(make_model(model_config_of(config, dataset_.text_dim(), dataset_.image_dim()),
                           static_cast<uint64_t>(config.run.seed), device_)),
         parameters_(*model_, PretrainStep::scalar_count(static_cast<int64_t>(dataset_.domains().size()), comm.size())),
         adam_(parameters_, adam_options_of(config.train)),
         sync_(parameters_, comm),
         loader_(dataset_, loader_options_of(config, "train", config.train.batch_size, comm)),
-        step_(*model_, features_, parameters_, adam_, sync_, comm, step_settings()) {}
+        step_(*model_, features_, parameters_, adam_, sync_, comm, step_settings(), shards_.get()) {}
 
   TaskParts parts() override { return {*model_, features_, adam_, loader_}; }
 
@@ -64,7 +70,9 @@ class Pretrainer final : public TrainingTask {
               << loader_.steps_per_epoch() << " steps of " << config_.train.batch_size << " per epoch ("
               << loader_.dropped_per_epoch() << " samples dropped per epoch), " << comm_.size() << " ranks on "
               << comm_.backend_name() << ", negatives " << runtime::name_of(config_.contrastive.negatives)
-              << ", gradient buffer " << sync_.bytes() / 1e6 << " MB; run directory " << config_.run_dir();
+              << ", gradient buffer " << sync_.bytes() / 1e6 << " MB, item features "
+              << (shards_ ? "sharded (" + std::to_string(features_.text.size(0)) + " rows on rank 0)" : "replicated")
+              << "; run directory " << config_.run_dir();
   }
 
  private:
@@ -83,7 +91,8 @@ class Pretrainer final : public TrainingTask {
   runtime::Communicator& comm_;
   at::Device device_;
   data::Dataset dataset_;
-  model::ItemFeatures features_;
+  std::unique_ptr<FeatureShards> shards_;  // null: features replicated
+  model::ItemFeatures features_;           // every item's, or this rank's share
   model::MissRec model_;
   ParameterSet parameters_;
   Adam adam_;

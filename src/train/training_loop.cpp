@@ -204,7 +204,7 @@ void TrainingLoop::restore(TrainingState& state, const std::string& dir) {
   adam.set_steps(header.optimizer_steps);
   if (header.interest_rows > 0) {
     interests_ = state.interests;
-    cluster::broadcast_interests(interests_, task_.parts().features.text.size(0), config_.model.hidden_size, comm_);
+    cluster::broadcast_interests(interests_, task_.parts().features.items() + 1, config_.model.hidden_size, comm_);
     interests_ = interests_.placed(comm_.device());
   }
   if (comm_.rank() == 0 && task_.validates()) install_file(state.best_model_file, best_model_path());

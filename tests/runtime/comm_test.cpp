@@ -81,6 +81,33 @@ TEST(Comm, AllgatherVariableSizesIncludingEmpty) {
   }
 }
 
+TEST(Comm, AlltoallvSendsEachRankItsRowsIncludingNone) {
+  const int rank = comm().rank();
+  const int size = comm().size();
+  // Rank s sends rank d (s + d) % 3 rows (none for some pairs) of values 1000 s + 10 d + i.
+  auto rows_between = [](int s, int d) { return static_cast<int64_t>((s + d) % 3); };
+  std::vector<int64_t> send_rows;
+  std::vector<at::Tensor> parts;
+  for (int d = 0; d < size; ++d) {
+    send_rows.push_back(rows_between(rank, d));
+    parts.push_back((at::arange(send_rows.back(), at::kLong) + 1000 * rank + 10 * d).unsqueeze(1).repeat({1, 3}));
+  }
+  std::vector<int64_t> received_rows;
+  const at::Tensor received = cpu(comm().alltoallv(at::cat(parts).to(comm().device()), send_rows, &received_rows));
+  int64_t row = 0;
+  for (int s = 0; s < size; ++s) {
+    ASSERT_EQ(received_rows[s], rows_between(s, rank)) << "from rank " << s;
+    for (int64_t i = 0; i < rows_between(s, rank); ++i, ++row) {
+      EXPECT_TRUE(received[row].eq(1000 * s + 10 * rank + i).all().item<bool>()) << s << " " << i;
+    }
+  }
+  EXPECT_EQ(row, received.size(0));
+  // Half-precision rows travel as their bytes.
+  const at::Tensor halves = at::full({size, 2}, 0.25 + rank, on_device(at::kHalf));
+  const at::Tensor back = cpu(comm().alltoallv(halves, std::vector<int64_t>(size, 1)));
+  for (int s = 0; s < size; ++s) EXPECT_EQ(back[s][1].item<float>(), 0.25f + s);
+}
+
 TEST(Comm, AllgatherVariableFloatRows) {
   const int rank = comm().rank();
   at::Tensor mine = at::full({rank + 1, 4}, 0.5f + rank, on_device(at::kFloat));

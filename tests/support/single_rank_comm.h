@@ -21,6 +21,11 @@ class SingleRankCommunicator final : public runtime::Communicator {
     if (row_counts != nullptr) *row_counts = {tensor.size(0)};
     return tensor.clone();
   }
+  at::Tensor alltoallv(const at::Tensor& send, const std::vector<int64_t>& send_rows,
+                       std::vector<int64_t>* recv_rows = nullptr) override {
+    if (recv_rows != nullptr) *recv_rows = send_rows;
+    return send.clone();
+  }
   void broadcast(at::Tensor& /*tensor*/, int /*root*/) override {}
   at::Tensor reduce_scatter(const at::Tensor& tensor, runtime::ReduceOp /*op*/) override { return tensor.clone(); }
   void barrier() override {}

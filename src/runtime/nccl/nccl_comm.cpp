@@ -285,6 +285,49 @@ class NcclCommunicator final : public Communicator {
     return out;
   }
 
+  at::Tensor alltoallv(const at::Tensor& send, const std::vector<int64_t>& send_rows,
+                       std::vector<int64_t>* recv_rows) override {
+    check_device(send, "alltoallv");
+    CHECK_GE(send.dim(), 1);
+    // Counts are host values: exchanged over MPI, then one send and one receive per peer
+    // inside a group (NCCL has no alltoallv).
+    std::vector<int64_t> rows = host_.alltoall_counts(send_rows);
+    int64_t row_bytes = send.element_size();
+    for (int64_t d = 1; d < send.dim(); ++d) row_bytes *= send.size(d);
+    int64_t total = 0;
+    for (int64_t r : rows) total += r;
+    std::vector<int64_t> shape = send.sizes().vec();
+    shape[0] = total;
+    at::Tensor out = at::empty(shape, send.options());
+    const auto* send_bytes = static_cast<const uint8_t*>(send.data_ptr());
+    auto* out_bytes = static_cast<uint8_t*>(out.data_ptr());
+    if (send.numel() > 0) mark_used_by_comm_stream(send);
+    if (out.numel() > 0) mark_used_by_comm_stream(out);
+    run("alltoallv", send.nbytes() + out.nbytes(), [&](cudaStream_t stream) {
+      ncclResult_t rc = ncclGroupStart();
+      if (rc != ncclSuccess) return rc;
+      int64_t sent = 0;
+      int64_t received = 0;
+      for (int r = 0; r < size_; ++r) {
+        if (send_rows[r] > 0) {
+          rc = ncclSend(send_bytes + sent * row_bytes, static_cast<size_t>(send_rows[r] * row_bytes), ncclUint8, r,
+                        comm_.get(), stream);
+          if (rc != ncclSuccess) return rc;
+        }
+        if (rows[r] > 0) {
+          rc = ncclRecv(out_bytes + received * row_bytes, static_cast<size_t>(rows[r] * row_bytes), ncclUint8, r,
+                        comm_.get(), stream);
+          if (rc != ncclSuccess) return rc;
+        }
+        sent += send_rows[r];
+        received += rows[r];
+      }
+      return ncclGroupEnd();
+    });
+    if (recv_rows != nullptr) *recv_rows = std::move(rows);
+    return out;
+  }
+
   void broadcast(at::Tensor& tensor, int root) override {
     check_device(tensor, "broadcast");
     CHECK(root >= 0 && root < size_);

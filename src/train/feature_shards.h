@@ -1,0 +1,56 @@
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "data/dataset.h"
+#include "model/missrec_model.h"
+#include "runtime/config.h"
+
+namespace missrec::runtime {
+class Communicator;
+}
+
+namespace missrec::train {
+
+// Whether a pretraining run on `ranks` ranks holds its item features sharded:
+// data.feature_sharding, with auto sharding on more than one rank when the replicated
+// tables (every item, every kind, in data.feature_dtype) exceed data.shard_above_mb.
+bool shard_features(const runtime::DataConfig& data, const data::Dataset& dataset, int ranks);
+
+// Item features sharded over the ranks: rank r holds the rows of the global ids
+// [first_id(r), first_id(r + 1)), first_id(r) = 1 + floor(r N / P): contiguous ranges in
+// rank order, a fixed rule at every rank count. A step fetches the rows its batch needs
+// from their owners in one exchange (the ids to their owners, the rows back: two
+// alltoallv); the rows are copies of the stored values, so a step computes what it
+// computes on replicated tables.
+class FeatureShards {
+ public:
+  FeatureShards(const data::Dataset& dataset, at::ScalarType dtype, runtime::Communicator& comm);
+
+  // This rank's rows (ids [first_id(rank), first_id(rank + 1)), `ids` defined): what the
+  // interest refresh adapts on this rank.
+  const model::ItemFeatures& own() const { return own_; }
+
+  // Collective (every rank calls it once per step): the rows of every id in
+  // `id_tensors` (host int64, any shapes, 0 = padding), as sorted ids with their rows
+  // (the padding id's row zero).
+  model::ItemFeatures fetch(const std::vector<torch::Tensor>& id_tensors);
+
+  static int64_t first_id(int64_t items, int ranks, int rank) {
+    return 1 + static_cast<int64_t>((static_cast<__int128>(rank) * items) / ranks);
+  }
+
+ private:
+  // Rank 0 logs every rank's share: its ids and bytes (collective).
+  void log_shares();
+
+  runtime::Communicator& comm_;
+  int64_t items_;
+  torch::Tensor firsts_;  // [P + 1] int64 host: first_id(r) for r = 0..P
+  model::ItemFeatures own_;
+};
+
+}  // namespace missrec::train
