@@ -43,7 +43,8 @@ std::vector<FieldSpec> build_fields() {
       MISSREC_FIELD(run, device, any,
                     "where a rank computes (auto: its GPU, local rank mod visible GPUs, when LibTorch sees one)"),
       MISSREC_FIELD(data, dir, any, "dataset directory"),
-      MISSREC_FIELD(data, feature_dtype, any, "feature table dtype on the device"),
+      MISSREC_FIELD(data, feature_dtype, any,
+                    "dtype the feature tables are held in on the device (rows are used as float32)"),
       MISSREC_FIELD(data, feature_sharding, any,
                     "pretraining: every rank holds every item's features (replicated) or only its 1/P share, "
                     "each step fetching the rows its batch needs from their owners (sharded); auto: sharded on "

@@ -11,7 +11,7 @@ namespace missrec::runtime {
 // The choice fields' values. Each enum's names, in its order, are stated once, by
 // ChoiceNames; the configuration holds enums, parsed from those names at load.
 enum class DeviceChoice { kAuto, kCpu, kCuda };
-enum class FeatureDtype { kFloat32, kFloat16 };
+enum class FeatureDtype { kFloat32, kFloat16, kBfloat16 };
 enum class FeatureSharding { kAuto, kReplicated, kSharded };
 enum class Activation { kGelu, kRelu };
 enum class Negatives { kGlobal, kLocal };
@@ -30,7 +30,7 @@ struct ChoiceNames<DeviceChoice> {
 };
 template <>
 struct ChoiceNames<FeatureDtype> {
-  static inline const std::vector<std::string> names{"float32", "float16"};
+  static inline const std::vector<std::string> names{"float32", "float16", "bfloat16"};
 };
 template <>
 struct ChoiceNames<FeatureSharding> {

@@ -17,7 +17,7 @@ bool shard_features(const runtime::DataConfig& data, const data::Dataset& datase
       break;
   }
   const int64_t width = dataset.text_dim() + dataset.image_dim() + (dataset.has_text_aug() ? dataset.text_dim() : 0);
-  const int64_t element = data.feature_dtype == runtime::FeatureDtype::kFloat16 ? 2 : 4;
+  const int64_t element = data.feature_dtype == runtime::FeatureDtype::kFloat32 ? 4 : 2;
   const double megabytes = static_cast<double>(dataset.total_items() + 1) * width * element / 1e6;
   return ranks > 1 && megabytes > static_cast<double>(data.shard_above_mb);
 }

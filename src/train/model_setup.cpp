@@ -39,7 +39,15 @@ model::MissRec make_model(const model::ModelConfig& config, uint64_t seed, at::D
 }
 
 at::ScalarType feature_dtype_of(const runtime::DataConfig& data) {
-  return data.feature_dtype == runtime::FeatureDtype::kFloat16 ? at::kHalf : at::kFloat;
+  switch (data.feature_dtype) {
+    case runtime::FeatureDtype::kFloat16:
+      return at::kHalf;
+    case runtime::FeatureDtype::kBfloat16:
+      return at::kBFloat16;
+    case runtime::FeatureDtype::kFloat32:
+      break;
+  }
+  return at::kFloat;
 }
 
 model::ItemFeatures load_features(const data::Dataset& dataset, const runtime::Config& config, at::Device device) {

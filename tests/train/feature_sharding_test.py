@@ -8,6 +8,7 @@ their owners, yet pretraining computes what it computes on replicated tables.
 * Memory per rank: the ranks' shares are the contiguous ranges [1 + rN/P, 1 + (r+1)N/P),
   covering the items once, each within one row of N/P; a rank's feature bytes are its
   share of the replicated tables'.
+* The same at np=2 with bfloat16 tables (data.feature_dtype).
 * auto: sharded at np=2 when data.shard_above_mb is 0, replicated at the default.
 * Fine-tuning refuses sharded (exit 2 naming the key).
 """
@@ -79,6 +80,11 @@ with tempfile.TemporaryDirectory() as tmp:
             check(f"np={ranks}: each rank holds its rows only ({shares[0][3]} bytes on rank 0, "
                   f"replicated {row_bytes * (items + 1):.0f})",
                   all(abs(s[3] - row_bytes * (s[1] - s[0])) < 1 and s[1] - s[0] <= items // ranks + 1 for s in shares))
+
+    # Half-precision tables travel as their bytes.
+    a = outcome(pretrain(tmp, "replicated_bf16", 2, feature_sharding="replicated", feature_dtype="bfloat16")[0])
+    b = outcome(pretrain(tmp, "sharded_bf16", 2, feature_sharding="sharded", feature_dtype="bfloat16")[0])
+    check("np=2, bfloat16 tables: sharded equals replicated bit for bit", len(a[0]) > 4 and equal(a, b))
 
     _, log = pretrain(tmp, "auto_small", 2)
     check("auto: replicated at the default threshold (demo tables are small)", SHARE.search(log) is None)
