@@ -22,6 +22,10 @@ bool shard_features(const runtime::DataConfig& data, const data::Dataset& datase
   return ranks > 1 && megabytes > static_cast<double>(data.shard_above_mb);
 }
 
+int64_t feature_bytes(const model::ItemFeatures& features) {
+  return features.text.nbytes() + features.image.nbytes() + (features.text_aug.defined() ? features.text_aug.nbytes() : 0);
+}
+
 FeatureShards::FeatureShards(const data::Dataset& dataset, at::ScalarType dtype, runtime::Communicator& comm)
     : comm_(comm), items_(dataset.total_items()), firsts_(torch::empty({comm.size() + 1}, torch::kLong)) {
   for (int r = 0; r <= comm.size(); ++r) firsts_[r] = first_id(items_, comm.size(), r);
@@ -36,9 +40,7 @@ FeatureShards::FeatureShards(const data::Dataset& dataset, at::ScalarType dtype,
 
 void FeatureShards::log_shares() {
   const int64_t first = firsts_[comm_.rank()].item<int64_t>();
-  const int64_t bytes =
-      own_.text.nbytes() + own_.image.nbytes() + (own_.text_aug.defined() ? own_.text_aug.nbytes() : 0);
-  const torch::Tensor mine = torch::tensor({first, first + own_.text.size(0), bytes}, torch::kLong);
+  const torch::Tensor mine = torch::tensor({first, first + own_.text.size(0), feature_bytes(own_)}, torch::kLong);
   const torch::Tensor all = comm_.allgather(mine.to(comm_.device())).to(torch::kCPU).view({comm_.size(), 3});
   for (int r = 0; r < comm_.size() && comm_.rank() == 0; ++r) {
     LOG(INFO) << "item features sharded: ids [" << all[r][0].item<int64_t>() << ", " << all[r][1].item<int64_t>()

@@ -20,6 +20,9 @@ namespace missrec::train {
 // tables (every item, every kind, in data.feature_dtype) exceed data.shard_above_mb.
 bool shard_features(const runtime::DataConfig& data, const data::Dataset& dataset, int ranks);
 
+// The bytes the tables of `features` hold.
+int64_t feature_bytes(const model::ItemFeatures& features);
+
 // Item features sharded over the ranks: rank r holds the rows of the global ids
 // [first_id(r), first_id(r + 1)), first_id(r) = 1 + floor(r N / P): contiguous ranges in
 // rank order, a fixed rule at every rank count. A step fetches the rows its batch needs
