@@ -15,7 +15,8 @@ namespace missrec::cluster {
 
 // K = ceil(2N * interest_ratio) and k = ceil(2N * knn_local_ratio) unless knn_k > 0, over
 // tokens [text_adaptor(text[1..N]); img_adaptor(image[1..N])] from the
-// current weights (no dropout, no gradient), DPC-KNN (cluster.method: exact or sampled)
+// current weights (no dropout, no gradient; sharded features: each rank adapts its own
+// rows and the ranks' tokens are gathered in id order), DPC-KNN (cluster.method: exact or sampled)
 // over them on every rank, tables
 // written back and verified identical on every rank by checksum (a mismatch is a
 // broken invariant and aborts).
