@@ -76,23 +76,15 @@ StepReport FinetuneStep::run(const data::Batch& batch, const torch::Tensor& inte
       torch::zeros({scalar_count(comm_.size())}, torch::TensorOptions().dtype(torch::kFloat).device(device));
   scalars.narrow(0, kCrossEntropy, 1).copy_(losses.cross_entropy.detach().reshape({1}));
   scalars.narrow(0, kReg, 1).copy_(output.reg.detach().reshape({1}));
-  scalars.narrow(0, kStopFlag, 1).fill_(stop_requested ? 1.0 : 0.0);
-  if (next != nullptr) {
-    scalars.narrow(0, kFixedScalars + 2 * comm_.rank(), 1).fill_(static_cast<double>(next->view.interest_seq.size(1)));
-    scalars.narrow(0, kFixedScalars + 2 * comm_.rank() + 1, 1)
-        .fill_(static_cast<double>(next->aug.interest_seq.size(1)));
-  }
+  const LoopScalars loop_scalars{kStopFlag, kFixedScalars};
+  loop_scalars.put(scalars, stop_requested, next, comm_.rank());
   // The step's one host synchronisation: the summed scalars, read back together.
   const torch::Tensor summed = sync_.allreduce(scalars).to(torch::kCPU, torch::kDouble);
   clock_.mark(StepClock::kComm);
   const double* sums = summed.data_ptr<double>();
   StepReport report;
   report.sums = {sums[kCrossEntropy] / static_cast<double>(batch.global_size), sums[kReg]};
-  report.stop_votes = sums[kStopFlag];
-  for (int rank = 0; next != nullptr && rank < comm_.size(); ++rank) {
-    report.next_view_width = std::max<int64_t>(report.next_view_width, std::llround(sums[kFixedScalars + 2 * rank]));
-    report.next_aug_width = std::max<int64_t>(report.next_aug_width, std::llround(sums[kFixedScalars + 2 * rank + 1]));
-  }
+  loop_scalars.read(sums, next != nullptr, comm_.size(), report);
   if (!std::isfinite(finetune_losses(report.sums, 1, settings_.gamma).total)) {
     throw std::runtime_error("non-finite fine-tuning loss at epoch " + std::to_string(batch.epoch + 1) + ", step " +
                              std::to_string(batch.step + 1) + "; parameters not updated");

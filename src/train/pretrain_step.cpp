@@ -108,7 +108,6 @@ StepReport PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
   torch::Tensor scalars =
       torch::zeros({scalar_count(domains, comm_.size())}, torch::TensorOptions().dtype(torch::kFloat).device(device));
   scalars.narrow(0, kSeqItem, RankLoss::kParts).copy_(loss.parts);
-  scalars.narrow(0, kStopFlag, 1).fill_(stop_requested ? 1.0 : 0.0);
   int64_t poisoned_step = -1;
   if (runtime::fault_armed("nan-loss", &poisoned_step) && poisoned_step == adam_.steps() &&
       comm_.rank() == std::min(1, comm_.size() - 1)) {
@@ -118,13 +117,9 @@ StepReport PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
   scalars.narrow(0, kFixedScalars, domains).index_add_(0, domain, loss.seq_item_rows.to(torch::kFloat));
   scalars.narrow(0, kFixedScalars + domains, domains)
       .index_add_(0, domain, torch::ones({domain.numel()}, scalars.options()));
-  // Each rank's slot holds the next batch's local interest widths; their sum over the
-  // ranks lists every rank's, whose maximum is the global width.
   const int64_t width_slots = kFixedScalars + 2 * domains;
-  if (next != nullptr) {
-    scalars.narrow(0, width_slots + 2 * comm_.rank(), 1).fill_(static_cast<double>(next->view.interest_seq.size(1)));
-    scalars.narrow(0, width_slots + 2 * comm_.rank() + 1, 1).fill_(static_cast<double>(next->aug.interest_seq.size(1)));
-  }
+  const LoopScalars loop_scalars{kStopFlag, width_slots};
+  loop_scalars.put(scalars, stop_requested, next, comm_.rank());
   const torch::Tensor summed = sync_.allreduce(scalars);
   clock_.mark(StepClock::kComm);
   // The step's one host synchronisation: the summed scalars decide whether to update.
@@ -132,11 +127,7 @@ StepReport PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
   StepReport result;
   const double* host = host_sums.data_ptr<double>();
   result.sums.assign(host, host + width_slots);
-  result.stop_votes = result.sums[kStopFlag];
-  for (int rank = 0; next != nullptr && rank < comm_.size(); ++rank) {
-    result.next_view_width = std::max<int64_t>(result.next_view_width, std::llround(host[width_slots + 2 * rank]));
-    result.next_aug_width = std::max<int64_t>(result.next_aug_width, std::llround(host[width_slots + 2 * rank + 1]));
-  }
+  loop_scalars.read(host, next != nullptr, comm_.size(), result);
 
   const std::vector<double>& sums = result.sums;
   if (!std::isfinite(pretrain_losses(sums, 1, settings_).total)) {

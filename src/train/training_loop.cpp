@@ -2,6 +2,8 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <thread>
@@ -151,6 +153,21 @@ struct TrainingLoop::Window {
     clock.lap();
   }
 };
+
+void LoopScalars::put(torch::Tensor& scalars, bool stop_requested, const data::Batch* next, int rank) const {
+  scalars.narrow(0, stop_slot, 1).fill_(stop_requested ? 1.0 : 0.0);
+  if (next == nullptr) return;
+  scalars.narrow(0, first_width + 2 * rank, 1).fill_(static_cast<double>(next->view.interest_seq.size(1)));
+  scalars.narrow(0, first_width + 2 * rank + 1, 1).fill_(static_cast<double>(next->aug.interest_seq.size(1)));
+}
+
+void LoopScalars::read(const double* sums, bool had_next, int ranks, StepReport& report) const {
+  report.stop_votes = sums[stop_slot];
+  for (int rank = 0; had_next && rank < ranks; ++rank) {
+    report.next_view_width = std::max<int64_t>(report.next_view_width, std::llround(sums[first_width + 2 * rank]));
+    report.next_aug_width = std::max<int64_t>(report.next_aug_width, std::llround(sums[first_width + 2 * rank + 1]));
+  }
+}
 
 void check_resume_request(const runtime::Config& config, const std::string& resume) {
   if (resume == "latest" && !fs::exists(config.run_dir() + "/checkpoints")) {

@@ -31,6 +31,20 @@ struct StepReport {
   StepTimes times;  // forward, backward, comm, optimizer (data is the loop's)
 };
 
+// The slots every step's summed scalars carry beside its loss parts: this rank's stop
+// vote at `stop_slot`, and each rank's next-batch local interest widths (view, aug) at
+// first_width + 2 rank, so that their sum over the ranks lists every rank's and the next
+// step needs no exchange of its own.
+struct LoopScalars {
+  int64_t stop_slot = 0;
+  int64_t first_width = 0;
+
+  // Writes the vote and `next`'s widths (when given) into the device tensor `scalars`.
+  void put(torch::Tensor& scalars, bool stop_requested, const data::Batch* next, int rank) const;
+  // Reads the summed votes and the global widths (the maximum over the ranks).
+  void read(const double* sums, bool had_next, int ranks, StepReport& report) const;
+};
+
 // Loss parts of accumulated step sums: the total first (what the optimizer minimised),
 // then named parts for the log, and anything else the metrics lines carry.
 struct LossReport {
