@@ -4,7 +4,7 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "data/dataset_writer.h"
+#include "tools/dataset_writer.h"
 #include "runtime/comm.h"
 #include "runtime/error.h"
 #include "runtime/mpi_world.h"
@@ -63,10 +63,10 @@ CommandSpec bench_data_command() {
     try {
       json = tools::run_data_bench(options);
     } catch (...) {
-      if (!scratch.empty()) data::remove_tree(scratch);
+      if (!scratch.empty()) tools::remove_tree(scratch);
       throw;
     }
-    if (!scratch.empty()) data::remove_tree(scratch);
+    if (!scratch.empty()) tools::remove_tree(scratch);
     std::cout << json << std::endl;
     return runtime::kExitOk;
   };

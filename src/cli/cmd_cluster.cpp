@@ -6,7 +6,6 @@
 
 #include "cli/commands.h"
 #include "cluster/dpc_knn.h"
-#include "data/dataset_writer.h"
 #include "data/h5_file.h"
 #include "runtime/comm.h"
 #include "runtime/error.h"

@@ -7,7 +7,7 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "data/dataset_writer.h"
+#include "tools/dataset_writer.h"
 #include "runtime/error.h"
 
 namespace missrec::tools {

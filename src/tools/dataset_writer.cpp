@@ -1,4 +1,4 @@
-#include "data/dataset_writer.h"
+#include "tools/dataset_writer.h"
 
 #include <glog/logging.h>
 
@@ -8,7 +8,12 @@
 #include "data/h5_file.h"
 #include "runtime/error.h"
 
-namespace missrec::data {
+namespace missrec::tools {
+
+using data::DomainEntry;
+using data::H5File;
+using data::kFormatName;
+using data::kFormatVersion;
 
 namespace fs = std::filesystem;
 
@@ -101,4 +106,4 @@ void DatasetWriter::commit() {
   committed_ = true;
 }
 
-}  // namespace missrec::data
+}  // namespace missrec::tools

@@ -7,7 +7,7 @@
 #include "data/manifest.h"
 #include "data/samples.h"
 
-namespace missrec::data {
+namespace missrec::tools {
 
 // One domain's content, in memory while it is written.
 struct DomainContent {
@@ -17,7 +17,7 @@ struct DomainContent {
   std::vector<float> text_aug;      // empty, or [n_items, text_dim]
   std::vector<float> image;         // [n_items, image_dim]
   std::vector<std::string> tokens;  // empty, or n_items original ids
-  std::map<std::string, SampleTable> splits;
+  std::map<std::string, data::SampleTable> splits;
 };
 
 // Writes a dataset into a temporary directory next to the target and
@@ -41,11 +41,11 @@ class DatasetWriter {
  private:
   std::string dir_;
   std::string staging_;
-  Manifest manifest_;
+  data::Manifest manifest_;
   bool committed_ = false;
 };
 
 // Removes a directory tree; logs instead of throwing (used in cleanup paths).
 void remove_tree(const std::string& dir) noexcept;
 
-}  // namespace missrec::data
+}  // namespace missrec::tools

@@ -8,7 +8,7 @@
 #include <numeric>
 #include <vector>
 
-#include "data/dataset_writer.h"
+#include "tools/dataset_writer.h"
 #include "data/keyed_random.h"
 #include "runtime/error.h"
 
