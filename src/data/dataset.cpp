@@ -39,6 +39,48 @@ std::vector<int64_t> check_vector(const H5File& file, const std::string& dataset
   return shape;
 }
 
+// Checks the offsets of a split in blocks: S + 1 >= 1 values, from 0, strictly rising
+// (no empty history), ending at the items' length. Returns S.
+int64_t check_offsets(const H5File& file, const std::string& group, const std::string& at, int64_t nnz) {
+  const int64_t length = check_vector(file, group + "/offsets", -1)[0];
+  require(length >= 1, at + "/offsets", "expected S+1 >= 1 elements");
+  constexpr int64_t kBlock = 1 << 22;
+  int64_t previous = -1;
+  for (int64_t start = 0; start < length; start += kBlock) {
+    const std::vector<int64_t> offsets = file.read_int64(group + "/offsets", start, std::min(kBlock, length - start));
+    if (start == 0) require(offsets.front() == 0, at + "/offsets", "expected to start at 0");
+    for (size_t i = 0; i < offsets.size(); ++i) {
+      if (start + static_cast<int64_t>(i) > 0 && offsets[i] <= previous) {
+        runtime::throw_input_error(
+            at + "/offsets",
+            "sample " + std::to_string(start + static_cast<int64_t>(i) - 1) +
+                (offsets[i] < previous ? " has offsets that decrease (must be monotone)" : " has an empty history"));
+      }
+      previous = offsets[i];
+    }
+  }
+  require(previous == nnz, at + "/offsets",
+          "last offset " + std::to_string(previous) + " != length of items " + std::to_string(nnz));
+  return length - 1;
+}
+
+// Checks that every id of a 1-D dataset lies in [0, n_items), in blocks so memory stays
+// small for large splits; `what` names an element ("sample", "element").
+void check_ids(const H5File& file, const std::string& dataset, const std::string& at, int64_t count, int64_t n_items,
+               const char* what) {
+  constexpr int64_t kBlock = 1 << 22;
+  for (int64_t start = 0; start < count; start += kBlock) {
+    const std::vector<int32_t> ids = file.read_int32(dataset, start, std::min(kBlock, count - start));
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] < 0 || ids[i] >= n_items) {
+        runtime::throw_input_error(at, std::string(what) + " " + std::to_string(start + static_cast<int64_t>(i)) +
+                                           (std::string(what) == "sample" ? " has item id " : " is item id ") +
+                                           std::to_string(ids[i]) + " outside [0, " + std::to_string(n_items) + ")");
+      }
+    }
+  }
+}
+
 SampleSegment load_segment(const H5File& file, const std::string& split, int domain, int64_t n_items) {
   const std::string group = "/samples/" + split;
   SampleSegment segment;
@@ -46,46 +88,14 @@ SampleSegment load_segment(const H5File& file, const std::string& split, int dom
   segment.split = split;
   segment.domain = domain;
   const std::string at = file.path() + ": " + group;
-  check_vector(file, group + "/offsets", -1);
-  segment.offsets = file.read_int64(group + "/offsets");
-  require(!segment.offsets.empty(), at + "/offsets", "expected S+1 >= 1 elements");
-  const int64_t count = static_cast<int64_t>(segment.offsets.size()) - 1;
-  check_vector(file, group + "/target", count);
   const int64_t nnz = check_vector(file, group + "/items", -1)[0];
-  require(segment.offsets.front() == 0, at + "/offsets", "expected to start at 0");
-  for (int64_t s = 0; s < count; ++s) {
-    if (segment.offsets[s + 1] <= segment.offsets[s]) {
-      runtime::throw_input_error(at + "/offsets", "sample " + std::to_string(s) +
-                                                      (segment.offsets[s + 1] < segment.offsets[s]
-                                                           ? " has offsets that decrease (must be monotone)"
-                                                           : " has an empty history"));
-    }
-  }
-  require(segment.offsets.back() == nnz, at + "/offsets",
-          "last offset " + std::to_string(segment.offsets.back()) + " != length of items " + std::to_string(nnz));
-  segment.target = file.read_int32(group + "/target");
-  for (int64_t s = 0; s < count; ++s) {
-    if (segment.target[s] < 0 || segment.target[s] >= n_items) {
-      runtime::throw_input_error(at + "/target", "sample " + std::to_string(s) + " has item id " +
-                                                     std::to_string(segment.target[s]) + " outside [0, " +
-                                                     std::to_string(n_items) + ")");
-    }
-  }
-  // Validate history ids in bounded blocks so memory stays small for large splits.
-  constexpr int64_t kBlock = 1 << 22;
-  for (int64_t start = 0; start < nnz; start += kBlock) {
-    const std::vector<int32_t> items = file.read_int32(group + "/items", start, std::min(kBlock, nnz - start));
-    for (size_t i = 0; i < items.size(); ++i) {
-      if (items[i] < 0 || items[i] >= n_items) {
-        runtime::throw_input_error(at + "/items", "element " + std::to_string(start + i) + " is item id " +
-                                                      std::to_string(items[i]) + " outside [0, " +
-                                                      std::to_string(n_items) + ")");
-      }
-    }
-  }
+  segment.samples = check_offsets(file, group, at, nnz);
+  check_vector(file, group + "/target", segment.samples);
+  check_ids(file, group + "/target", at + "/target", segment.samples, n_items, "sample");
+  check_ids(file, group + "/items", at + "/items", nnz, n_items, "element");
   if (file.exists(group + "/user")) {
-    check_vector(file, group + "/user", count);
-    segment.user = file.read_int32(group + "/user");
+    check_vector(file, group + "/user", segment.samples);
+    segment.has_user = true;
   }
   return segment;
 }

@@ -18,14 +18,15 @@ struct ShardInfo {
 
 // The samples of one split stored in one file. Offsets and targets are small and kept
 // in memory; history items are read from the file on demand (hyperslabs).
+// One split of one file: its samples are read through a SampleReader (histories,
+// targets, users), so nothing here grows with the number of samples.
 struct SampleSegment {
   std::string path;
   std::string split;
   int domain = 0;
-  std::vector<int64_t> offsets;  // S + 1
-  std::vector<int32_t> target;   // S, local ids
-  std::vector<int32_t> user;     // S user indices, or empty when the file has none
-  int64_t size() const { return static_cast<int64_t>(target.size()); }
+  int64_t samples = 0;    // S
+  bool has_user = false;  // the file has /samples/<split>/user
+  int64_t size() const { return samples; }
 };
 
 struct DomainInfo {

@@ -33,21 +33,22 @@ struct RankSlice {
   }
 };
 
-// One sample of a rank's share: where it sits in the epoch order and in the files, and
-// its history (local item ids, oldest first).
+// One sample of a rank's share: where it sits in the epoch order and in the files, its
+// history (local item ids, oldest first) and its target (a local id).
 struct ShareSample {
   int segment = 0;
   int64_t row = 0;
   int64_t position = 0;
   const int32_t* items = nullptr;
   int64_t length = 0;
+  int32_t target = 0;
 };
 
 // The samples a rank takes at steps [first_step, end_step) of an epoch, with their
 // histories held in memory: one sequential scan per segment file gathers them (a
 // uniform order scatters a batch over the whole file, so per-batch reads would be one
-// tiny read per sample). Holds 4 bytes per history item of the share (about 1/P of the
-// split's items) and 24 bytes per sample of the share.
+// tiny read per sample). Holds 4 bytes per history item of the share's steps and 36
+// bytes per sample of them; the loader takes an epoch a window of steps at a time.
 class EpochShare {
  public:
   EpochShare(const std::vector<SampleSegment>& segments, const EpochOrder& order, const RankSlice& slice,
@@ -60,7 +61,9 @@ class EpochShare {
   RankSlice slice_;
   int64_t first_step_;
   std::vector<SampleRef> refs_;  // by share index: (step - first_step) * local + i (a partial step is last)
-  std::vector<int64_t> begin_;   // share index -> first item in items_, + end
+  std::vector<int64_t> begin_;   // share index -> first item in items_
+  std::vector<int64_t> length_;  // share index -> history length
+  std::vector<int32_t> target_;  // share index -> target (local id)
   std::vector<int32_t> items_;
 };
 

@@ -484,6 +484,14 @@ H5File::IntRangeReader H5File::open_int_reader(const std::string& dataset) const
 }
 
 void H5File::IntRangeReader::read(int64_t start, int64_t count, int32_t* out) {
+  read_as(start, count, H5T_NATIVE_INT32, out);
+}
+
+void H5File::IntRangeReader::read(int64_t start, int64_t count, int64_t* out) {
+  read_as(start, count, H5T_NATIVE_INT64, out);
+}
+
+void H5File::IntRangeReader::read_as(int64_t start, int64_t count, hid_t memory_type, void* out) {
   if (start < 0 || count < 0 || start + count > length_) {
     runtime::throw_input_error(where_, "read outside its " + std::to_string(length_) + " elements");
   }
@@ -493,7 +501,7 @@ void H5File::IntRangeReader::read(int64_t start, int64_t count, int32_t* out) {
   const hsize_t extent = static_cast<hsize_t>(count);
   MISSREC_H5_CHECK(H5Sselect_hyperslab(space_.get(), H5S_SELECT_SET, &offset, nullptr, &extent, nullptr));
   MISSREC_H5_CHECK(H5Sset_extent_simple(memory_.get(), 1, &extent, nullptr));
-  if (H5Dread(dataset_.get(), H5T_NATIVE_INT32, memory_.get(), space_.get(), H5P_DEFAULT, out) < 0) {
+  if (H5Dread(dataset_.get(), memory_type, memory_.get(), space_.get(), H5P_DEFAULT, out) < 0) {
     runtime::throw_input_error(where_, "read failed (corrupt file?)");
   }
 }

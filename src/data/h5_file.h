@@ -70,12 +70,14 @@ class H5File {
   // no per-read open, type or dataspace setup).
   class IntRangeReader {
    public:
-    // Elements [start, start + count) as int32 into `out`.
+    // Elements [start, start + count) as int32 (or int64) into `out`.
     void read(int64_t start, int64_t count, int32_t* out);
+    void read(int64_t start, int64_t count, int64_t* out);
     int64_t length() const { return length_; }
 
    private:
     friend class H5File;
+    void read_as(int64_t start, int64_t count, hid_t memory_type, void* out);
     std::string where_;
     H5Handle dataset_;
     H5Handle space_;

@@ -7,6 +7,7 @@
 
 #include "data/dataset.h"
 #include "data/feature_table.h"
+#include "data/sample_reader.h"
 
 namespace missrec::data {
 
@@ -46,14 +47,14 @@ std::string inspect_dataset(const std::string& dir) {
       << std::setw(11) << "mean hist" << std::setw(11) << "files MB"
       << "\n";
   std::vector<int64_t> histogram(length_bins().size(), 0);
+  SampleReader reader;
   int64_t total_bytes = 0;
   for (const DomainInfo& domain : dataset.domains()) {
     int64_t history_sum = 0;
     int64_t history_count = 0;
     for (const auto& [split, segments] : domain.splits) {
       for (const SampleSegment& segment : segments) {
-        for (int64_t s = 0; s < segment.size(); ++s) {
-          const int64_t length = segment.offsets[s + 1] - segment.offsets[s];
+        reader.for_each_length(segment, [&](int64_t length) {
           history_sum += length;
           ++history_count;
           for (size_t b = 0; b < length_bins().size(); ++b) {
@@ -62,7 +63,7 @@ std::string inspect_dataset(const std::string& dir) {
               break;
             }
           }
-        }
+        });
       }
     }
     int64_t bytes = 0;

@@ -82,34 +82,48 @@ void Loader::read_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const
   const RankSlice slice = this->slice();
   SampleReader reader;
   const EpochOrder order(segments_, options_.batch.seed, epoch);
-  const EpochShare share(segments_, order, slice, first_step, steps_per_epoch(), reader);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    reader_bytes_ = reader.bytes_read();
-  }
-  std::vector<RawSample> samples;
-  for (int64_t step = first_step; step < steps_per_epoch(); ++step) {
-    samples.resize(static_cast<size_t>(slice.count(step)));
-    for (int64_t i = 0; i < slice.count(step); ++i) {
-      const ShareSample taken = share.at(step, i);
-      const SampleSegment& segment = segments_[static_cast<size_t>(taken.segment)];
-      const DomainInfo& domain = dataset_.domains()[static_cast<size_t>(segment.domain)];
-      RawSample& sample = samples[static_cast<size_t>(i)];
-      sample.domain = segment.domain;
-      sample.position = taken.position;
-      sample.target = domain.first_global_id + segment.target[static_cast<size_t>(taken.row)];
-      sample.history.resize(static_cast<size_t>(taken.length));
-      for (int64_t k = 0; k < taken.length; ++k) sample.history[k] = domain.first_global_id + taken.items[k];
+  // Windows of whole steps, each one scan of the files for its samples.
+  const int64_t window_steps = std::max<int64_t>(1, options_.window_samples / std::max<int64_t>(1, slice.local()));
+  for (int64_t window = first_step; window < steps_per_epoch(); window += window_steps) {
+    const int64_t end = std::min(steps_per_epoch(), window + window_steps);
+    const EpochShare share(segments_, order, slice, window, end, reader);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      reader_bytes_ = reader.bytes_read();
     }
-    Batch batch = build_batch(samples, epoch, step, *tables, options_.batch);
-    batch.global_size = slice.global_size(step);
-    if (options_.pin_memory) pin_memory(batch);
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [this] { return stopping_ || static_cast<int64_t>(queue_.size()) < options_.prefetch; });
-    if (stopping_) return;
-    queue_.push_back(std::move(batch));
-    changed_.notify_all();
+    for (int64_t step = window; step < end; ++step) {
+      if (!queue_batch(make_batch(share, slice, epoch, step, *tables))) return;
+    }
   }
+}
+
+Batch Loader::make_batch(const EpochShare& share, const RankSlice& slice, int64_t epoch, int64_t step,
+                         const InterestState& tables) const {
+  std::vector<RawSample> samples(static_cast<size_t>(slice.count(step)));
+  for (int64_t i = 0; i < slice.count(step); ++i) {
+    const ShareSample taken = share.at(step, i);
+    const SampleSegment& segment = segments_[static_cast<size_t>(taken.segment)];
+    const DomainInfo& domain = dataset_.domains()[static_cast<size_t>(segment.domain)];
+    RawSample& sample = samples[static_cast<size_t>(i)];
+    sample.domain = segment.domain;
+    sample.position = taken.position;
+    sample.target = domain.first_global_id + taken.target;
+    sample.history.resize(static_cast<size_t>(taken.length));
+    for (int64_t k = 0; k < taken.length; ++k) sample.history[k] = domain.first_global_id + taken.items[k];
+  }
+  Batch batch = build_batch(samples, epoch, step, tables, options_.batch);
+  batch.global_size = slice.global_size(step);
+  if (options_.pin_memory) pin_memory(batch);
+  return batch;
+}
+
+bool Loader::queue_batch(Batch batch) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [this] { return stopping_ || static_cast<int64_t>(queue_.size()) < options_.prefetch; });
+  if (stopping_) return false;
+  queue_.push_back(std::move(batch));
+  changed_.notify_all();
+  return true;
 }
 
 std::optional<Batch> Loader::next() {

@@ -27,6 +27,11 @@ struct LoaderOptions {
   // Keep the epoch's tail that does not fill a global batch as a last, smaller batch
   // (when it has at least one sample per rank); otherwise it is dropped.
   bool keep_partial = false;
+  // The rank's share of the epoch is gathered a window of steps at a time, each window
+  // about this many samples (36 bytes each plus their histories) and one scan of the
+  // files: what the loader holds does not grow with the split, and a share of more
+  // windows reads the files once per window.
+  int64_t window_samples = int64_t{1} << 22;
   BatchOptions batch;
 };
 
@@ -67,6 +72,11 @@ class Loader {
  private:
   void stop_reader();
   void read_epoch(int64_t epoch, int64_t first_step, std::shared_ptr<const InterestState> tables);
+  // This rank's slice of global batch `step`, from the window's share.
+  Batch make_batch(const EpochShare& share, const RankSlice& slice, int64_t epoch, int64_t step,
+                   const InterestState& tables) const;
+  // Waits for room in the queue and appends; false when the loader is stopping.
+  bool queue_batch(Batch batch);
 
   const Dataset& dataset_;
   LoaderOptions options_;

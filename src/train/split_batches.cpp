@@ -2,6 +2,8 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
+
 #include "runtime/comm.h"
 
 namespace missrec::train {
@@ -13,9 +15,11 @@ SplitBatches::SplitBatches(const data::Dataset& dataset, const std::string& spli
     const auto found = domain.splits.find(split);
     if (found == domain.splits.end()) continue;
     for (const data::SampleSegment& segment : found->second) {
-      for (int64_t row = 0; row < segment.size(); ++row) order_.push_back({&domain, &segment, row});
+      first_.push_back(first_.empty() ? 0 : first_.back() + parts_.back().segment->size());
+      parts_.push_back({&domain, &segment});
     }
   }
+  first_.push_back(first_.empty() ? 0 : first_.back() + parts_.back().segment->size());
 }
 
 std::vector<data::RawSample> SplitBatches::read(int64_t batch) {
@@ -23,16 +27,19 @@ std::vector<data::RawSample> SplitBatches::read(int64_t batch) {
   const int64_t first = batch * batch_size_;
   const int64_t count = std::min(batch_size_, samples() - first);
   std::vector<data::RawSample> samples(static_cast<size_t>(count));
+  // The segment holding sample `first`, then onwards through the segments.
+  size_t part = static_cast<size_t>(std::upper_bound(first_.begin(), first_.end(), first) - first_.begin()) - 1;
   for (int64_t i = 0; i < count; ++i) {
-    const SampleRef& ref = order_[static_cast<size_t>(first + i)];
-    const std::vector<int32_t> history = reader_.read(*ref.segment, ref.row, 1);
+    while (first + i >= first_[part + 1]) ++part;
+    const Part& ref = parts_[part];
+    const data::SampleView read = reader_.at(*ref.segment, first + i - first_[part]);
     data::RawSample& sample = samples[static_cast<size_t>(i)];
     sample.domain = ref.domain->index;
     sample.position = first + i;
-    sample.target = ref.domain->first_global_id + ref.segment->target[static_cast<size_t>(ref.row)];
-    if (!ref.segment->user.empty()) sample.user = ref.segment->user[static_cast<size_t>(ref.row)];
-    sample.history.resize(history.size());
-    for (size_t k = 0; k < history.size(); ++k) sample.history[k] = ref.domain->first_global_id + history[k];
+    sample.target = ref.domain->first_global_id + read.target;
+    if (ref.segment->has_user) sample.user = read.user;
+    sample.history.resize(static_cast<size_t>(read.length));
+    for (int64_t k = 0; k < read.length; ++k) sample.history[k] = ref.domain->first_global_id + read.items[k];
   }
   return samples;
 }

@@ -23,19 +23,19 @@ namespace missrec::train {
 class SplitBatches {
  public:
   SplitBatches(const data::Dataset& dataset, const std::string& split, int64_t batch_size);
-  int64_t samples() const { return static_cast<int64_t>(order_.size()); }
+  int64_t samples() const { return first_.empty() ? 0 : first_.back(); }
   int64_t batches() const { return (samples() + batch_size_ - 1) / batch_size_; }
   int64_t batch_size() const { return batch_size_; }
   // Batch j's samples with global item ids; position = the sample's index in file order.
   std::vector<data::RawSample> read(int64_t batch);
 
  private:
-  struct SampleRef {
+  struct Part {
     const data::DomainInfo* domain;
     const data::SampleSegment* segment;
-    int64_t row;
   };
-  std::vector<SampleRef> order_;
+  std::vector<Part> parts_;     // the split's segments in file order
+  std::vector<int64_t> first_;  // first_[i]: index of parts_[i]'s row 0; then the total
   int64_t batch_size_;
   data::SampleReader reader_;
 };

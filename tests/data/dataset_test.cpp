@@ -10,14 +10,17 @@
 #include <set>
 
 #include "data/dataset.h"
-#include "data/dataset_writer.h"
 #include "data/epoch_order.h"
 #include "data/feature_table.h"
 #include "data/sample_reader.h"
 #include "runtime/error.h"
+#include "tools/dataset_writer.h"
 
 namespace missrec::data {
 namespace {
+
+using tools::DatasetWriter;
+using tools::DomainContent;
 
 namespace fs = std::filesystem;
 
@@ -81,11 +84,27 @@ TEST(Dataset, WriteThenReadRoundTrips) {
 
   SampleReader reader;
   const SampleSegment& segment = dataset.domains()[0].splits.at("train")[0];
-  const std::vector<int32_t> items = reader.read(segment, 2, 3);
   const SampleTable& table = first.splits.at("train");
-  EXPECT_EQ(items,
-            std::vector<int32_t>(table.items.begin() + table.offsets[2], table.items.begin() + table.offsets[5]));
-  EXPECT_EQ(segment.target, table.target);
+  ASSERT_EQ(segment.size(), static_cast<int64_t>(table.target.size()));
+  // Every sample, in row order, then rows 4 and 2 out of order (each read on its own).
+  std::vector<int64_t> rows(static_cast<size_t>(segment.size()));
+  for (int64_t r = 0; r < segment.size(); ++r) rows[static_cast<size_t>(r)] = r;
+  reader.scan(segment, rows, [&](size_t i, const SampleView& sample) {
+    EXPECT_EQ(std::vector<int32_t>(sample.items, sample.items + sample.length),
+              std::vector<int32_t>(table.items.begin() + table.offsets[i], table.items.begin() + table.offsets[i + 1]))
+        << i;
+    EXPECT_EQ(sample.target, table.target[i]) << i;
+  });
+  for (int64_t row : {4, 2}) {
+    const SampleView sample = reader.at(segment, row);
+    EXPECT_EQ(sample.length, table.offsets[row + 1] - table.offsets[row]);
+    EXPECT_EQ(sample.items[0], table.items[table.offsets[row]]);
+    EXPECT_EQ(sample.target, table.target[row]);
+  }
+  std::vector<int64_t> lengths;
+  reader.for_each_length(segment, [&](int64_t length) { lengths.push_back(length); });
+  ASSERT_EQ(lengths.size(), table.target.size());
+  for (size_t i = 0; i < lengths.size(); ++i) EXPECT_EQ(lengths[i], table.offsets[i + 1] - table.offsets[i]);
   fs::remove_all(dir);
 }
 
@@ -117,7 +136,7 @@ TEST(Dataset, MissingManifestIsAnInputError) {
 TEST(EpochOrder, EverySampleOnceAndSeeded) {
   std::vector<SampleSegment> segments(3);
   const int64_t sizes[] = {10, 1, 23};
-  for (int s = 0; s < 3; ++s) segments[s].target.resize(sizes[s]);
+  for (int s = 0; s < 3; ++s) segments[s].samples = sizes[s];
   const EpochOrder order(segments, 7, 0);
   ASSERT_EQ(order.size(), 34);
   std::set<std::pair<int, int64_t>> seen;

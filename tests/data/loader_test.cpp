@@ -71,13 +71,11 @@ std::map<int64_t, int64_t> file_fingerprints(const Dataset& dataset) {
     const auto found = domain.splits.find("train");
     if (found == domain.splits.end()) continue;
     for (const SampleSegment& segment : found->second) {
-      const std::vector<int32_t> items = reader.read(segment, 0, segment.size());
       for (int64_t s = 0; s < segment.size(); ++s) {
-        uint64_t h = keyed_hash(static_cast<uint64_t>(domain.first_global_id + segment.target[static_cast<size_t>(s)]));
-        for (int64_t k = segment.offsets[static_cast<size_t>(s)]; k < segment.offsets[static_cast<size_t>(s) + 1];
-             ++k) {
-          h = keyed_hash(
-              h, static_cast<uint64_t>(domain.first_global_id + items[static_cast<size_t>(k - segment.offsets[0])]));
+        const SampleView sample = reader.at(segment, s);
+        uint64_t h = keyed_hash(static_cast<uint64_t>(domain.first_global_id + sample.target));
+        for (int64_t k = 0; k < sample.length; ++k) {
+          h = keyed_hash(h, static_cast<uint64_t>(domain.first_global_id + sample.items[k]));
         }
         counts[static_cast<int64_t>(h >> 1)] += 1;
       }
@@ -216,6 +214,34 @@ TEST(Loader, ResumeFromACursorYieldsTheRemainingBatches) {
     ++step;
   }
   EXPECT_EQ(step, static_cast<int64_t>(full.size()));
+}
+
+TEST(Loader, WindowsOfStepsGiveTheBatchesOfOneWholeEpochShare) {
+  const Dataset dataset = Dataset::open(dataset_dir());
+  auto tables = tables_for(dataset);
+  auto epoch_batches = [&](int64_t window_samples, int64_t first_step) {
+    LoaderOptions options;
+    options.global_batch = 10 * comm().size();
+    options.rank = comm().rank();
+    options.world_size = comm().size();
+    options.window_samples = window_samples;
+    Loader loader(dataset, options);
+    loader.start_epoch(1, first_step, tables);
+    std::vector<Batch> batches;
+    while (auto batch = loader.next()) batches.push_back(std::move(*batch));
+    return batches;
+  };
+  const std::vector<Batch> whole = epoch_batches(int64_t{1} << 40, 0);
+  ASSERT_GT(whole.size(), 4u);
+  // Windows of 1 and of 2 steps, from the start and mid-epoch.
+  for (const auto& [window, first] : {std::pair<int64_t, int64_t>{1, 0}, {25, 0}, {25, 2}}) {
+    const std::vector<Batch> windowed = epoch_batches(window, first);
+    ASSERT_EQ(windowed.size() + first, whole.size()) << window;
+    for (size_t i = 0; i < windowed.size(); ++i) {
+      EXPECT_TRUE(at::equal(windowed[i].view.item_seq, whole[i + first].view.item_seq)) << window << " " << i;
+      EXPECT_TRUE(at::equal(windowed[i].pos_item, whole[i + first].pos_item)) << window << " " << i;
+    }
+  }
 }
 
 TEST(Loader, InterestWidthIsTheGlobalMaximum) {

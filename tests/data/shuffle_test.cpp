@@ -12,11 +12,14 @@
 #include <numeric>
 #include <random>
 
-#include "data/dataset_writer.h"
 #include "data/loader.h"
+#include "tools/dataset_writer.h"
 
 namespace missrec::data {
 namespace {
+
+using tools::DatasetWriter;
+using tools::DomainContent;
 
 constexpr int64_t kBatch = 256;
 constexpr int kEpochs = 3;

@@ -39,6 +39,21 @@ std::string nccl_version_string() {
 
 namespace {
 
+// Bytes per row (dim 0) of `tensor`.
+int64_t row_bytes_of(const at::Tensor& tensor) {
+  int64_t bytes = tensor.element_size();
+  for (int64_t d = 1; d < tensor.dim(); ++d) bytes *= tensor.size(d);
+  return bytes;
+}
+
+// An empty tensor like `like` with the row counts' sum as its rows.
+at::Tensor rows_like(const at::Tensor& like, const std::vector<int64_t>& rows) {
+  std::vector<int64_t> shape = like.sizes().vec();
+  shape[0] = 0;
+  for (int64_t r : rows) shape[0] += r;
+  return at::empty(shape, like.options());
+}
+
 ncclDataType_t nccl_type(at::ScalarType type) {
   switch (type) {
     case at::kFloat:
@@ -256,13 +271,8 @@ class NcclCommunicator final : public Communicator {
     // Sizes are host values: exchange them over MPI, then one NCCL broadcast per rank
     // inside a group (NCCL has no allgatherv).
     std::vector<int64_t> rows = host_.allgather_counts(tensor.size(0));
-    int64_t row_bytes = tensor.element_size();
-    for (int64_t d = 1; d < tensor.dim(); ++d) row_bytes *= tensor.size(d);
-    int64_t total = 0;
-    for (int64_t r : rows) total += r;
-    std::vector<int64_t> shape = tensor.sizes().vec();
-    shape[0] = total;
-    at::Tensor out = at::empty(shape, tensor.options());
+    const int64_t row_bytes = row_bytes_of(tensor);
+    at::Tensor out = rows_like(tensor, rows);
     auto* out_bytes = static_cast<uint8_t*>(out.data_ptr());
     if (tensor.numel() > 0) mark_used_by_comm_stream(tensor);
     if (out.numel() > 0) mark_used_by_comm_stream(out);
@@ -292,13 +302,8 @@ class NcclCommunicator final : public Communicator {
     // Counts are host values: exchanged over MPI, then one send and one receive per peer
     // inside a group (NCCL has no alltoallv).
     std::vector<int64_t> rows = host_.alltoall_counts(send_rows);
-    int64_t row_bytes = send.element_size();
-    for (int64_t d = 1; d < send.dim(); ++d) row_bytes *= send.size(d);
-    int64_t total = 0;
-    for (int64_t r : rows) total += r;
-    std::vector<int64_t> shape = send.sizes().vec();
-    shape[0] = total;
-    at::Tensor out = at::empty(shape, send.options());
+    const int64_t row_bytes = row_bytes_of(send);
+    at::Tensor out = rows_like(send, rows);
     const auto* send_bytes = static_cast<const uint8_t*>(send.data_ptr());
     auto* out_bytes = static_cast<uint8_t*>(out.data_ptr());
     if (send.numel() > 0) mark_used_by_comm_stream(send);
