@@ -4,13 +4,13 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "tools/dataset_writer.h"
 #include "runtime/comm.h"
 #include "runtime/error.h"
 #include "runtime/mpi_world.h"
 #include "runtime/threads.h"
 #include "tools/cluster_bench.h"
 #include "tools/data_bench.h"
+#include "tools/dataset_writer.h"
 #include "tools/synth.h"
 #include "tools/train_bench.h"
 

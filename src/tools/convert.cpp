@@ -7,8 +7,8 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "tools/dataset_writer.h"
 #include "runtime/error.h"
+#include "tools/dataset_writer.h"
 
 namespace missrec::tools {
 

@@ -8,9 +8,9 @@
 #include <numeric>
 #include <vector>
 
-#include "tools/dataset_writer.h"
 #include "data/keyed_random.h"
 #include "runtime/error.h"
+#include "tools/dataset_writer.h"
 
 namespace missrec::tools {
 

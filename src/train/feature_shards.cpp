@@ -23,7 +23,8 @@ bool shard_features(const runtime::DataConfig& data, const data::Dataset& datase
 }
 
 int64_t feature_bytes(const model::ItemFeatures& features) {
-  return features.text.nbytes() + features.image.nbytes() + (features.text_aug.defined() ? features.text_aug.nbytes() : 0);
+  return features.text.nbytes() + features.image.nbytes() +
+         (features.text_aug.defined() ? features.text_aug.nbytes() : 0);
 }
 
 FeatureShards::FeatureShards(const data::Dataset& dataset, at::ScalarType dtype, runtime::Communicator& comm)

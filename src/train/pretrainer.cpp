@@ -71,8 +71,7 @@ class Pretrainer final : public TrainingTask {
               << loader_.dropped_per_epoch() << " samples dropped per epoch), " << comm_.size() << " ranks on "
               << comm_.backend_name() << ", negatives " << runtime::name_of(config_.contrastive.negatives)
               << ", gradient buffer " << sync_.bytes() / 1e6 << " MB, item features "
-              << (shards_ ? "sharded (" + std::to_string(features_.text.size(0)) + " rows on rank 0, "
-                          : "replicated (")
+              << (shards_ ? "sharded (" + std::to_string(features_.text.size(0)) + " rows on rank 0, " : "replicated (")
               << feature_bytes(features_) << " bytes)"
               << "; run directory " << config_.run_dir();
   }
