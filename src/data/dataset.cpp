@@ -65,16 +65,15 @@ int64_t check_offsets(const H5File& file, const std::string& group, const std::s
 }
 
 // Checks that every id of a 1-D dataset lies in [0, n_items), in blocks so memory stays
-// small for large splits; `what` names an element ("sample", "element").
+// small for large splits; an error reads "<what> <index><is> <id> outside [0, n_items)".
 void check_ids(const H5File& file, const std::string& dataset, const std::string& at, int64_t count, int64_t n_items,
-               const char* what) {
+               const char* what, const char* is) {
   constexpr int64_t kBlock = 1 << 22;
   for (int64_t start = 0; start < count; start += kBlock) {
     const std::vector<int32_t> ids = file.read_int32(dataset, start, std::min(kBlock, count - start));
     for (size_t i = 0; i < ids.size(); ++i) {
       if (ids[i] < 0 || ids[i] >= n_items) {
-        runtime::throw_input_error(at, std::string(what) + " " + std::to_string(start + static_cast<int64_t>(i)) +
-                                           (std::string(what) == "sample" ? " has item id " : " is item id ") +
+        runtime::throw_input_error(at, std::string(what) + " " + std::to_string(start + static_cast<int64_t>(i)) + is +
                                            std::to_string(ids[i]) + " outside [0, " + std::to_string(n_items) + ")");
       }
     }
@@ -91,8 +90,8 @@ SampleSegment load_segment(const H5File& file, const std::string& split, int dom
   const int64_t nnz = check_vector(file, group + "/items", -1)[0];
   segment.samples = check_offsets(file, group, at, nnz);
   check_vector(file, group + "/target", segment.samples);
-  check_ids(file, group + "/target", at + "/target", segment.samples, n_items, "sample");
-  check_ids(file, group + "/items", at + "/items", nnz, n_items, "element");
+  check_ids(file, group + "/target", at + "/target", segment.samples, n_items, "sample", " has item id ");
+  check_ids(file, group + "/items", at + "/items", nnz, n_items, "element", " is item id ");
   if (file.exists(group + "/user")) {
     check_vector(file, group + "/user", segment.samples);
     segment.has_user = true;

@@ -4,6 +4,7 @@
 
 #include "data/feature_table.h"
 #include "runtime/comm.h"
+#include "train/model_setup.h"
 
 namespace missrec::train {
 
@@ -17,7 +18,7 @@ bool shard_features(const runtime::DataConfig& data, const data::Dataset& datase
       break;
   }
   const int64_t width = dataset.text_dim() + dataset.image_dim() + (dataset.has_text_aug() ? dataset.text_dim() : 0);
-  const int64_t element = data.feature_dtype == runtime::FeatureDtype::kFloat32 ? 4 : 2;
+  const auto element = static_cast<int64_t>(c10::elementSize(feature_dtype_of(data)));
   const double megabytes = static_cast<double>(dataset.total_items() + 1) * width * element / 1e6;
   return ranks > 1 && megabytes > static_cast<double>(data.shard_above_mb);
 }
