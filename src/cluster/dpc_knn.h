@@ -42,7 +42,8 @@ struct DpcStats {
   int64_t tile_rows = 0;         // rows per GEMM call
   int64_t pass_rows = 0;         // rows summarised per pass (whole tiles within the budget)
   int64_t unresolved_rows = 0;   // rows whose delta needed a full scan (all ranks)
-  int64_t candidate_pairs = 0;   // sampled method: distances computed for the candidates' exact delta (all ranks)
+  int64_t candidate_pairs = 0;   // sampled method: distances computed for the exact deltas (all ranks)
+  int64_t cell_pairs = 0;        // sampled method: distances this rank computed for its cells' delta
   double distance_gemm_s = 0.0;  // pass 1 on this rank: the distance GEMM calls
   double selection_s = 0.0;      // pass 1 on this rank: finishing the distances and the per-row selection
   double seconds = 0.0;

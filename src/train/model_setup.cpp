@@ -52,7 +52,11 @@ at::ScalarType feature_dtype_of(const runtime::DataConfig& data) {
 
 model::ItemFeatures load_features(const data::Dataset& dataset, const runtime::Config& config, at::Device device) {
   const data::FeatureTables tables = data::load_feature_tables(dataset, device, feature_dtype_of(config.data));
-  return model::ItemFeatures{tables.text, tables.image, tables.text_aug};
+  model::ItemFeatures features;
+  features.text = tables.text;
+  features.image = tables.image;
+  features.text_aug = tables.text_aug;
+  return features;
 }
 
 void seed_rank_generators(uint64_t seed, uint64_t purpose, int rank) {

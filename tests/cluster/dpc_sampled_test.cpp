@@ -1,6 +1,6 @@
 // The sampled DPC-KNN at whatever -np mpirun gives: P ranks compute what one rank
 // computes, bit for bit; on separated blobs it finds the exact method's clusters (adjusted
-// Rand index); its density estimate follows the exact one and needs the sample (a
+// Rand index), also where hubs crowd a few cells; its density estimate follows the exact one and needs the sample (a
 // broken estimator fails); a sample as large as N is the exact method.
 #include <gtest/gtest.h>
 
@@ -10,6 +10,7 @@
 
 #include "cluster/agreement.h"
 #include "cluster/dpc_knn.h"
+#include "runtime/comm.h"
 #include "support/mpi_test_env.h"
 #include "support/single_rank_comm.h"
 
@@ -57,6 +58,42 @@ TEST(DpcSampled, AnyRankCountComputesWhatOneRankComputes) {
         std::tuple{"centroids", world.centroids, one.centroids}}) {
     EXPECT_TRUE(at::equal(a, b)) << name << " differs at np=" << comm().size();
   }
+}
+
+// Blobs in 64 dimensions, each a dense core (2% of its tokens, radius 0.1) inside a shell
+// of radius 1: a sample point in a core is nearer to the blob's shell tokens than any
+// sample point on the shell (distance 1 against about 1.4), so it is the nearest sample
+// point of the whole blob (a hub) and its cell holds far more than N/m tokens.
+at::Tensor cored_shells(int64_t n, int64_t dim, int64_t blobs, uint64_t seed) {
+  at::manual_seed(seed);
+  const at::Tensor means = at::randn({blobs, dim}) * 10.0;
+  const at::Tensor which = at::randint(0, blobs, {n}, at::kLong);
+  const at::Tensor directions = at::randn({n, dim});
+  const at::Tensor unit = directions / directions.norm(2, 1, true);
+  const at::Tensor radius = at::where(at::rand({n}).lt(0.02), at::full({n}, 0.1), at::ones({n}));
+  return means.index_select(0, which) + unit * (radius * (0.9 + 0.2 * at::rand({n}))).unsqueeze(1);
+}
+
+TEST(DpcSampled, CrowdedCellsAreSplit) {
+  const int64_t n = 8000;
+  const at::Tensor tokens = cored_shells(n, 64, 4, 5);
+  const DpcOptions options = options_for(20, 100, 500);
+  testing::SingleRankCommunicator single;
+  DpcStats stats;
+  const DpcResult world = dpc_knn_sampled(tokens, options, comm(), &stats);
+  const DpcResult one = dpc_knn_sampled(tokens, options, single);
+  EXPECT_TRUE(at::equal(world.center_index, one.center_index));
+  EXPECT_TRUE(at::equal(world.cluster_index, one.cluster_index));
+  at::Tensor pairs = at::full({1}, static_cast<double>(stats.cell_pairs), at::kDouble);
+  comm().allreduce(pairs, runtime::ReduceOp::kSum);
+  // Each token against a few cells of about N/m tokens (16 here) and the samples of the
+  // cells it was split in: 362 per token; the hub cells unsplit cost 1,538.
+  const double per_token = pairs.item<double>() / static_cast<double>(n);
+  std::printf("cell distances per token: %.1f\n", per_token);
+  EXPECT_LT(per_token, 600.0);
+  const DpcResult exact = dpc_knn(tokens, options, comm());
+  const double ari = adjusted_rand_index(world.cluster_index, exact.cluster_index);
+  EXPECT_GT(ari, 0.95);  // 0.995
 }
 
 TEST(DpcSampled, FindsTheExactMethodsClusters) {
