@@ -65,8 +65,10 @@ DpcResult dpc_knn(const at::Tensor& tokens, const DpcOptions& options, runtime::
 //  * delta: the nearest strictly denser point among the sample and among the point's
 //    candidates: the tokens whose nearest sample point is the point's own nearest sample
 //    point or one of that one's 3 nearest sample neighbours (the maximum distance to the
-//    sample when none is denser); then made exact for the 2K highest scores (the center
-//    candidates), against the tokens denser than each;
+//    sample when none is denser); a cell of more than 8 N/m tokens (a hub) is compared
+//    with its uncrowded neighbours and split the same way, up to 3 levels; then made
+//    exact for the 2K highest scores (the center candidates), against the tokens denser
+//    than each;
 //  * centers, assignment and centroids as in the exact method.
 // Identical on every rank and at any rank count. N <= m runs the exact method.
 // docs/scaling.md has its cost and its agreement with the exact method.

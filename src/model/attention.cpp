@@ -1,5 +1,8 @@
 #include "model/attention.h"
 
+#include <ATen/Parallel.h>
+#include <c10/util/BFloat16.h>
+
 #include <cmath>
 
 #include "model/attention_kernel.h"
@@ -16,6 +19,38 @@ MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t hidden, int64_t heads, do
   in_proj_bias = register_parameter("in_proj_bias", torch::zeros({3 * hidden}));
   out_proj = register_module("out_proj", torch::nn::Linear(hidden, hidden));
 }
+
+namespace {
+
+// Float32 values rounded to bfloat16's precision (to nearest, ties to even, as a cast to
+// bf16 rounds), kept in float32: one pass instead of a cast to bf16 and one back.
+torch::Tensor round_to_bf16_values(const torch::Tensor& x) {
+  const torch::Tensor in = x.contiguous();
+  torch::Tensor out = torch::empty_like(in);
+  const float* src = in.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  at::parallel_for(0, in.numel(), int64_t{1} << 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      dst[i] = c10::detail::f32_from_bits(c10::detail::round_to_nearest_even(src[i]));
+    }
+  });
+  return out;
+}
+
+// The cast to bf16 and back as one autograd node: the gradient is rounded the same way,
+// as the two casts' backward would round it.
+class RoundToBf16 : public torch::autograd::Function<RoundToBf16> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* /*context*/, const torch::Tensor& x) {
+    return round_to_bf16_values(x);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* /*context*/,
+                                               torch::autograd::tensor_list grads) {
+    return {round_to_bf16_values(grads[0])};
+  }
+};
+
+}  // namespace
 
 torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& query, const torch::Tensor& key_value,
                                               const torch::Tensor& key_padding) {
@@ -49,7 +84,7 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> MultiheadAttentionImpl::
     std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> qkv) {
   auto& [q, k, v] = qkv;
   if (!runs_cpu_kernel(q, k, v) || !runtime::bf16_autocast(at::kCPU)) return qkv;
-  const auto rounded = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kFloat); };
+  const auto rounded = [](const torch::Tensor& t) { return RoundToBf16::apply(t); };
   return {rounded(q), rounded(k), rounded(v)};
 }
 
