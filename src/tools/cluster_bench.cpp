@@ -80,7 +80,10 @@ std::string run_cluster_bench(const ClusterBenchOptions& options, runtime::Commu
   json["tile_rows"] = stats.tile_rows;
   json["pass_rows"] = stats.pass_rows;
   json["unresolved_rows"] = stats.unresolved_rows;
-  if (sampled) json["candidate_pairs"] = stats.candidate_pairs;
+  if (sampled) {
+    json["candidate_pairs"] = stats.candidate_pairs;
+    json["rank0_cell_pairs"] = stats.cell_pairs;
+  }
   json["rank0_distance_gemm_s"] = stats.distance_gemm_s;
   json["rank0_selection_s"] = stats.selection_s;
   if (sampled && options.with_exact) {
