@@ -76,8 +76,12 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> MultiheadAttentionImpl::
   const auto biases = in_proj_bias.chunk(3, 0);
   // Like torch: q is scaled before the product.
   const double scale = 1.0 / std::sqrt(static_cast<double>(hidden_ / heads_));
-  return {model::linear(query, weights[0], biases[0]) * scale, model::linear(key_value, weights[1], biases[1]),
-          model::linear(key_value, weights[2], biases[2])};
+  if (query.is_same(key_value)) {
+    const auto qkv = model::linears(query, {{weights[0], biases[0]}, {weights[1], biases[1]}, {weights[2], biases[2]}});
+    return {qkv[0] * scale, qkv[1], qkv[2]};
+  }
+  const auto kv = model::linears(key_value, {{weights[1], biases[1]}, {weights[2], biases[2]}});
+  return {model::linear(query, weights[0], biases[0]) * scale, kv[0], kv[1]};
 }
 
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> MultiheadAttentionImpl::bf16_operands(

@@ -1,5 +1,9 @@
 #include "model/linear.h"
 
+#include <glog/logging.h>
+
+#include <array>
+
 #include "model/kernel_choice.h"
 #include "runtime/autocast_state.h"
 #include "runtime/onednn_sgemm.h"
@@ -25,6 +29,16 @@ void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, c
   }
 }
 
+// y = x W^T + b in float32 for operands x [rows, in] and W [out, in] of one dtype.
+torch::Tensor affine(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  const int64_t rows = x.size(0), in = x.size(1), out = weight.size(0);
+  // y starts as the bias rows (a copy: a [1, out] view of the bias is already contiguous).
+  torch::Tensor y = torch::empty({rows, out}, x.options().dtype(torch::kFloat));
+  y.copy_(bias.view({1, out}).expand({rows, out}));
+  gemm(false, true, rows, out, in, x, in, weight, in, 1.0f, y, out);
+  return y;
+}
+
 // y = x W^T + b with its products' operands (x, W and the output gradient) in
 // `Operands` (float32 or bf16) and everything else, y and the gradients included, in
 // float32.
@@ -35,13 +49,8 @@ class OneDnnLinear : public torch::autograd::Function<OneDnnLinear<Operands>> {
                                const torch::Tensor& bias) {
     const torch::Tensor x = x_in.to(Operands).contiguous();
     const torch::Tensor weight = weight_in.to(Operands).contiguous();
-    const int64_t rows = x.size(0), in = x.size(1), out = weight.size(0);
-    // y starts as the bias rows (a copy: a [1, out] view of the bias is already contiguous).
-    torch::Tensor y = torch::empty({rows, out}, x_in.options().dtype(torch::kFloat));
-    y.copy_(bias.view({1, out}).expand({rows, out}));
-    gemm(false, true, rows, out, in, x, in, weight, in, 1.0f, y, out);
     ctx->save_for_backward({x, weight});
-    return y;
+    return affine(x, weight, bias);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -65,20 +74,105 @@ class OneDnnLinear : public torch::autograd::Function<OneDnnLinear<Operands>> {
   }
 };
 
-}  // namespace
+// y_j = x W_j^T + b_j for `count` (2 or 3) layers on one input (W_2 and b_2 unused
+// placeholders for two: an autograd function takes no undefined inputs here): x is
+// converted once, and its gradient is accumulated in one buffer by the GEMMs (beta 1)
+// instead of summed by autograd. Operands and precision as OneDnnLinear.
+template <torch::ScalarType Operands>
+class SharedInputLinear : public torch::autograd::Function<SharedInputLinear<Operands>> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& w0,
+                               const torch::Tensor& b0, const torch::Tensor& w1, const torch::Tensor& b1,
+                               const torch::Tensor& w2, const torch::Tensor& b2, int64_t count) {
+    const torch::Tensor x = x_in.to(Operands).contiguous();
+    variable_list saved = {x};
+    variable_list ys;
+    const std::array<std::pair<torch::Tensor, torch::Tensor>, 3> layers = {{{w0, b0}, {w1, b1}, {w2, b2}}};
+    for (int64_t j = 0; j < count; ++j) {
+      saved.push_back(layers[j].first.to(Operands).contiguous());
+      ys.push_back(affine(x, saved.back(), layers[j].second));
+    }
+    ctx->save_for_backward(saved);
+    return ys;
+  }
 
-torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    const torch::Tensor& x = saved[0];
+    const int64_t rows = x.size(0), in = x.size(1);
+    const auto fp32 = x.options().dtype(torch::kFloat);
+    variable_list out(8);
+    float beta = 0.0f;
+    for (size_t j = 0; j + 1 < saved.size(); ++j) {
+      if (!grads[j].defined()) continue;
+      const torch::Tensor& weight = saved[j + 1];
+      const int64_t width = weight.size(0);
+      const torch::Tensor grad_y = grads[j].to(Operands).contiguous();
+      if (ctx->needs_input_grad(0)) {
+        if (!out[0].defined()) out[0] = torch::empty({rows, in}, fp32);
+        gemm(false, false, rows, in, width, grad_y, width, weight, in, beta, out[0], in);
+        beta = 1.0f;
+      }
+      if (ctx->needs_input_grad(1 + 2 * j)) {
+        out[1 + 2 * j] = torch::empty({width, in}, fp32);
+        gemm(true, false, width, in, rows, grad_y, width, x, in, 0.0f, out[1 + 2 * j], in);
+      }
+      if (ctx->needs_input_grad(2 + 2 * j)) out[2 + 2 * j] = grads[j].contiguous().sum(0);
+    }
+    return out;
+  }
+};
+
+// Whether linear() runs OneDnnLinear for these tensors, and in which precision.
+struct KernelChoice {
+  bool one_dnn = false;
+  bool bf16 = false;
+};
+
+KernelChoice kernel_for(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   const bool cpu_float = x.dim() == 2 && x.is_cpu() && x.scalar_type() == torch::kFloat &&
                          weight.scalar_type() == torch::kFloat &&
                          (!bias.defined() || bias.scalar_type() == torch::kFloat) && !TensorOpsOnly::active();
   // Inside bf16 autocast without the bf16 GEMM, LibTorch's linear, which autocast runs in bf16.
   const bool bf16 = runtime::bf16_autocast(at::kCPU);
-  if (!cpu_float || !(bf16 ? runtime::has_onednn_bf16_gemm() : runtime::has_onednn_sgemm())) {
-    return torch::nn::functional::linear(x, weight, bias);
+  return {cpu_float && (bf16 ? runtime::has_onednn_bf16_gemm() : runtime::has_onednn_sgemm()), bf16};
+}
+
+torch::Tensor bias_or_zeros(const torch::Tensor& bias, const torch::Tensor& weight) {
+  return bias.defined() ? bias : torch::zeros({weight.size(0)}, weight.options());
+}
+
+}  // namespace
+
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  const KernelChoice kernel = kernel_for(x, weight, bias);
+  if (!kernel.one_dnn) return torch::nn::functional::linear(x, weight, bias);
+  const torch::Tensor full_bias = bias_or_zeros(bias, weight);
+  return kernel.bf16 ? OneDnnLinear<torch::kBFloat16>::apply(x, weight, full_bias)
+                     : OneDnnLinear<torch::kFloat>::apply(x, weight, full_bias);
+}
+
+std::vector<torch::Tensor> linears(const torch::Tensor& x,
+                                   const std::vector<std::pair<torch::Tensor, torch::Tensor>>& layers) {
+  CHECK(layers.size() == 2 || layers.size() == 3) << "linears takes two or three layers, not " << layers.size();
+  bool one_dnn = true;
+  for (const auto& [weight, bias] : layers) one_dnn = one_dnn && kernel_for(x, weight, bias).one_dnn;
+  if (!one_dnn) {
+    std::vector<torch::Tensor> ys;
+    for (const auto& [weight, bias] : layers) ys.push_back(linear(x, weight, bias));
+    return ys;
   }
-  const torch::Tensor full_bias = bias.defined() ? bias : torch::zeros({weight.size(0)}, weight.options());
-  return bf16 ? OneDnnLinear<torch::kBFloat16>::apply(x, weight, full_bias)
-              : OneDnnLinear<torch::kFloat>::apply(x, weight, full_bias);
+  const torch::Tensor unused = torch::empty({0}, x.options());
+  const auto weight = [&](size_t j) { return j < layers.size() ? layers[j].first : unused; };
+  const auto bias = [&](size_t j) {
+    return j < layers.size() ? bias_or_zeros(layers[j].second, layers[j].first) : unused;
+  };
+  const auto count = static_cast<int64_t>(layers.size());
+  return kernel_for(x, weight(0), bias(0)).bf16
+             ? SharedInputLinear<torch::kBFloat16>::apply(x, weight(0), bias(0), weight(1), bias(1), weight(2), bias(2),
+                                                          count)
+             : SharedInputLinear<torch::kFloat>::apply(x, weight(0), bias(0), weight(1), bias(1), weight(2), bias(2),
+                                                       count);
 }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer) {

@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <utility>
+#include <vector>
+
 namespace missrec::model {
 
 // y = x W^T + b, as torch's linear. For x [M, K] float32 on the CPU, when the process
@@ -15,5 +18,11 @@ namespace missrec::model {
 // which autocast casts itself.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
 torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer);
+
+// linear() of two or three layers (weight, bias) on one input, as one autograd node where
+// linear() would use oneDNN: x is converted to the products' dtype once and its gradient
+// accumulated by the GEMMs in one buffer (the attention's projections share their input).
+std::vector<torch::Tensor> linears(const torch::Tensor& x,
+                                   const std::vector<std::pair<torch::Tensor, torch::Tensor>>& layers);
 
 }  // namespace missrec::model
