@@ -53,6 +53,13 @@ Sample draw_sample(const Run& run, int64_t m) {
   return sample;
 }
 
+// Distances of a block's rows to their own columns set to +inf: own[i] is row i's column
+// (the row is a sample point), or -1.
+void hide_own_columns(at::Tensor& block, const at::Tensor& own) {
+  const at::Tensor sampled_rows = own.ge(0).nonzero().squeeze(1);
+  block.index_put_({sampled_rows, own.index_select(0, sampled_rows)}, kInf);
+}
+
 // Pass 1's results for the owned rows.
 struct SampleSummaries {
   at::Tensor knn_sums;    // [owned] float64: the k' smallest squared distances to the sample, summed
@@ -70,9 +77,7 @@ class SampleDensity final : public DistanceHandler {
   void add_block(int64_t r0, int64_t r1, at::Tensor& block) override {
     const int64_t local = r0 - run_.own.begin;
     out_.row_maxima.narrow(0, local, r1 - r0).copy_(std::get<0>(block.max(1)));
-    const at::Tensor own = sample_.position.slice(0, r0, r1);
-    const at::Tensor sampled_rows = own.ge(0).nonzero().squeeze(1);
-    block.index_put_({sampled_rows, own.index_select(0, sampled_rows)}, kInf);
+    hide_own_columns(block, sample_.position.slice(0, r0, r1));
     const int64_t wanted = std::max<int64_t>(sample_k_, kNeighbourCells + 1);
     const auto [values, index] = block.topk(wanted, 1, /*largest=*/false, /*sorted=*/true);
     out_.knn_sums.narrow(0, local, r1 - r0).copy_(values.narrow(1, 0, sample_k_).to(at::kDouble).sum(1));
@@ -174,9 +179,7 @@ class NearestColumns final : public DistanceHandler {
   NearestColumns(const at::Tensor& position, at::Tensor& nearest) : position_(position), nearest_(nearest) {}
 
   void add_block(int64_t p0, int64_t p1, at::Tensor& block) override {
-    const at::Tensor own = position_.slice(0, p0, p1);
-    const at::Tensor sampled_rows = own.ge(0).nonzero().squeeze(1);
-    block.index_put_({sampled_rows, own.index_select(0, sampled_rows)}, kInf);
+    hide_own_columns(block, position_.slice(0, p0, p1));
     nearest_.slice(0, p0, p1).copy_(std::get<1>(block.topk(nearest_.size(1), 1, /*largest=*/false, /*sorted=*/true)));
   }
 
