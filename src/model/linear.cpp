@@ -39,45 +39,12 @@ torch::Tensor affine(const torch::Tensor& x, const torch::Tensor& weight, const 
   return y;
 }
 
-// y = x W^T + b with its products' operands (x, W and the output gradient) in
-// `Operands` (float32 or bf16) and everything else, y and the gradients included, in
-// float32.
-template <torch::ScalarType Operands>
-class OneDnnLinear : public torch::autograd::Function<OneDnnLinear<Operands>> {
- public:
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& weight_in,
-                               const torch::Tensor& bias) {
-    const torch::Tensor x = x_in.to(Operands).contiguous();
-    const torch::Tensor weight = weight_in.to(Operands).contiguous();
-    ctx->save_for_backward({x, weight});
-    return affine(x, weight, bias);
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const variable_list saved = ctx->get_saved_variables();
-    const torch::Tensor& x = saved[0];
-    const torch::Tensor& weight = saved[1];
-    const torch::Tensor grad_y = grads[0].to(Operands).contiguous();
-    const int64_t rows = x.size(0), in = x.size(1), out = weight.size(0);
-    const auto fp32 = x.options().dtype(torch::kFloat);
-    torch::Tensor grad_x, grad_weight, grad_bias;
-    if (ctx->needs_input_grad(0)) {
-      grad_x = torch::empty({rows, in}, fp32);
-      gemm(false, false, rows, in, out, grad_y, out, weight, in, 0.0f, grad_x, in);
-    }
-    if (ctx->needs_input_grad(1)) {
-      grad_weight = torch::empty({out, in}, fp32);
-      gemm(true, false, out, in, rows, grad_y, out, x, in, 0.0f, grad_weight, in);
-    }
-    if (ctx->needs_input_grad(2)) grad_bias = grads[0].contiguous().sum(0);
-    return {grad_x, grad_weight, grad_bias};
-  }
-};
-
-// y_j = x W_j^T + b_j for `count` (2 or 3) layers on one input (W_2 and b_2 unused
-// placeholders for two: an autograd function takes no undefined inputs here): x is
-// converted once, and its gradient is accumulated in one buffer by the GEMMs (beta 1)
-// instead of summed by autograd. Operands and precision as OneDnnLinear.
+// y_j = x W_j^T + b_j for `count` (1 to 3) layers on one input (the W_j and b_j past
+// count: unused placeholders, as an autograd function takes no undefined inputs here),
+// with the products' operands (x, the W_j and the output gradients) in `Operands`
+// (float32 or bf16) and everything else, the y_j and the gradients included, in float32.
+// x is converted once, and its gradient is accumulated in one buffer by the GEMMs
+// (beta 1) instead of summed by autograd.
 template <torch::ScalarType Operands>
 class SharedInputLinear : public torch::autograd::Function<SharedInputLinear<Operands>> {
  public:
@@ -123,7 +90,7 @@ class SharedInputLinear : public torch::autograd::Function<SharedInputLinear<Ope
   }
 };
 
-// Whether linear() runs OneDnnLinear for these tensors, and in which precision.
+// Whether linear() runs SharedInputLinear (oneDNN) for these tensors, and in which precision.
 struct KernelChoice {
   bool one_dnn = false;
   bool bf16 = false;
@@ -142,14 +109,26 @@ torch::Tensor bias_or_zeros(const torch::Tensor& bias, const torch::Tensor& weig
   return bias.defined() ? bias : torch::zeros({weight.size(0)}, weight.options());
 }
 
+// SharedInputLinear for 1 to 3 layers, in the precision autocast asks for.
+std::vector<torch::Tensor> shared_input_linear(const torch::Tensor& x,
+                                               const std::vector<std::pair<torch::Tensor, torch::Tensor>>& layers) {
+  const torch::Tensor unused = torch::empty({0}, x.options());
+  const auto weight = [&](size_t j) { return j < layers.size() ? layers[j].first : unused; };
+  const auto bias = [&](size_t j) {
+    return j < layers.size() ? bias_or_zeros(layers[j].second, layers[j].first) : unused;
+  };
+  const auto count = static_cast<int64_t>(layers.size());
+  return runtime::bf16_autocast(at::kCPU) ? SharedInputLinear<torch::kBFloat16>::apply(
+                                                x, weight(0), bias(0), weight(1), bias(1), weight(2), bias(2), count)
+                                          : SharedInputLinear<torch::kFloat>::apply(x, weight(0), bias(0), weight(1),
+                                                                                    bias(1), weight(2), bias(2), count);
+}
+
 }  // namespace
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  const KernelChoice kernel = kernel_for(x, weight, bias);
-  if (!kernel.one_dnn) return torch::nn::functional::linear(x, weight, bias);
-  const torch::Tensor full_bias = bias_or_zeros(bias, weight);
-  return kernel.bf16 ? OneDnnLinear<torch::kBFloat16>::apply(x, weight, full_bias)
-                     : OneDnnLinear<torch::kFloat>::apply(x, weight, full_bias);
+  if (!kernel_for(x, weight, bias).one_dnn) return torch::nn::functional::linear(x, weight, bias);
+  return shared_input_linear(x, {{weight, bias}})[0];
 }
 
 std::vector<torch::Tensor> linears(const torch::Tensor& x,
@@ -162,17 +141,7 @@ std::vector<torch::Tensor> linears(const torch::Tensor& x,
     for (const auto& [weight, bias] : layers) ys.push_back(linear(x, weight, bias));
     return ys;
   }
-  const torch::Tensor unused = torch::empty({0}, x.options());
-  const auto weight = [&](size_t j) { return j < layers.size() ? layers[j].first : unused; };
-  const auto bias = [&](size_t j) {
-    return j < layers.size() ? bias_or_zeros(layers[j].second, layers[j].first) : unused;
-  };
-  const auto count = static_cast<int64_t>(layers.size());
-  return kernel_for(x, weight(0), bias(0)).bf16
-             ? SharedInputLinear<torch::kBFloat16>::apply(x, weight(0), bias(0), weight(1), bias(1), weight(2), bias(2),
-                                                          count)
-             : SharedInputLinear<torch::kFloat>::apply(x, weight(0), bias(0), weight(1), bias(1), weight(2), bias(2),
-                                                       count);
+  return shared_input_linear(x, layers);
 }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer) {
