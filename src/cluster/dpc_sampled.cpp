@@ -355,18 +355,19 @@ DpcResult dpc_knn_sampled(const at::Tensor& tokens, const DpcOptions& options, C
   comm.allreduce(max_distance, ReduceOp::kMax);
   max_distance = max_distance.sqrt();
   const Cells cells = group_cells(run, sample, summaries, comm);
-  VLOG(1) << "dpc-knn sampled: densities and cells, " << clock.elapsed() << " s so far";
+  LOG(INFO) << "dpc-knn sampled: densities and cells, " << clock.elapsed() << " s so far";
   int64_t cell_pairs = 0;
   at::Tensor best = nearest_denser(run, sample, cells, result.density, comm, cell_pairs);
-  VLOG(1) << "dpc-knn sampled: delta from the sample and the cells, " << clock.elapsed() << " s so far";
+  LOG(INFO) << "dpc-knn sampled: delta from the sample and the cells, " << clock.elapsed() << " s so far";
   const int64_t pairs = refine_candidates(run, result.density, max_distance,
                                           std::min(run.n, kCandidatesPerCenter * options.clusters), comm, best);
   result.delta = at::where(best.isfinite(), best.sqrt(), max_distance.expand({run.n}));
   result.score = result.delta * result.density;
-  VLOG(1) << "dpc-knn sampled: the candidates' exact delta (" << pairs << " pairs), " << clock.elapsed() << " s so far";
+  LOG(INFO) << "dpc-knn sampled: the candidates' exact delta (" << pairs << " pairs), " << clock.elapsed()
+            << " s so far";
   result.center_index = dpc::pick_centers(result.score, options.clusters);
   result.cluster_index = dpc::assign_clusters(run, result.center_index, comm);
-  VLOG(1) << "dpc-knn sampled: assignment, " << clock.elapsed() << " s so far";
+  LOG(INFO) << "dpc-knn sampled: assignment, " << clock.elapsed() << " s so far";
   result.centroids = dpc::centroids(run, result.cluster_index, options.clusters, comm);
   if (stats != nullptr) {
     stats->tile_rows = run.plan.tile;
