@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "cluster/distance_tiles.h"
@@ -40,15 +41,30 @@ struct Sample {
   Points points;        // the sample's tokens and squared norms
 };
 
+// m of `count` positions, the first m of a keyed permutation of [0, count), ascending
+// (`index`, int64 [m]), and each position's place among them or -1 (`position`, [count]).
+struct KeyedPick {
+  at::Tensor index;
+  at::Tensor position;
+};
+
+KeyedPick keyed_pick(int64_t count, int64_t m, uint64_t key, const at::TensorOptions& long_options) {
+  const data::KeyedPermutation permutation(count, key);
+  std::vector<int64_t> picked(static_cast<size_t>(m));
+  for (int64_t p = 0; p < m; ++p) picked[static_cast<size_t>(p)] = permutation(p);
+  std::sort(picked.begin(), picked.end());
+  KeyedPick pick;
+  pick.index = at::tensor(picked, at::kLong).to(long_options.device());
+  pick.position = at::full({count}, -1, long_options);
+  pick.position.index_put_({pick.index}, at::arange(m, long_options));
+  return pick;
+}
+
 Sample draw_sample(const Run& run, int64_t m) {
-  const data::KeyedPermutation permutation(run.n, data::keyed_hash(kSampleKey, static_cast<uint64_t>(run.n)));
-  std::vector<int64_t> ids(static_cast<size_t>(m));
-  for (int64_t p = 0; p < m; ++p) ids[static_cast<size_t>(p)] = permutation(p);
-  std::sort(ids.begin(), ids.end());
+  KeyedPick pick = keyed_pick(run.n, m, data::keyed_hash(kSampleKey, static_cast<uint64_t>(run.n)), run.long_options());
   Sample sample;
-  sample.index = at::tensor(ids, at::kLong).to(run.tokens.values.device());
-  sample.position = at::full({run.n}, -1, run.long_options());
-  sample.position.index_put_({sample.index}, at::arange(m, run.long_options()));
+  sample.index = std::move(pick.index);
+  sample.position = std::move(pick.position);
   sample.points = {run.tokens.values.index_select(0, sample.index), run.tokens.norms.index_select(0, sample.index)};
   return sample;
 }
@@ -196,22 +212,18 @@ class NearestColumns final : public DistanceHandler {
 Cells split_cell(const Run& run, const at::Tensor& members, int64_t mean_cell) {
   const int64_t s = members.size(0);
   const int64_t m = std::clamp<int64_t>((s + mean_cell - 1) / mean_cell, kNeighbourCells + 2, s);
-  const data::KeyedPermutation permutation(
-      s, data::keyed_hash(kSampleKey, static_cast<uint64_t>(s), static_cast<uint64_t>(members[0].item<int64_t>())));
-  std::vector<int64_t> picked(static_cast<size_t>(m));
-  for (int64_t p = 0; p < m; ++p) picked[static_cast<size_t>(p)] = permutation(p);
-  std::sort(picked.begin(), picked.end());
-  const at::Tensor positions = at::tensor(picked, at::kLong).to(members.device());
-  at::Tensor position = at::full({s}, -1, members.options());
-  position.index_put_({positions}, at::arange(m, members.options()));
-  const at::Tensor ids = members.index_select(0, positions);
+  const KeyedPick pick = keyed_pick(
+      s, m, data::keyed_hash(kSampleKey, static_cast<uint64_t>(s), static_cast<uint64_t>(members[0].item<int64_t>())),
+      members.options());
+  const at::Tensor& position = pick.position;
+  const at::Tensor ids = members.index_select(0, pick.index);
   const Points points{run.tokens.values.index_select(0, ids), run.tokens.norms.index_select(0, ids)};
   at::Tensor nearest = at::empty({s, kNeighbourCells + 1}, members.options());
   NearestColumns handler(position, nearest);
   for_each_distance_tile(RowSet{run.tokens, members, 0, s}, points, run.dim, TilePlan{kCellRowTile, kCellRowTile},
                          handler);
   const at::Tensor cell_of = at::where(position.ge(0), position, nearest.select(1, 0));
-  return cells_from(members, cell_of, m, nearest.index_select(0, positions).narrow(1, 0, kNeighbourCells));
+  return cells_from(members, cell_of, m, nearest.index_select(0, pick.index).narrow(1, 0, kNeighbourCells));
 }
 
 // The nearest strictly denser of `columns` for each of `rows` (token ids), as squared
