@@ -28,6 +28,12 @@ struct DpcOptions {
   int64_t sample_size = runtime::ClusterConfig{}.sample_size;
 };
 
+// Rows [begin, end) of the N tokens.
+struct TokenRange {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
 // Exact DPC-KNN on tokens [N, D], identical on every rank afterwards.
 struct DpcResult {
   at::Tensor density;        // [N] float32
@@ -44,6 +50,8 @@ struct DpcStats {
   int64_t unresolved_rows = 0;   // rows whose delta needed a full scan (all ranks)
   int64_t candidate_pairs = 0;   // sampled method: distances computed for the exact deltas (all ranks)
   int64_t cell_pairs = 0;        // sampled method: distances this rank computed for its cells' delta
+  int64_t peak_rows = 0;         // sampled method: the most token rows this rank held at once (its own
+                                 // and those it received; the sample's and centers' rows not counted)
   double distance_gemm_s = 0.0;  // pass 1 on this rank: the distance GEMM calls
   double selection_s = 0.0;      // pass 1 on this rank: finishing the distances and the per-row selection
   double seconds = 0.0;
@@ -74,6 +82,19 @@ DpcResult dpc_knn(const at::Tensor& tokens, const DpcOptions& options, runtime::
 // docs/scaling.md has its cost and its agreement with the exact method.
 DpcResult dpc_knn_sampled(const at::Tensor& tokens, const DpcOptions& options, runtime::Communicator& comm,
                           DpcStats* stats = nullptr);
+
+// The rows of the N tokens that rank `rank` of `size` passes to dpc_knn_sampled_shard:
+// whole distance tiles, contiguous, ascending in rank order.
+TokenRange sampled_shard(int64_t n, const DpcOptions& options, int rank, int size);
+
+// dpc_knn_sampled where each rank holds only its shard's rows (own_rows [end - begin, D]
+// of sampled_shard): no rank holds all N rows. The cells' and the candidates' distances
+// need other ranks' rows, which are sent to the rank that computes them (alltoallv; the
+// cells in rounds of about N/P rows); the sample's, the candidates' and the centers' rows
+// are gathered. N <= m gathers the N rows and runs the exact method. Same results as
+// dpc_knn_sampled, bit for bit.
+DpcResult dpc_knn_sampled_shard(const at::Tensor& own_rows, int64_t n, const DpcOptions& options,
+                                runtime::Communicator& comm, DpcStats* stats = nullptr);
 
 // The same semantics with the full N x N matrix, as the public implementation computes
 // it (cdist -> topk -> masked min): a reference for tests and the benchmark baseline.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -60,12 +61,13 @@ KeyedPick keyed_pick(int64_t count, int64_t m, uint64_t key, const at::TensorOpt
   return pick;
 }
 
-Sample draw_sample(const Run& run, int64_t m) {
+// Collective (the sample's rows gathered).
+Sample draw_sample(const Run& run, int64_t m, Communicator& comm) {
   KeyedPick pick = keyed_pick(run.n, m, data::keyed_hash(kSampleKey, static_cast<uint64_t>(run.n)), run.long_options());
   Sample sample;
   sample.index = std::move(pick.index);
   sample.position = std::move(pick.position);
-  sample.points = {run.tokens.values.index_select(0, sample.index), run.tokens.norms.index_select(0, sample.index)};
+  sample.points = dpc::gather_points(run, sample.index, comm);
   return sample;
 }
 
@@ -83,14 +85,15 @@ struct SampleSummaries {
   at::Tensor row_maxima;  // [max(owned, 1)] float32
 };
 
-// Pass 1's handler: squared distances of owned rows [r0, r1) to the sample, the row's own
-// column (a sampled token) set to +inf.
+// Pass 1's handler: squared distances of owned rows (positions [p0, p1) of run.tokens) to
+// the sample, the row's own column (a sampled token) set to +inf.
 class SampleDensity final : public DistanceHandler {
  public:
   SampleDensity(const Run& run, const Sample& sample, int64_t sample_k, SampleSummaries& out)
       : run_(run), sample_(sample), sample_k_(sample_k), out_(out) {}
 
-  void add_block(int64_t r0, int64_t r1, at::Tensor& block) override {
+  void add_block(int64_t p0, int64_t p1, at::Tensor& block) override {
+    const int64_t r0 = p0 + run_.first_row, r1 = p1 + run_.first_row;
     const int64_t local = r0 - run_.own.begin;
     out_.row_maxima.narrow(0, local, r1 - r0).copy_(std::get<0>(block.max(1)));
     hide_own_columns(block, sample_.position.slice(0, r0, r1));
@@ -108,18 +111,19 @@ class SampleDensity final : public DistanceHandler {
 };
 
 // The nearest strictly denser column of each row: blocks are squared distances of rows
-// [r0, r1) of `row_ids` (undefined: the rows are the tokens r0..r1 themselves) to columns
-// whose densities are `column_density`; the minimum over denser columns goes to
+// [p0, p1) of `row_ids` (undefined: the rows are the tokens p0 + row_offset onwards) to
+// columns whose densities are `column_density`; the minimum over denser columns goes to
 // best[row] if smaller (+inf where none).
 class NearestDenserColumn final : public DistanceHandler {
  public:
   NearestDenserColumn(const at::Tensor& row_ids, const at::Tensor& density, const at::Tensor& column_density,
-                      at::Tensor& best)
-      : row_ids_(row_ids), density_(density), column_density_(column_density), best_(best) {}
+                      at::Tensor& best, int64_t row_offset = 0)
+      : row_ids_(row_ids), density_(density), column_density_(column_density), best_(best), row_offset_(row_offset) {}
 
-  void add_block(int64_t r0, int64_t r1, at::Tensor& block) override {
-    const at::Tensor rows =
-        row_ids_.defined() ? row_ids_.slice(0, r0, r1) : at::arange(r0, r1, best_.options().dtype(at::kLong));
+  void add_block(int64_t p0, int64_t p1, at::Tensor& block) override {
+    const at::Tensor rows = row_ids_.defined()
+                                ? row_ids_.slice(0, p0, p1)
+                                : at::arange(p0 + row_offset_, p1 + row_offset_, best_.options().dtype(at::kLong));
     const at::Tensor rho = density_.index_select(0, rows).unsqueeze(1);
     block.masked_fill_(column_density_.unsqueeze(0).gt(rho).logical_not(), kInf);
     const at::Tensor nearest = std::get<0>(block.min(1));
@@ -131,6 +135,7 @@ class NearestDenserColumn final : public DistanceHandler {
   const at::Tensor& density_;
   const at::Tensor& column_density_;
   at::Tensor& best_;
+  const int64_t row_offset_;
 };
 
 }  // namespace
@@ -143,8 +148,7 @@ SampleSummaries summarise_against_sample(const Run& run, const Sample& sample, i
   out.neighbours = at::empty({run.owned(), kNeighbourCells + 1}, run.long_options());
   out.row_maxima = at::zeros({std::max<int64_t>(run.owned(), 1)}, run.float_options());
   SampleDensity handler(run, sample, sample_k, out);
-  const RowSet rows{run.tokens, at::Tensor(), run.own.begin, run.own.end};
-  for_each_distance_tile(rows, sample.points, run.dim, TilePlan{run.plan.tile, run.plan.tile}, handler);
+  for_each_distance_tile(run.own_rows(), sample.points, run.dim, TilePlan{run.plan.tile, run.plan.tile}, handler);
   return out;
 }
 
@@ -154,6 +158,7 @@ struct Cells {
   at::Tensor members;          // [L] int64, on the tokens' device
   std::vector<int64_t> start;  // [cells + 1]
   at::Tensor neighbour_cells;  // [cells, kNeighbourCells] int64 (CPU): each cell's nearest other cells
+  at::Tensor cell_of;          // [L] int64: each token's cell, in the order the tokens were given
 
   int64_t count() const { return static_cast<int64_t>(start.size()) - 1; }
   at::Tensor of(int64_t cell) const { return members.slice(0, start[cell], start[cell + 1]); }
@@ -171,6 +176,7 @@ Cells cells_from(const at::Tensor& ids, const at::Tensor& cell_of, int64_t count
   cells.start.assign(static_cast<size_t>(count) + 1, 0);
   for (int64_t c = 0; c < count; ++c) cells.start[c + 1] = cells.start[c] + size[c];
   cells.neighbour_cells = neighbours.contiguous().to(at::kCPU);
+  cells.cell_of = cell_of;
   return cells;
 }
 
@@ -186,6 +192,46 @@ Cells group_cells(const Run& run, const Sample& sample, const SampleSummaries& s
       gather_rows(comm, summaries.neighbours.index_select(0, own_sampled).narrow(1, 0, kNeighbourCells));
   const at::Tensor cell = at::where(sample.position.ge(0), sample.position, nearest);
   return cells_from(at::Tensor(), cell, sample.index.size(0), sample_neighbours);
+}
+
+// Token rows a rank received from their owners: ascending ids and their points.
+struct HeldRows {
+  at::Tensor ids;  // [H] int64, ascending
+  Points points;
+
+  // Positions of tokens `global` (every one held) among the rows.
+  at::Tensor local(const at::Tensor& global) const { return at::searchsorted(ids, global); }
+  Points select(const at::Tensor& global) const {
+    const at::Tensor rows = local(global);
+    return Points{points.values.index_select(0, rows), points.norms.index_select(0, rows)};
+  }
+};
+
+// Which tokens a rank receives: wanted(r, begin, end) is the bool mask over tokens
+// [begin, end) of those that rank r receives.
+using Wanted = std::function<at::Tensor(int rank, int64_t begin, int64_t end)>;
+
+// Token rows sent where they are wanted: each rank sends the wanted among its own rows
+// (with their norms) and receives its own wanted rows, ascending (ranks own ascending
+// ranges). Collective: one alltoallv.
+HeldRows exchange_rows(const Run& run, const Wanted& wanted, Communicator& comm) {
+  const int64_t dim = run.tokens.values.size(1);
+  const at::Tensor own =
+      at::cat({run.own_values(),
+               run.tokens.norms.slice(0, run.own.begin - run.first_row, run.own.end - run.first_row).unsqueeze(1)},
+              1);
+  std::vector<at::Tensor> parts;
+  std::vector<int64_t> counts;
+  for (int r = 0; r < comm.size(); ++r) {
+    parts.push_back(own.index_select(0, wanted(r, run.own.begin, run.own.end).nonzero().squeeze(1)));
+    counts.push_back(parts.back().size(0));
+  }
+  const at::Tensor received = comm.alltoallv(at::cat(parts), counts);
+  HeldRows held;
+  held.ids = wanted(comm.rank(), 0, run.n).nonzero().squeeze(1);
+  CHECK_EQ(received.size(0), held.ids.size(0)) << "rank " << comm.rank() << " received other rows than it wants";
+  held.points = Points{received.narrow(1, 0, dim).contiguous(), received.select(1, dim).contiguous()};
+  return held;
 }
 
 // The nearest columns of each row, nearest first, a row's own column (position[row] >= 0)
@@ -209,36 +255,35 @@ class NearestColumns final : public DistanceHandler {
 // keyed by their count and first id: fixed by the data), each token's nearest sample
 // point, each sample point's nearest others. In high dimension a few sample points are
 // the nearest of very many tokens (hubs); splitting keeps a cell's work near-linear.
-Cells split_cell(const Run& run, const at::Tensor& members, int64_t mean_cell) {
+Cells split_cell(const HeldRows& held, double dim, const at::Tensor& members, int64_t mean_cell) {
   const int64_t s = members.size(0);
   const int64_t m = std::clamp<int64_t>((s + mean_cell - 1) / mean_cell, kNeighbourCells + 2, s);
   const KeyedPick pick = keyed_pick(
       s, m, data::keyed_hash(kSampleKey, static_cast<uint64_t>(s), static_cast<uint64_t>(members[0].item<int64_t>())),
       members.options());
   const at::Tensor& position = pick.position;
-  const at::Tensor ids = members.index_select(0, pick.index);
-  const Points points{run.tokens.values.index_select(0, ids), run.tokens.norms.index_select(0, ids)};
+  const Points points = held.select(members.index_select(0, pick.index));
   at::Tensor nearest = at::empty({s, kNeighbourCells + 1}, members.options());
   NearestColumns handler(position, nearest);
-  for_each_distance_tile(RowSet{run.tokens, members, 0, s}, points, run.dim, TilePlan{kCellRowTile, kCellRowTile},
-                         handler);
+  for_each_distance_tile(RowSet{held.points, held.local(members), 0, s}, points, dim,
+                         TilePlan{kCellRowTile, kCellRowTile}, handler);
   const at::Tensor cell_of = at::where(position.ge(0), position, nearest.select(1, 0));
   return cells_from(members, cell_of, m, nearest.index_select(0, pick.index).narrow(1, 0, kNeighbourCells));
 }
 
 // The nearest strictly denser of `columns` for each of `rows` (token ids), as squared
 // distances folded into best (min). Returns the distances computed.
-int64_t scan_rows(const Run& run, const at::Tensor& rows, const at::Tensor& columns, const at::Tensor& density,
-                  at::Tensor& best) {
-  const Points columns_all{run.tokens.values.index_select(0, columns), run.tokens.norms.index_select(0, columns)};
+int64_t scan_rows(const HeldRows& held, double dim, const at::Tensor& rows, const at::Tensor& columns,
+                  const at::Tensor& density, at::Tensor& best) {
+  const Points columns_all = held.select(columns);
   const at::Tensor column_density = density.index_select(0, columns);
+  const RowSet row_set{held.points, held.local(rows), 0, rows.size(0)};
   for (int64_t c0 = 0; c0 < columns.size(0); c0 += kCellColumns) {
     const int64_t c1 = std::min(columns.size(0), c0 + kCellColumns);
     const Points chunk{columns_all.values.slice(0, c0, c1), columns_all.norms.slice(0, c0, c1)};
     const at::Tensor chunk_density = column_density.slice(0, c0, c1);
     NearestDenserColumn handler(rows, density, chunk_density, best);
-    const RowSet row_set{run.tokens, rows, 0, rows.size(0)};
-    for_each_distance_tile(row_set, chunk, run.dim, TilePlan{kCellRowTile, kCellRowTile}, handler);
+    for_each_distance_tile(row_set, chunk, dim, TilePlan{kCellRowTile, kCellRowTile}, handler);
   }
   return rows.size(0) * columns.size(0);
 }
@@ -254,9 +299,10 @@ struct CellLimits {
 // cell's tokens are compared with those neighbours' tokens, and among themselves by
 // splitting the cell and scanning its parts the same way; past kMaxSplits levels they are
 // compared with the cell's first `crowded` tokens only. Any subset of the denser tokens
-// gives an upper bound of delta. Returns the distances computed.
-int64_t scan_cell(const Run& run, const Cells& cells, int64_t a, const at::Tensor& density, const CellLimits& limits,
-                  int depth, at::Tensor& best) {
+// gives an upper bound of delta. `held` has the rows of cell a and of those neighbours.
+// Returns the distances computed.
+int64_t scan_cell(const HeldRows& held, double dim, const Cells& cells, int64_t a, const at::Tensor& density,
+                  const CellLimits& limits, int depth, at::Tensor& best) {
   const at::Tensor rows = cells.of(a);
   if (rows.size(0) == 0) return 0;
   const bool crowded = rows.size(0) > limits.crowded;
@@ -267,31 +313,107 @@ int64_t scan_cell(const Run& run, const Cells& cells, int64_t a, const at::Tenso
     if (cells.size(neighbours[j]) <= limits.crowded) columns.push_back(cells.of(neighbours[j]));
   }
   if (crowded) columns.push_back(depth == kMaxSplits ? rows.narrow(0, 0, limits.crowded) : rows.narrow(0, 0, 0));
-  int64_t pairs = scan_rows(run, rows, at::cat(columns), density, best);
+  int64_t pairs = scan_rows(held, dim, rows, at::cat(columns), density, best);
   if (!crowded || depth == kMaxSplits) return pairs;
-  const Cells parts = split_cell(run, rows, limits.mean);
+  const Cells parts = split_cell(held, dim, rows, limits.mean);
   pairs += rows.size(0) * parts.count();
-  for (int64_t b = 0; b < parts.count(); ++b) pairs += scan_cell(run, parts, b, density, limits, depth + 1, best);
+  for (int64_t b = 0; b < parts.count(); ++b) {
+    pairs += scan_cell(held, dim, parts, b, density, limits, depth + 1, best);
+  }
   return pairs;
 }
 
-// Squared delta [N] (+inf where nothing denser was found), an upper bound of the exact
-// one, identical on every rank. Collective: the sample part's and the cells' minima meet
-// in one allreduce. cell_pairs: the distances this rank computed for its cells.
-at::Tensor nearest_denser(const Run& run, const Sample& sample, const Cells& cells, const at::Tensor& density,
-                          Communicator& comm, int64_t& cell_pairs) {
-  at::Tensor best = at::full({run.n}, kInf, run.float_options());
-  const at::Tensor sample_density = density.index_select(0, sample.index);
-  const at::Tensor token_rows;  // the owned rows are tokens
-  NearestDenserColumn handler(token_rows, density, sample_density, best);
-  const RowSet owned{run.tokens, at::Tensor(), run.own.begin, run.own.end};
-  for_each_distance_tile(owned, sample.points, run.dim, TilePlan{run.plan.tile, run.plan.tile}, handler);
+// The rows cell a's scan needs: its own and its uncrowded neighbours'.
+int64_t cell_reach(const Cells& cells, int64_t a, const CellLimits& limits) {
+  int64_t rows = cells.size(a);
+  const int64_t* neighbours = cells.neighbour_cells.data_ptr<int64_t>() + a * kNeighbourCells;
+  for (int64_t j = 0; j < kNeighbourCells; ++j) {
+    if (cells.size(neighbours[j]) <= limits.crowded) rows += cells.size(neighbours[j]);
+  }
+  return rows;
+}
+
+// rounds[r][g]: the cells rank r scans (cell a on rank a mod P) in round g; a round's
+// cells need at most `limit` rows together (one cell alone may need more). The same on
+// every rank.
+using CellRounds = std::vector<std::vector<std::vector<int64_t>>>;
+
+CellRounds cell_rounds(const Cells& cells, const CellLimits& limits, int size, int64_t limit) {
+  CellRounds rounds(static_cast<size_t>(size));
+  std::vector<int64_t> held(static_cast<size_t>(size), 0);
+  for (int64_t a = 0; a < cells.count(); ++a) {
+    const auto r = static_cast<size_t>(a % size);
+    const int64_t reach = cell_reach(cells, a, limits);
+    if (rounds[r].empty() || held[r] + reach > limit) {
+      rounds[r].emplace_back();
+      held[r] = 0;
+    }
+    rounds[r].back().push_back(a);
+    held[r] += reach;
+  }
+  return rounds;
+}
+
+// need [cells, P] bool on `device`: need[c][r] when rank r's cells of round g read cell
+// c's rows.
+at::Tensor round_needs(const Cells& cells, const CellLimits& limits, const CellRounds& rounds, size_t g,
+                       at::Device device) {
+  at::Tensor need = at::zeros({cells.count(), static_cast<int64_t>(rounds.size())}, at::kBool);
+  auto mark = need.accessor<bool, 2>();
+  for (size_t r = 0; r < rounds.size(); ++r) {
+    if (g >= rounds[r].size()) continue;
+    for (const int64_t a : rounds[r][g]) {
+      mark[a][static_cast<int64_t>(r)] = true;
+      const int64_t* neighbours = cells.neighbour_cells.data_ptr<int64_t>() + a * kNeighbourCells;
+      for (int64_t j = 0; j < kNeighbourCells; ++j) {
+        if (cells.size(neighbours[j]) <= limits.crowded) mark[neighbours[j]][static_cast<int64_t>(r)] = true;
+      }
+    }
+  }
+  return need.to(device);
+}
+
+// What the sampled method counts on this rank.
+struct SampledCounts {
+  int64_t cell_pairs = 0;
+  int64_t candidate_pairs = 0;
+  int64_t peak_rows = 0;
+};
+
+// The cells' part of delta on this rank (its cells, a mod P == rank), folded into best:
+// the rows the cells read are sent to it in rounds of about N/P rows.
+void scan_own_cells(const Run& run, const Cells& cells, const at::Tensor& density, Communicator& comm, at::Tensor& best,
+                    SampledCounts& counts) {
   CellLimits limits;
   limits.mean = std::max<int64_t>(1, (run.n + cells.count() - 1) / cells.count());
   limits.crowded = std::max(kCellRowTile, kCrowdedCell * limits.mean);
-  for (int64_t a = comm.rank(); a < cells.count(); a += comm.size()) {
-    cell_pairs += scan_cell(run, cells, a, density, limits, 0, best);
+  const CellRounds rounds = cell_rounds(cells, limits, comm.size(), (run.n + comm.size() - 1) / comm.size());
+  size_t round_count = 0;
+  for (const auto& own_rounds : rounds) round_count = std::max(round_count, own_rounds.size());
+  const auto& mine = rounds[static_cast<size_t>(comm.rank())];
+  for (size_t g = 0; g < round_count; ++g) {
+    const at::Tensor need = round_needs(cells, limits, rounds, g, best.device());
+    const Wanted wanted = [&](int r, int64_t begin, int64_t end) {
+      return need.select(1, r).index_select(0, cells.cell_of.slice(0, begin, end));
+    };
+    const HeldRows held = exchange_rows(run, wanted, comm);
+    counts.peak_rows = std::max(counts.peak_rows, run.owned() + held.ids.size(0));
+    if (g >= mine.size()) continue;
+    for (const int64_t a : mine[g]) counts.cell_pairs += scan_cell(held, run.dim, cells, a, density, limits, 0, best);
   }
+}
+
+// Squared delta [N] (+inf where nothing denser was found), an upper bound of the exact
+// one, identical on every rank. Collective: the rows' exchanges, then the sample part's
+// and the cells' minima meet in one allreduce.
+at::Tensor nearest_denser(const Run& run, const Sample& sample, const Cells& cells, const at::Tensor& density,
+                          Communicator& comm, SampledCounts& counts) {
+  at::Tensor best = at::full({run.n}, kInf, run.float_options());
+  const at::Tensor sample_density = density.index_select(0, sample.index);
+  const at::Tensor token_rows;  // the owned rows are tokens
+  NearestDenserColumn handler(token_rows, density, sample_density, best, run.first_row);
+  for_each_distance_tile(run.own_rows(), sample.points, run.dim, TilePlan{run.plan.tile, run.plan.tile}, handler);
+  scan_own_cells(run, cells, density, comm, best, counts);
   comm.allreduce(best, ReduceOp::kMin);
   return best;
 }
@@ -302,63 +424,111 @@ at::Tensor scores_of(const at::Tensor& best, const at::Tensor& density, const at
   return at::where(best.isfinite(), best.sqrt(), max_distance.expand_as(best)) * density;
 }
 
-// The exact delta of `batch` (token ids): the nearest strictly denser token among all N,
-// into refined (min). A token's denser tokens are a prefix of the density order, so rows
-// go in tiles of kCellRowTile in density order, each against its last row's prefix; tile
-// t on rank t mod P (shapes fixed by the data). Returns the distances computed (all ranks).
-int64_t exact_delta(const Run& run, const at::Tensor& batch, const at::Tensor& by_density, const at::Tensor& rank_of,
-                    const at::Tensor& density, Communicator& comm, at::Tensor& refined) {
-  const at::Tensor rows_all = batch.index_select(0, std::get<1>(at::sort(rank_of.index_select(0, batch))));
-  const at::Tensor row_ranks = rank_of.index_select(0, rows_all).to(at::kCPU).contiguous();
-  const int64_t* row_rank = row_ranks.data_ptr<int64_t>();
-  const int64_t count = rows_all.size(0);
-  const int64_t tiles = (count + kCellRowTile - 1) / kCellRowTile;
+// The nearest strictly denser row of each column: blocks are squared distances of rows
+// [p0, p1) (densities row_density) to columns (column_density); the minimum over the rows
+// denser than a column goes to best[column] if smaller.
+class NearestDenserRow final : public DistanceHandler {
+ public:
+  NearestDenserRow(const at::Tensor& row_density, const at::Tensor& column_density, at::Tensor best)
+      : row_density_(row_density), column_density_(column_density), best_(std::move(best)) {}
+
+  void add_block(int64_t p0, int64_t p1, at::Tensor& block) override {
+    const at::Tensor denser = row_density_.slice(0, p0, p1).unsqueeze(1).gt(column_density_.unsqueeze(0));
+    block.masked_fill_(denser.logical_not(), kInf);
+    best_.copy_(at::minimum(best_, std::get<0>(block.min(0))));
+  }
+
+ private:
+  const at::Tensor& row_density_;
+  const at::Tensor& column_density_;
+  at::Tensor best_;
+};
+
+// The tokens of the density order's first `prefix` places, in tiles of kCellRowTile
+// places, tile t on rank t mod P: every rank receives the rows of its tiles. Collective.
+HeldRows exchange_density_tiles(const Run& run, const at::Tensor& rank_of, int64_t prefix, Communicator& comm) {
+  const at::Tensor tile_owner = at::where(
+      rank_of.lt(prefix), at::div(rank_of, kCellRowTile, "floor").remainder(comm.size()), at::full_like(rank_of, -1));
+  const Wanted wanted = [&](int r, int64_t begin, int64_t end) { return tile_owner.slice(0, begin, end).eq(r); };
+  return exchange_rows(run, wanted, comm);
+}
+
+// The exact delta of `candidates` (token ids in density order, their places in it
+// `places` ascending) into exact: tiles of kCellRowTile places of the density order
+// against the candidates placed after the tile's first row, in chunks of kCellColumns
+// candidates (shapes fixed by the data); tile t on rank t mod P, the rows in `held`.
+// Returns the distances computed (all ranks). Collective: each chunk's rows gathered.
+int64_t candidates_against_denser(const Run& run, const HeldRows& held, const at::Tensor& by_density,
+                                  const at::Tensor& candidates, const at::Tensor& places, const at::Tensor& density,
+                                  Communicator& comm, at::Tensor& exact) {
+  const at::Tensor place_cpu = places.to(at::kCPU).contiguous();
+  const int64_t* place = place_cpu.data_ptr<int64_t>();
+  const int64_t count = candidates.size(0), prefix = place[count - 1];
   int64_t pairs = 0;
-  for (int64_t t = 0; t < tiles; ++t) {
-    const int64_t r0 = t * kCellRowTile, r1 = std::min(count, r0 + kCellRowTile);
-    const int64_t prefix = row_rank[r1 - 1];  // every row of the tile is at most this far down
-    pairs += (r1 - r0) * prefix;
-    if (t % comm.size() != comm.rank()) continue;
-    const at::Tensor rows = rows_all.slice(0, r0, r1);
-    for (int64_t c0 = 0; c0 < prefix; c0 += kCellColumns) {
-      const at::Tensor columns = by_density.slice(0, c0, std::min(prefix, c0 + kCellColumns));
-      const Points points{run.tokens.values.index_select(0, columns), run.tokens.norms.index_select(0, columns)};
-      const at::Tensor column_density = density.index_select(0, columns);
-      NearestDenserColumn handler(rows, density, column_density, refined);
-      const RowSet row_set{run.tokens, rows, 0, rows.size(0)};
-      for_each_distance_tile(row_set, points, run.dim, TilePlan{kCellRowTile, kCellRowTile}, handler);
+  for (int64_t c0 = 0; c0 < count; c0 += kCellColumns) {
+    const int64_t c1 = std::min(count, c0 + kCellColumns);
+    const Points columns = dpc::gather_points(run, candidates.slice(0, c0, c1), comm);
+    const at::Tensor column_density = density.index_select(0, candidates.slice(0, c0, c1));
+    for (int64_t t = 0; t * kCellRowTile < prefix; ++t) {
+      const int64_t r0 = t * kCellRowTile, r1 = std::min(prefix, r0 + kCellRowTile);
+      const int64_t first = std::max<int64_t>(c0, std::upper_bound(place, place + count, r0) - place);
+      if (first >= c1) continue;
+      pairs += (r1 - r0) * (c1 - first);
+      if (t % comm.size() != comm.rank()) continue;
+      const at::Tensor rows = by_density.slice(0, r0, r1);
+      const at::Tensor row_density = density.index_select(0, rows);
+      const at::Tensor part_density = column_density.slice(0, first - c0);
+      const Points part{columns.values.slice(0, first - c0), columns.norms.slice(0, first - c0)};
+      NearestDenserRow handler(row_density, part_density, exact.slice(0, first, c1));
+      for_each_distance_tile(RowSet{held.points, held.local(rows), 0, r1 - r0}, part, run.dim,
+                             TilePlan{kCellRowTile, kCellRowTile}, handler);
     }
   }
   return pairs;
 }
 
 // The center candidates' exact delta: the `count` highest bound scores (density times
-// the upper bound of delta in best) made exact in best. Returns the distances computed
-// (all ranks). Collective (one allreduce of the candidates).
-int64_t refine_candidates(const Run& run, const at::Tensor& density, const at::Tensor& max_distance, int64_t count,
-                          Communicator& comm, at::Tensor& best) {
+// the upper bound of delta in best) made exact in best, against the tokens denser than
+// each: a prefix of the density order, whose rows go to the ranks in tiles. Collective.
+void refine_candidates(const Run& run, const at::Tensor& density, const at::Tensor& max_distance, int64_t count,
+                       Communicator& comm, at::Tensor& best, SampledCounts& counts) {
   const at::Tensor by_density = std::get<1>(at::sort(density, /*stable=*/true, 0, /*descending=*/true));
   at::Tensor rank_of = at::empty({run.n}, run.long_options());
   rank_of.index_put_({by_density}, at::arange(run.n, run.long_options()));
   const at::Tensor bound = scores_of(best, density, max_distance);
-  const at::Tensor order = std::get<1>(at::sort(bound, /*stable=*/true, 0, /*descending=*/true));
-  const at::Tensor candidates = order.slice(0, 0, count);
-  at::Tensor refined = at::full({run.n}, kInf, run.float_options());
-  const int64_t pairs = exact_delta(run, candidates, by_density, rank_of, density, comm, refined);
-  at::Tensor exact = refined.index_select(0, candidates);
+  const at::Tensor candidates =
+      std::get<1>(at::sort(bound, /*stable=*/true, 0, /*descending=*/true)).slice(0, 0, count);
+  const auto [places, order] = at::sort(rank_of.index_select(0, candidates));
+  const at::Tensor ordered = candidates.index_select(0, order);
+  // Only tokens placed before the last candidate can be denser than one.
+  const HeldRows held = exchange_density_tiles(run, rank_of, places[count - 1].item<int64_t>(), comm);
+  counts.peak_rows = std::max(counts.peak_rows, run.owned() + held.ids.size(0));
+  at::Tensor exact = at::full({count}, kInf, run.float_options());
+  counts.candidate_pairs = candidates_against_denser(run, held, by_density, ordered, places, density, comm, exact);
   comm.allreduce(exact, ReduceOp::kMin);
-  best.index_put_({candidates}, at::minimum(best.index_select(0, candidates), exact));
-  return pairs;
+  best.index_put_({ordered}, at::minimum(best.index_select(0, ordered), exact));
 }
 
 }  // namespace
 
+TokenRange sampled_shard(int64_t n, const DpcOptions& options, int rank, int size) {
+  return dpc::run_shard(n, options, rank, size, options.sample_size);
+}
+
 DpcResult dpc_knn_sampled(const at::Tensor& tokens, const DpcOptions& options, Communicator& comm, DpcStats* stats) {
-  if (options.sample_size >= tokens.size(0)) return dpc_knn(tokens, options, comm, stats);
+  const int64_t n = tokens.size(0);
+  if (options.sample_size >= n) return dpc_knn(tokens, options, comm, stats);
+  const TokenRange own = sampled_shard(n, options, comm.rank(), comm.size());
+  return dpc_knn_sampled_shard(tokens.slice(0, own.begin, own.end), n, options, comm, stats);
+}
+
+DpcResult dpc_knn_sampled_shard(const at::Tensor& own_rows, int64_t n, const DpcOptions& options, Communicator& comm,
+                                DpcStats* stats) {
+  if (options.sample_size >= n) return dpc_knn(gather_rows(comm, own_rows), options, comm, stats);
   const runtime::Stopwatch clock;
   const int64_t m = options.sample_size;
-  const Run run = dpc::plan_run(tokens, options, comm, m);
-  const Sample sample = draw_sample(run, m);
+  const Run run = dpc::plan_shard_run(own_rows, n, options, comm, m);
+  const Sample sample = draw_sample(run, m, comm);
   const int64_t sample_k = std::clamp<int64_t>(std::llround(static_cast<double>(options.knn_k) * m / run.n), 1, m - 1);
   const SampleSummaries summaries = summarise_against_sample(run, sample, sample_k);
   DpcResult result;
@@ -368,15 +538,16 @@ DpcResult dpc_knn_sampled(const at::Tensor& tokens, const DpcOptions& options, C
   max_distance = max_distance.sqrt();
   const Cells cells = group_cells(run, sample, summaries, comm);
   LOG(INFO) << "dpc-knn sampled: densities and cells, " << clock.elapsed() << " s so far";
-  int64_t cell_pairs = 0;
-  at::Tensor best = nearest_denser(run, sample, cells, result.density, comm, cell_pairs);
+  SampledCounts counts;
+  counts.peak_rows = run.owned();
+  at::Tensor best = nearest_denser(run, sample, cells, result.density, comm, counts);
   LOG(INFO) << "dpc-knn sampled: delta from the sample and the cells, " << clock.elapsed() << " s so far";
-  const int64_t pairs = refine_candidates(run, result.density, max_distance,
-                                          std::min(run.n, kCandidatesPerCenter * options.clusters), comm, best);
+  refine_candidates(run, result.density, max_distance, std::min(run.n, kCandidatesPerCenter * options.clusters), comm,
+                    best, counts);
   result.delta = at::where(best.isfinite(), best.sqrt(), max_distance.expand({run.n}));
   result.score = result.delta * result.density;
-  LOG(INFO) << "dpc-knn sampled: the candidates' exact delta (" << pairs << " pairs), " << clock.elapsed()
-            << " s so far";
+  LOG(INFO) << "dpc-knn sampled: the candidates' exact delta (" << counts.candidate_pairs << " pairs), "
+            << clock.elapsed() << " s so far";
   result.center_index = dpc::pick_centers(result.score, options.clusters);
   result.cluster_index = dpc::assign_clusters(run, result.center_index, comm);
   LOG(INFO) << "dpc-knn sampled: assignment, " << clock.elapsed() << " s so far";
@@ -384,8 +555,9 @@ DpcResult dpc_knn_sampled(const at::Tensor& tokens, const DpcOptions& options, C
   if (stats != nullptr) {
     stats->tile_rows = run.plan.tile;
     stats->pass_rows = run.plan.tile;
-    stats->candidate_pairs = pairs;
-    stats->cell_pairs = cell_pairs;
+    stats->candidate_pairs = counts.candidate_pairs;
+    stats->cell_pairs = counts.cell_pairs;
+    stats->peak_rows = counts.peak_rows;
     stats->seconds = clock.elapsed();
   }
   return result;

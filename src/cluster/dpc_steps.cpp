@@ -83,18 +83,24 @@ void check_options(int64_t n, const DpcOptions& options) {
 
 }  // namespace
 
-Run plan_run(const at::Tensor& tokens_in, const DpcOptions& options, const Communicator& comm, int64_t columns) {
-  CHECK_EQ(tokens_in.dim(), 2);
+Shard run_shard(int64_t n, const DpcOptions& options, int rank, int size, int64_t columns) {
+  return shard_of(n, tile_rows(std::max(columns, options.clusters), options), rank, size);
+}
+
+namespace {
+
+// Everything of a run but its rows.
+Run plan_without_rows(int64_t n, int64_t dim, bool cpu, const DpcOptions& options, const Communicator& comm,
+                      int64_t columns) {
   Run run;
-  run.tokens.values = tokens_in.to(at::kFloat).contiguous();
-  run.n = run.tokens.values.size(0);
-  run.dim = static_cast<double>(run.tokens.values.size(1));
+  run.n = n;
+  run.dim = static_cast<double>(dim);
   check_options(run.n, options);
   run.k = options.knn_k;
   run.kept = std::min<int64_t>({options.kept_neighbours, run.k, run.n});
   run.plan.tile = tile_rows(std::max(columns, options.clusters), options);
   run.own = shard_of(run.n, run.plan.tile, comm.rank(), comm.size());
-  run.cpu_selection = run.tokens.values.is_cpu() && !options.force_tensor_selection;
+  run.cpu_selection = cpu && !options.force_tensor_selection;
   // Planned for the largest shard, so that every rank takes the same decision.
   int64_t largest_shard = 0;
   for (int r = 0; r < comm.size(); ++r) {
@@ -108,8 +114,46 @@ Run plan_run(const at::Tensor& tokens_in, const DpcOptions& options, const Commu
   const int64_t budget_pass =
       pass_rows(run.n, columns, run.plan.tile, largest_shard, run.k, run.kept, !run.cpu_selection, options.memory_mb);
   run.plan.pass = run.cpu_selection ? std::min(budget_pass, run.plan.tile) : budget_pass;
+  return run;
+}
+
+}  // namespace
+
+Run plan_run(const at::Tensor& tokens_in, const DpcOptions& options, const Communicator& comm, int64_t columns) {
+  CHECK_EQ(tokens_in.dim(), 2);
+  Run run = plan_without_rows(tokens_in.size(0), tokens_in.size(1), tokens_in.is_cpu(), options, comm, columns);
+  run.tokens.values = tokens_in.to(at::kFloat).contiguous();
   run.tokens.norms = squared_norms(run.tokens.values);
   return run;
+}
+
+Run plan_shard_run(const at::Tensor& own_rows, int64_t n, const DpcOptions& options, const Communicator& comm,
+                   int64_t columns) {
+  CHECK_EQ(own_rows.dim(), 2);
+  Run run = plan_without_rows(n, own_rows.size(1), own_rows.is_cpu(), options, comm, columns);
+  CHECK_EQ(own_rows.size(0), run.owned()) << "rank " << comm.rank() << " passed rows that are not its shard";
+  run.tokens.values = own_rows.to(at::kFloat).contiguous();
+  run.tokens.norms = squared_norms(run.tokens.values);
+  run.first_row = run.own.begin;
+  run.all_rows = false;
+  return run;
+}
+
+Points gather_points(const Run& run, const at::Tensor& ids, Communicator& comm) {
+  if (run.all_rows) return Points{run.tokens.values.index_select(0, ids), run.tokens.norms.index_select(0, ids)};
+  const auto [sorted, order] = at::sort(ids);
+  const at::Tensor mine = sorted.masked_select(sorted.ge(run.own.begin).logical_and(sorted.lt(run.own.end)));
+  const at::Tensor local = mine - run.first_row;
+  const at::Tensor rows =
+      at::cat({run.tokens.values.index_select(0, local), run.tokens.norms.index_select(0, local).unsqueeze(1)}, 1);
+  // Ranks own ascending ranges: the gathered rows are in ascending id order.
+  const at::Tensor all = gather_rows(comm, rows);
+  CHECK_EQ(all.size(0), ids.size(0)) << "the ranks' shards do not hold the requested tokens once";
+  at::Tensor place = at::empty_like(order);
+  place.index_put_({order}, at::arange(order.size(0), order.options()));
+  const at::Tensor in_order = all.index_select(0, place);
+  const int64_t dim = run.tokens.values.size(1);
+  return Points{in_order.narrow(1, 0, dim).contiguous(), in_order.select(1, dim).contiguous()};
 }
 
 at::Tensor pick_centers(const at::Tensor& score, int64_t clusters) {
@@ -138,10 +182,10 @@ class NearestCenter final : public DistanceHandler {
 }  // namespace
 
 at::Tensor assign_clusters(const Run& run, const at::Tensor& centers, Communicator& comm) {
-  const Points center_points{run.tokens.values.index_select(0, centers), run.tokens.norms.index_select(0, centers)};
+  const Points center_points = gather_points(run, centers, comm);
   at::Tensor own_cluster = at::empty({run.owned()}, run.long_options());
-  NearestCenter handler(run.own.begin, own_cluster);
-  const RowSet rows{run.tokens, at::Tensor(), run.own.begin, run.own.end};
+  const RowSet rows = run.own_rows();
+  NearestCenter handler(rows.begin, own_cluster);
   for_each_distance_tile(rows, center_points, run.dim, TilePlan{run.plan.tile, run.plan.tile}, handler);
   at::Tensor cluster_index = gather_rows(comm, own_cluster);
   cluster_index.index_put_({centers}, at::arange(centers.size(0), run.long_options()));
@@ -152,7 +196,7 @@ at::Tensor centroids(const Run& run, const at::Tensor& cluster_index, int64_t cl
   const at::TensorOptions double_options = run.float_options().dtype(at::kDouble);
   const at::Tensor own_assignment = cluster_index.slice(0, run.own.begin, run.own.end);
   at::Tensor sums = at::zeros({clusters, run.tokens.values.size(1)}, double_options);
-  sums.index_add_(0, own_assignment, run.tokens.values.slice(0, run.own.begin, run.own.end).to(at::kDouble));
+  sums.index_add_(0, own_assignment, run.own_values().to(at::kDouble));
   at::Tensor counts = at::zeros({clusters}, double_options);
   counts.index_add_(0, own_assignment, at::ones({run.owned()}, double_options));
   comm.allreduce(sums, ReduceOp::kSum);

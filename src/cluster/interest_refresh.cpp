@@ -2,7 +2,10 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
+#include <vector>
 
 #include "runtime/comm.h"
 #include "runtime/error.h"
@@ -11,11 +14,9 @@ namespace missrec::cluster {
 
 namespace {
 
-// Adaptor outputs for items 1..N in row chunks, so float16 tables never need a full
-// float32 copy. Sharded features: each rank adapts its own rows, and the ranks' rows,
-// contiguous ranges in rank order, are gathered into the N rows.
-at::Tensor adapted(torch::nn::Linear& adaptor, const model::ItemFeatures& features, const at::Tensor& table,
-                   runtime::Communicator& comm) {
+// Adaptor outputs for this rank's feature rows (items 1..N, or its share when the
+// features are sharded) in row chunks, so float16 tables never need a full float32 copy.
+at::Tensor adapted(torch::nn::Linear& adaptor, const model::ItemFeatures& features, const at::Tensor& table) {
   constexpr int64_t kChunk = 16384;
   const int64_t first_row = features.ids.defined() ? 0 : 1;
   const int64_t rows = table.size(0);
@@ -23,11 +24,76 @@ at::Tensor adapted(torch::nn::Linear& adaptor, const model::ItemFeatures& featur
   for (int64_t first = first_row; first < rows; first += kChunk) {
     parts.push_back(adaptor(table.narrow(0, first, std::min(kChunk, rows - first)).to(at::kFloat)));
   }
-  at::Tensor mine = parts.empty() ? at::empty({0, adaptor->weight.size(0)}, adaptor->weight.options()) : at::cat(parts);
-  if (!features.ids.defined()) return mine;
-  at::Tensor all = comm.allgather_variable(mine.contiguous());
-  CHECK_EQ(all.size(0), features.items()) << "the ranks' feature rows do not cover the items once";
-  return all;
+  return parts.empty() ? at::empty({0, adaptor->weight.size(0)}, adaptor->weight.options()) : at::cat(parts);
+}
+
+TokenRange overlap(const TokenRange& a, const TokenRange& b) {
+  const int64_t begin = std::max(a.begin, b.begin);
+  return TokenRange{begin, std::max(begin, std::min(a.end, b.end))};
+}
+
+// The token ranges of a rank holding items [first, first + count) of `items`: its text
+// rows are tokens [first - 1, ...), its image rows tokens [items + first - 1, ...).
+std::array<TokenRange, 2> token_ranges(int64_t first, int64_t count, int64_t items) {
+  return {TokenRange{first - 1, first - 1 + count}, TokenRange{items + first - 1, items + first - 1 + count}};
+}
+
+// This rank's rows of the 2N tokens for the sampled method (sampled_shard), from the
+// rows every rank adapted (`text`, `image`: this rank's items, one contiguous range).
+// Collective: the ranges' allgather, then one alltoallv of the rows.
+at::Tensor to_sampled_shard(const at::Tensor& text, const at::Tensor& image, const model::ItemFeatures& features,
+                            const DpcOptions& dpc, runtime::Communicator& comm) {
+  const int64_t items = features.items(), count = features.ids.size(0);
+  const int64_t first = count > 0 ? features.ids[0].item<int64_t>() : 1;
+  CHECK(count == 0 || features.ids[count - 1].item<int64_t>() - first + 1 == count)
+      << "rank " << comm.rank() << "'s feature rows are not one range of items";
+  const at::Tensor ranges =
+      comm.allgather(at::tensor({first, count}, at::kLong).reshape({1, 2}).to(comm.device())).to(at::kCPU);
+  const auto mine = token_ranges(first, count, items);
+  const std::array<const at::Tensor*, 2> rows{&text, &image};
+  std::vector<at::Tensor> parts;
+  std::vector<int64_t> send_rows;
+  for (int r = 0; r < comm.size(); ++r) {
+    const TokenRange shard = sampled_shard(2 * items, dpc, r, comm.size());
+    send_rows.push_back(0);
+    for (size_t k = 0; k < 2; ++k) {
+      const TokenRange part = overlap(mine[k], shard);
+      parts.push_back(rows[k]->slice(0, part.begin - mine[k].begin, part.end - mine[k].begin));
+      send_rows.back() += part.end - part.begin;
+    }
+  }
+  const at::Tensor received = comm.alltoallv(at::cat(parts), send_rows);
+  const TokenRange own = sampled_shard(2 * items, dpc, comm.rank(), comm.size());
+  std::vector<at::Tensor> places;  // the received rows' places in the shard, in the order they came
+  for (int s = 0; s < comm.size(); ++s) {
+    for (const TokenRange& range : token_ranges(ranges[s][0].item<int64_t>(), ranges[s][1].item<int64_t>(), items)) {
+      const TokenRange part = overlap(range, own);
+      places.push_back(at::arange(part.begin - own.begin, part.end - own.begin, at::kLong));
+    }
+  }
+  const at::Tensor place = at::cat(places).to(received.device());
+  CHECK_EQ(place.size(0), own.end - own.begin) << "the ranks' feature rows do not cover the items once";
+  return at::empty({own.end - own.begin, received.size(1)}, received.options()).index_copy_(0, place, received);
+}
+
+// The refresh's clustering of the 2N tokens [text adaptor(items); image adaptor(items)].
+// Sharded features: the sampled method takes each rank's rows of its shard from their
+// owners (no rank holds all 2N); the exact method compares all pairs and gathers them.
+DpcResult cluster_tokens(model::MissRecImpl& model, const model::ItemFeatures& features, const DpcOptions& dpc,
+                         runtime::ClusterMethod method, runtime::Communicator& comm, DpcStats* stats) {
+  const at::Tensor text = adapted(model.text_adaptor, features, features.text);
+  const at::Tensor image = adapted(model.img_adaptor, features, features.image);
+  const bool sampled = method == runtime::ClusterMethod::kSampled;
+  if (features.ids.defined() && sampled) {
+    const at::Tensor rows = to_sampled_shard(text, image, features, dpc, comm);
+    return dpc_knn_sampled_shard(rows, 2 * features.items(), dpc, comm, stats);
+  }
+  const at::Tensor tokens =
+      features.ids.defined()
+          ? at::cat({comm.allgather_variable(text.contiguous()), comm.allgather_variable(image.contiguous())})
+          : at::cat({text, image});
+  CHECK_EQ(tokens.size(0), 2 * features.items()) << "the ranks' feature rows do not cover the items once";
+  return sampled ? dpc_knn_sampled(tokens, dpc, comm, stats) : dpc_knn(tokens, dpc, comm, stats);
 }
 
 }  // namespace
@@ -46,9 +112,7 @@ data::InterestState refresh_interests(model::MissRecImpl& model, const model::It
   torch::NoGradGuard no_grad;
   const int64_t items = features.items();
   CHECK_GT(items, 0);
-  const at::Tensor tokens = at::cat({adapted(model.text_adaptor, features, features.text, comm),
-                                     adapted(model.img_adaptor, features, features.image, comm)});
-  const int64_t n = tokens.size(0);  // 2N
+  const int64_t n = 2 * items;
   DpcOptions dpc;
   dpc.clusters = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(n * options.interest_ratio)), 1, n);
   dpc.knn_k = options.knn_k > 0
@@ -56,14 +120,12 @@ data::InterestState refresh_interests(model::MissRecImpl& model, const model::It
                   : std::clamp<int64_t>(static_cast<int64_t>(std::ceil(n * options.knn_local_ratio)), 1, n);
   dpc.memory_mb = options.memory_mb;
   dpc.sample_size = options.sample_size;
-  const DpcResult result = options.method == runtime::ClusterMethod::kSampled
-                               ? dpc_knn_sampled(tokens, dpc, comm, stats)
-                               : dpc_knn(tokens, dpc, comm, stats);
+  const DpcResult result = cluster_tokens(model, features, dpc, options.method, comm, stats);
 
   data::InterestState state;
   state.clusters = dpc.clusters;
   state.knn_k = dpc.knn_k;
-  state.interest_embeddings = at::zeros({dpc.clusters + 1, tokens.size(1)}, tokens.options());
+  state.interest_embeddings = at::zeros({dpc.clusters + 1, result.centroids.size(1)}, result.centroids.options());
   state.interest_embeddings.narrow(0, 1, dpc.clusters).copy_(result.centroids);
   const at::Tensor ids = result.cluster_index + 1;
   const auto zero = at::zeros({1}, ids.options());

@@ -14,12 +14,12 @@ class Communicator;
 namespace missrec::cluster {
 
 // K = ceil(2N * interest_ratio) and k = ceil(2N * knn_local_ratio) unless knn_k > 0, over
-// tokens [text_adaptor(text[1..N]); img_adaptor(image[1..N])] from the
-// current weights (no dropout, no gradient; sharded features: each rank adapts its own
-// rows and the ranks' tokens are gathered in id order), DPC-KNN (cluster.method: exact or sampled)
-// over them on every rank, tables
-// written back and verified identical on every rank by checksum (a mismatch is a
-// broken invariant and aborts).
+// tokens [text_adaptor(text[1..N]); img_adaptor(image[1..N])] from the current weights (no
+// dropout, no gradient), DPC-KNN (cluster.method: exact or sampled) over them on every
+// rank, tables written back and verified identical on every rank by checksum (a mismatch
+// is a broken invariant and aborts). Sharded features: each rank adapts its own rows; the
+// sampled method then sends them to the ranks whose shard of the DPC holds them (no rank
+// holds all 2N tokens), the exact method gathers all 2N on every rank.
 data::InterestState refresh_interests(model::MissRecImpl& model, const model::ItemFeatures& features,
                                       const runtime::ClusterConfig& options, runtime::Communicator& comm,
                                       DpcStats* stats = nullptr);

@@ -60,6 +60,31 @@ TEST(DpcSampled, AnyRankCountComputesWhatOneRankComputes) {
   }
 }
 
+// Each rank passes only its shard's rows: the same results bit for bit, and no rank holds
+// all N rows: its own, and the rows its cells read (sent in rounds of about N/P rows) or
+// its tiles of the density order (about N/P) beside them.
+TEST(DpcSampled, ShardedTokensGiveTheSameResultsInAFractionOfTheRows) {
+  const int64_t n = 6000;
+  const at::Tensor tokens = blobs(n, 16, 12, 21);
+  const DpcOptions options = options_for(60, 600, 500);
+  const TokenRange own = sampled_shard(n, options, comm().rank(), comm().size());
+  DpcStats stats;
+  const DpcResult sharded = dpc_knn_sampled_shard(tokens.slice(0, own.begin, own.end), n, options, comm(), &stats);
+  const DpcResult whole = dpc_knn_sampled(tokens, options, comm());
+  for (const auto& [name, a, b] : {std::tuple{"delta", sharded.delta, whole.delta},
+                                   std::tuple{"center_index", sharded.center_index, whole.center_index},
+                                   std::tuple{"cluster_index", sharded.cluster_index, whole.cluster_index},
+                                   std::tuple{"centroids", sharded.centroids, whole.centroids}}) {
+    EXPECT_TRUE(at::equal(a, b)) << name << " differs";
+  }
+  at::Tensor peak = at::full({1}, stats.peak_rows, at::kLong);
+  comm().allreduce(peak, runtime::ReduceOp::kMax);
+  const int64_t share = (n + comm().size() - 1) / comm().size();
+  std::printf("most token rows a rank held: %ld of %ld (np=%d)\n", peak.item<int64_t>(), n, comm().size());
+  EXPECT_LE(peak.item<int64_t>(), 2 * share + 512);
+  if (comm().size() >= 3) EXPECT_LT(peak.item<int64_t>(), n);
+}
+
 // Blobs in 64 dimensions, each a dense core (2% of its tokens, radius 0.1) inside a shell
 // of radius 1: a sample point in a core is nearer to the blob's shell tokens than any
 // sample point on the shell (distance 1 against about 1.4), so it is the nearest sample

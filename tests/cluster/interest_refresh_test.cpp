@@ -74,19 +74,26 @@ TEST(InterestRefresh, TablesFollowTheClustering) {
 }
 
 // Sharded features: each rank passes only its range of rows (ids [1 + rN/P, 1 + (r+1)N/P));
-// the tables equal those of every rank passing every row.
+// the tables equal those of every rank passing every row, with either method (the sampled
+// one sends the rows to the ranks whose shard of the clustering holds them: here all to
+// rank 0, one distance tile).
 TEST(InterestRefresh, ShardedRowsGiveTheReplicatedTables) {
-  RefreshCase c;
-  const int64_t items = RefreshCase::kItems;
-  const data::InterestState replicated = refresh_interests(*c.model, c.features, c.options, comm());
-  const int64_t first = 1 + comm().rank() * items / comm().size();
-  const int64_t end = 1 + (comm().rank() + 1) * items / comm().size();
-  model::ItemFeatures share{c.features.text.slice(0, first, end), c.features.image.slice(0, first, end), at::Tensor(),
-                            at::arange(first, end, at::kLong), items};
-  const data::InterestState sharded = refresh_interests(*c.model, share, c.options, comm());
-  EXPECT_TRUE(at::equal(sharded.text_interest, replicated.text_interest));
-  EXPECT_TRUE(at::equal(sharded.image_interest, replicated.image_interest));
-  EXPECT_TRUE(at::equal(sharded.interest_embeddings, replicated.interest_embeddings));
+  for (const runtime::ClusterMethod method : {runtime::ClusterMethod::kExact, runtime::ClusterMethod::kSampled}) {
+    RefreshCase c;
+    c.options.method = method;
+    c.options.sample_size = 40;
+    const int64_t items = RefreshCase::kItems;
+    const data::InterestState replicated = refresh_interests(*c.model, c.features, c.options, comm());
+    const int64_t first = 1 + comm().rank() * items / comm().size();
+    const int64_t end = 1 + (comm().rank() + 1) * items / comm().size();
+    model::ItemFeatures share{c.features.text.slice(0, first, end), c.features.image.slice(0, first, end),
+                              at::Tensor(), at::arange(first, end, at::kLong), items};
+    const data::InterestState sharded = refresh_interests(*c.model, share, c.options, comm());
+    const char* name = method == runtime::ClusterMethod::kExact ? "exact" : "sampled";
+    EXPECT_TRUE(at::equal(sharded.text_interest, replicated.text_interest)) << name;
+    EXPECT_TRUE(at::equal(sharded.image_interest, replicated.image_interest)) << name;
+    EXPECT_TRUE(at::equal(sharded.interest_embeddings, replicated.interest_embeddings)) << name;
+  }
 }
 
 // cluster.method and cluster.sample_size reach the clustering: the sampled refresh is
