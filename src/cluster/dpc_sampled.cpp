@@ -212,25 +212,22 @@ struct HeldRows {
 using Wanted = std::function<at::Tensor(int rank, int64_t begin, int64_t end)>;
 
 // Token rows sent where they are wanted: each rank sends the wanted among its own rows
-// (with their norms) and receives its own wanted rows, ascending (ranks own ascending
-// ranges). Collective: one alltoallv.
+// and receives its own wanted rows, ascending (ranks own ascending ranges). One copy of
+// the rows sent, one of those received. Collective: two alltoallv (rows, norms).
 HeldRows exchange_rows(const Run& run, const Wanted& wanted, Communicator& comm) {
-  const int64_t dim = run.tokens.values.size(1);
-  const at::Tensor own =
-      at::cat({run.own_values(),
-               run.tokens.norms.slice(0, run.own.begin - run.first_row, run.own.end - run.first_row).unsqueeze(1)},
-              1);
-  std::vector<at::Tensor> parts;
+  std::vector<at::Tensor> positions;
   std::vector<int64_t> counts;
   for (int r = 0; r < comm.size(); ++r) {
-    parts.push_back(own.index_select(0, wanted(r, run.own.begin, run.own.end).nonzero().squeeze(1)));
-    counts.push_back(parts.back().size(0));
+    positions.push_back(wanted(r, run.own.begin, run.own.end).nonzero().squeeze(1) + (run.own.begin - run.first_row));
+    counts.push_back(positions.back().size(0));
   }
-  const at::Tensor received = comm.alltoallv(at::cat(parts), counts);
+  const at::Tensor send = at::cat(positions);
   HeldRows held;
   held.ids = wanted(comm.rank(), 0, run.n).nonzero().squeeze(1);
-  CHECK_EQ(received.size(0), held.ids.size(0)) << "rank " << comm.rank() << " received other rows than it wants";
-  held.points = Points{received.narrow(1, 0, dim).contiguous(), received.select(1, dim).contiguous()};
+  held.points.values = comm.alltoallv(run.tokens.values.index_select(0, send), counts);
+  held.points.norms = comm.alltoallv(run.tokens.norms.index_select(0, send), counts);
+  CHECK_EQ(held.points.values.size(0), held.ids.size(0))
+      << "rank " << comm.rank() << " received other rows than it wants";
   return held;
 }
 
@@ -550,7 +547,8 @@ DpcResult dpc_knn_sampled_shard(const at::Tensor& own_rows, int64_t n, const Dpc
             << clock.elapsed() << " s so far";
   result.center_index = dpc::pick_centers(result.score, options.clusters);
   result.cluster_index = dpc::assign_clusters(run, result.center_index, comm);
-  LOG(INFO) << "dpc-knn sampled: assignment, " << clock.elapsed() << " s so far";
+  LOG(INFO) << "dpc-knn sampled: assignment, " << clock.elapsed() << " s so far; at most " << counts.peak_rows
+            << " of the " << run.n << " token rows held on this rank at once";
   result.centroids = dpc::centroids(run, result.cluster_index, options.clusters, comm);
   if (stats != nullptr) {
     stats->tile_rows = run.plan.tile;

@@ -29,7 +29,7 @@ struct Run {
   // (first_row 0; the exact method) or only its own shard (first_row own.begin).
   Points tokens;
   int64_t first_row = 0;
-  bool all_rows = true;  // tokens are all N rows on every rank
+  bool all_rows = true;        // tokens are all N rows on every rank
   double dim = 0.0;            // D
   int64_t n = 0;               // N
   int64_t k = 0;               // knn_k

@@ -81,13 +81,15 @@ at::Tensor to_sampled_shard(const at::Tensor& text, const at::Tensor& image, con
 // owners (no rank holds all 2N); the exact method compares all pairs and gathers them.
 DpcResult cluster_tokens(model::MissRecImpl& model, const model::ItemFeatures& features, const DpcOptions& dpc,
                          runtime::ClusterMethod method, runtime::Communicator& comm, DpcStats* stats) {
-  const at::Tensor text = adapted(model.text_adaptor, features, features.text);
-  const at::Tensor image = adapted(model.img_adaptor, features, features.image);
   const bool sampled = method == runtime::ClusterMethod::kSampled;
   if (features.ids.defined() && sampled) {
-    const at::Tensor rows = to_sampled_shard(text, image, features, dpc, comm);
+    // The adapted rows are freed once they are in the shards.
+    const at::Tensor rows = to_sampled_shard(adapted(model.text_adaptor, features, features.text),
+                                             adapted(model.img_adaptor, features, features.image), features, dpc, comm);
     return dpc_knn_sampled_shard(rows, 2 * features.items(), dpc, comm, stats);
   }
+  const at::Tensor text = adapted(model.text_adaptor, features, features.text);
+  const at::Tensor image = adapted(model.img_adaptor, features, features.image);
   const at::Tensor tokens =
       features.ids.defined()
           ? at::cat({comm.allgather_variable(text.contiguous()), comm.allgather_variable(image.contiguous())})

@@ -52,6 +52,10 @@ class Communicator {
   virtual void barrier() = 0;
   // Waits until every collective issued so far has completed (timing, shutdown).
   virtual void synchronize() = 0;
+  // A communicator of its own over the same ranks and device, whose collectives may run
+  // on another thread at the same time as this one's; null where the backend cannot run
+  // two threads of collectives at once. Collective: every rank calls it.
+  virtual std::unique_ptr<Communicator> duplicate() { return nullptr; }
 };
 
 // Builds the communicator named by dist.backend for tensors on `device`: mpi, nccl

@@ -67,7 +67,9 @@ int64_t row_elements(const at::Tensor& tensor) {
 }  // namespace
 
 MpiCommunicator::MpiCommunicator(const MpiWorld& world, double timeout_s, at::Device device)
-    : device_(device),
+    : world_(world),
+      timeout_s_(timeout_s),
+      device_(device),
       rank_(world.rank()),
       size_(world.size()),
       census_(world),
@@ -76,6 +78,11 @@ MpiCommunicator::MpiCommunicator(const MpiWorld& world, double timeout_s, at::De
   MISSREC_MPI_CHECK(MPI_Comm_dup(world.comm(), &dup));
   comm_ = MpiComm(dup);
   MISSREC_MPI_CHECK(MPI_Comm_set_errhandler(comm_.get(), MPI_ERRORS_RETURN));
+}
+
+std::unique_ptr<Communicator> MpiCommunicator::duplicate() {
+  if (!world_.thread_multiple()) return nullptr;
+  return std::make_unique<MpiCommunicator>(world_, timeout_s_, device_);
 }
 
 void MpiCommunicator::check_placement(const at::Tensor& tensor, const char* operation) const {

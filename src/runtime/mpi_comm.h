@@ -28,6 +28,8 @@ class MpiCommunicator final : public Communicator {
   at::Tensor reduce_scatter(const at::Tensor& tensor, ReduceOp op) override;
   void barrier() override;
   void synchronize() override {}
+  // Null when the MPI library does not provide MPI_THREAD_MULTIPLE.
+  std::unique_ptr<Communicator> duplicate() override;
 
   // Host-side exchange of one int64 per rank (used for sizes by both backends).
   std::vector<int64_t> allgather_counts(int64_t count);
@@ -47,6 +49,8 @@ class MpiCommunicator final : public Communicator {
   // Checks that `tensor` is contiguous and on the run's device.
   void check_placement(const at::Tensor& tensor, const char* operation) const;
 
+  const MpiWorld& world_;
+  double timeout_s_;
   MpiComm comm_;
   at::Device device_;
   int rank_;

@@ -60,7 +60,8 @@ MpiWorld::MpiWorld(int* argc, char*** argv) : host_(host_name()) {
   // MULTIPLE: a helper thread (the NCCL watchdog) may call MPI_Abort while the main
   // thread is inside MPI.
   MISSREC_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided));
-  if (provided < MPI_THREAD_MULTIPLE) {
+  thread_multiple_ = provided >= MPI_THREAD_MULTIPLE;
+  if (!thread_multiple_) {
     LOG(WARNING) << "the MPI library provides thread level " << provided
                  << " < MPI_THREAD_MULTIPLE; an abort from a watchdog thread may misbehave";
   }

@@ -46,6 +46,8 @@ class MpiWorld {
   // "node-a (ranks 0-1), node-b (ranks 2-3)": where the ranks run, for the log.
   std::string placement() const;
   MPI_Comm comm() const { return world_.get(); }
+  // Whether the library provides MPI_THREAD_MULTIPLE (collectives from several threads).
+  bool thread_multiple() const { return thread_multiple_; }
 
   void finalize();
 
@@ -56,6 +58,7 @@ class MpiWorld {
   int size_ = 1;
   int local_rank_ = 0;
   int local_size_ = 1;
+  bool thread_multiple_ = false;
   std::string host_;
   std::vector<std::string> hosts_;
   bool finalized_ = false;

@@ -43,14 +43,20 @@ NamedTensors PretrainStep::touched_tensors(const model::SequenceInput& view, con
   return tensors;
 }
 
-RankLoss PretrainStep::forward(const data::Batch& batch, const model::SequenceInput& view,
-                               const model::SequenceInput& aug, const torch::Tensor& pos_items,
-                               const torch::Tensor& interest_embeddings) {
-  // Sharded features: this step's rows, fetched from their owners.
-  const model::ItemFeatures fetched = shards_ != nullptr
-                                          ? shards_->fetch({batch.view.item_seq, batch.aug.item_seq, batch.pos_item})
-                                          : model::ItemFeatures{};
-  const model::ItemFeatures& features = shards_ != nullptr ? fetched : features_;
+namespace {
+
+// A batch's place in the run, and the item ids whose feature rows its step reads.
+int64_t batch_key(const data::Batch& batch) { return (batch.epoch << 32) + batch.step; }
+
+std::vector<torch::Tensor> batch_ids(const data::Batch& batch) {
+  return {batch.view.item_seq, batch.aug.item_seq, batch.pos_item};
+}
+
+}  // namespace
+
+RankLoss PretrainStep::forward(const data::Batch& batch, const model::ItemFeatures& features,
+                               const model::SequenceInput& view, const model::SequenceInput& aug,
+                               const torch::Tensor& pos_items, const torch::Tensor& interest_embeddings) {
   const MixedPrecisionScope mixed_precision(settings_.precision, comm_.device());
   model::SequenceOutput view_out;
   model::SequenceOutput aug_out;
@@ -98,7 +104,13 @@ StepReport PretrainStep::run(const data::Batch& batch, const torch::Tensor& inte
     check_placement(touched_tensors(view, aug, pos_items, interest_embeddings), device, "pretraining step");
     placement_checked_ = true;
   }
-  const RankLoss loss = forward(batch, view, aug, pos_items, interest_embeddings);
+  // Sharded features: this step's rows from their owners (prefetched while the previous
+  // step ran, where the communicator allows), then the next step's rows start.
+  const model::ItemFeatures fetched =
+      shards_ != nullptr ? shards_->fetch(batch_key(batch), batch_ids(batch)) : model::ItemFeatures{};
+  if (shards_ != nullptr && next != nullptr) shards_->prefetch(batch_key(*next), batch_ids(*next));
+  const RankLoss loss =
+      forward(batch, shards_ != nullptr ? fetched : features_, view, aug, pos_items, interest_embeddings);
   clock_.mark(StepClock::kForward);
   loss.total.backward();
   clock_.mark(StepClock::kBackward);

@@ -76,9 +76,11 @@ class PretrainStep {
   static int64_t scalar_count(int64_t domains, int ranks) { return kFixedScalars + 2 * domains + 2 * ranks; }
 
  private:
-  // Both views' forward and this rank's loss, in the step's precision.
-  RankLoss forward(const data::Batch& batch, const model::SequenceInput& view, const model::SequenceInput& aug,
-                   const torch::Tensor& pos_items, const torch::Tensor& interest_embeddings);
+  // Both views' forward and this rank's loss, in the step's precision, reading the
+  // item features from `features` (the replicated tables, or this batch's fetched rows).
+  RankLoss forward(const data::Batch& batch, const model::ItemFeatures& features, const model::SequenceInput& view,
+                   const model::SequenceInput& aug, const torch::Tensor& pos_items,
+                   const torch::Tensor& interest_embeddings);
   // Every tensor the step touches, by name, for the placement check of the first step.
   NamedTensors touched_tensors(const model::SequenceInput& view, const model::SequenceInput& aug,
                                const torch::Tensor& pos_items, const torch::Tensor& interest_embeddings) const;

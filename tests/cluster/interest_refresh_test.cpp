@@ -86,8 +86,8 @@ TEST(InterestRefresh, ShardedRowsGiveTheReplicatedTables) {
     const data::InterestState replicated = refresh_interests(*c.model, c.features, c.options, comm());
     const int64_t first = 1 + comm().rank() * items / comm().size();
     const int64_t end = 1 + (comm().rank() + 1) * items / comm().size();
-    model::ItemFeatures share{c.features.text.slice(0, first, end), c.features.image.slice(0, first, end),
-                              at::Tensor(), at::arange(first, end, at::kLong), items};
+    model::ItemFeatures share{c.features.text.slice(0, first, end), c.features.image.slice(0, first, end), at::Tensor(),
+                              at::arange(first, end, at::kLong), items};
     const data::InterestState sharded = refresh_interests(*c.model, share, c.options, comm());
     const char* name = method == runtime::ClusterMethod::kExact ? "exact" : "sampled";
     EXPECT_TRUE(at::equal(sharded.text_interest, replicated.text_interest)) << name;
