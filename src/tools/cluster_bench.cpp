@@ -83,6 +83,7 @@ std::string run_cluster_bench(const ClusterBenchOptions& options, runtime::Commu
   if (sampled) {
     json["candidate_pairs"] = stats.candidate_pairs;
     json["rank0_cell_pairs"] = stats.cell_pairs;
+    json["rank0_peak_rows"] = stats.peak_rows;
   }
   json["rank0_distance_gemm_s"] = stats.distance_gemm_s;
   json["rank0_selection_s"] = stats.selection_s;
