@@ -207,14 +207,21 @@ struct HeldRows {
   }
 };
 
+// The token rows a rank holds beside `held`: its own (all N when the run has them all).
+int64_t rows_held(const Run& run, const HeldRows& held) {
+  return run.all_rows ? run.n : run.owned() + held.ids.size(0);
+}
+
 // Which tokens a rank receives: wanted(r, begin, end) is the bool mask over tokens
 // [begin, end) of those that rank r receives.
 using Wanted = std::function<at::Tensor(int rank, int64_t begin, int64_t end)>;
 
 // Token rows sent where they are wanted: each rank sends the wanted among its own rows
 // and receives its own wanted rows, ascending (ranks own ascending ranges). One copy of
-// the rows sent, one of those received. Collective: two alltoallv (rows, norms).
+// the rows sent, one of those received. Collective: two alltoallv (rows, norms). A run
+// that holds all N rows on every rank has them already (no copy, no collective).
 HeldRows exchange_rows(const Run& run, const Wanted& wanted, Communicator& comm) {
+  if (run.all_rows) return HeldRows{at::arange(run.n, run.long_options()), run.tokens};
   std::vector<at::Tensor> positions;
   std::vector<int64_t> counts;
   for (int r = 0; r < comm.size(); ++r) {
@@ -394,7 +401,7 @@ void scan_own_cells(const Run& run, const Cells& cells, const at::Tensor& densit
       return need.select(1, r).index_select(0, cells.cell_of.slice(0, begin, end));
     };
     const HeldRows held = exchange_rows(run, wanted, comm);
-    counts.peak_rows = std::max(counts.peak_rows, run.owned() + held.ids.size(0));
+    counts.peak_rows = std::max(counts.peak_rows, rows_held(run, held));
     if (g >= mine.size()) continue;
     for (const int64_t a : mine[g]) counts.cell_pairs += scan_cell(held, run.dim, cells, a, density, limits, 0, best);
   }
@@ -499,7 +506,7 @@ void refine_candidates(const Run& run, const at::Tensor& density, const at::Tens
   const at::Tensor ordered = candidates.index_select(0, order);
   // Only tokens placed before the last candidate can be denser than one.
   const HeldRows held = exchange_density_tiles(run, rank_of, places[count - 1].item<int64_t>(), comm);
-  counts.peak_rows = std::max(counts.peak_rows, run.owned() + held.ids.size(0));
+  counts.peak_rows = std::max(counts.peak_rows, rows_held(run, held));
   at::Tensor exact = at::full({count}, kInf, run.float_options());
   counts.candidate_pairs = candidates_against_denser(run, held, by_density, ordered, places, density, comm, exact);
   comm.allreduce(exact, ReduceOp::kMin);
@@ -512,19 +519,12 @@ TokenRange sampled_shard(int64_t n, const DpcOptions& options, int rank, int siz
   return dpc::run_shard(n, options, rank, size, options.sample_size);
 }
 
-DpcResult dpc_knn_sampled(const at::Tensor& tokens, const DpcOptions& options, Communicator& comm, DpcStats* stats) {
-  const int64_t n = tokens.size(0);
-  if (options.sample_size >= n) return dpc_knn(tokens, options, comm, stats);
-  const TokenRange own = sampled_shard(n, options, comm.rank(), comm.size());
-  return dpc_knn_sampled_shard(tokens.slice(0, own.begin, own.end), n, options, comm, stats);
-}
+namespace {
 
-DpcResult dpc_knn_sampled_shard(const at::Tensor& own_rows, int64_t n, const DpcOptions& options, Communicator& comm,
-                                DpcStats* stats) {
-  if (options.sample_size >= n) return dpc_knn(gather_rows(comm, own_rows), options, comm, stats);
+// The sampled method on a planned run (all N rows on every rank, or each rank's shard).
+DpcResult sampled_run(const Run& run, const DpcOptions& options, Communicator& comm, DpcStats* stats) {
   const runtime::Stopwatch clock;
   const int64_t m = options.sample_size;
-  const Run run = dpc::plan_shard_run(own_rows, n, options, comm, m);
   const Sample sample = draw_sample(run, m, comm);
   const int64_t sample_k = std::clamp<int64_t>(std::llround(static_cast<double>(options.knn_k) * m / run.n), 1, m - 1);
   const SampleSummaries summaries = summarise_against_sample(run, sample, sample_k);
@@ -536,7 +536,7 @@ DpcResult dpc_knn_sampled_shard(const at::Tensor& own_rows, int64_t n, const Dpc
   const Cells cells = group_cells(run, sample, summaries, comm);
   LOG(INFO) << "dpc-knn sampled: densities and cells, " << clock.elapsed() << " s so far";
   SampledCounts counts;
-  counts.peak_rows = run.owned();
+  counts.peak_rows = run.tokens.values.size(0);
   at::Tensor best = nearest_denser(run, sample, cells, result.density, comm, counts);
   LOG(INFO) << "dpc-knn sampled: delta from the sample and the cells, " << clock.elapsed() << " s so far";
   refine_candidates(run, result.density, max_distance, std::min(run.n, kCandidatesPerCenter * options.clusters), comm,
@@ -559,6 +559,19 @@ DpcResult dpc_knn_sampled_shard(const at::Tensor& own_rows, int64_t n, const Dpc
     stats->seconds = clock.elapsed();
   }
   return result;
+}
+
+}  // namespace
+
+DpcResult dpc_knn_sampled(const at::Tensor& tokens, const DpcOptions& options, Communicator& comm, DpcStats* stats) {
+  if (options.sample_size >= tokens.size(0)) return dpc_knn(tokens, options, comm, stats);
+  return sampled_run(dpc::plan_run(tokens, options, comm, options.sample_size), options, comm, stats);
+}
+
+DpcResult dpc_knn_sampled_shard(const at::Tensor& own_rows, int64_t n, const DpcOptions& options, Communicator& comm,
+                                DpcStats* stats) {
+  if (options.sample_size >= n) return dpc_knn(gather_rows(comm, own_rows), options, comm, stats);
+  return sampled_run(dpc::plan_shard_run(own_rows, n, options, comm, options.sample_size), options, comm, stats);
 }
 
 }  // namespace missrec::cluster

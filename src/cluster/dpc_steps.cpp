@@ -135,7 +135,7 @@ Run plan_shard_run(const at::Tensor& own_rows, int64_t n, const DpcOptions& opti
   run.tokens.values = own_rows.to(at::kFloat).contiguous();
   run.tokens.norms = squared_norms(run.tokens.values);
   run.first_row = run.own.begin;
-  run.all_rows = false;
+  run.all_rows = comm.size() == 1;  // the same on every rank: one rank's shard may be all N
   return run;
 }
 

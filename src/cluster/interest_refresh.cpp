@@ -88,12 +88,13 @@ DpcResult cluster_tokens(model::MissRecImpl& model, const model::ItemFeatures& f
                                              adapted(model.img_adaptor, features, features.image), features, dpc, comm);
     return dpc_knn_sampled_shard(rows, 2 * features.items(), dpc, comm, stats);
   }
-  const at::Tensor text = adapted(model.text_adaptor, features, features.text);
-  const at::Tensor image = adapted(model.img_adaptor, features, features.image);
+  // Each adaptor's rows, gathered when sharded, are freed once they are in the tokens.
+  const auto all_rows = [&](torch::nn::Linear& adaptor, const at::Tensor& table) {
+    const at::Tensor mine = adapted(adaptor, features, table);
+    return features.ids.defined() ? comm.allgather_variable(mine.contiguous()) : mine;
+  };
   const at::Tensor tokens =
-      features.ids.defined()
-          ? at::cat({comm.allgather_variable(text.contiguous()), comm.allgather_variable(image.contiguous())})
-          : at::cat({text, image});
+      at::cat({all_rows(model.text_adaptor, features.text), all_rows(model.img_adaptor, features.image)});
   CHECK_EQ(tokens.size(0), 2 * features.items()) << "the ranks' feature rows do not cover the items once";
   return sampled ? dpc_knn_sampled(tokens, dpc, comm, stats) : dpc_knn(tokens, dpc, comm, stats);
 }
