@@ -26,7 +26,8 @@ Shard shard_of(int64_t n, int64_t tile, int rank, int size);
 // What the steps of one run share. Rank shards are whole tiles.
 struct Run {
   // The token rows this rank holds, float32, contiguous, and their squared norms: all N
-  // (first_row 0; the exact method) or only its own shard (first_row own.begin).
+  // (plan_run: first_row 0, all_rows) or only its own shard (plan_shard_run: first_row
+  // own.begin; all_rows only on one rank).
   Points tokens;
   int64_t first_row = 0;
   bool all_rows = true;        // tokens are all N rows on every rank
