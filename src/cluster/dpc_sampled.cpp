@@ -497,8 +497,7 @@ int64_t candidates_against_denser(const Run& run, const HeldRows& held, const at
 void refine_candidates(const Run& run, const at::Tensor& density, const at::Tensor& max_distance, int64_t count,
                        Communicator& comm, at::Tensor& best, SampledCounts& counts) {
   const at::Tensor by_density = std::get<1>(at::sort(density, /*stable=*/true, 0, /*descending=*/true));
-  at::Tensor rank_of = at::empty({run.n}, run.long_options());
-  rank_of.index_put_({by_density}, at::arange(run.n, run.long_options()));
+  const at::Tensor rank_of = dpc::inverse_permutation(by_density);
   const at::Tensor bound = scores_of(best, density, max_distance);
   const at::Tensor candidates =
       std::get<1>(at::sort(bound, /*stable=*/true, 0, /*descending=*/true)).slice(0, 0, count);

@@ -139,6 +139,12 @@ Run plan_shard_run(const at::Tensor& own_rows, int64_t n, const DpcOptions& opti
   return run;
 }
 
+at::Tensor inverse_permutation(const at::Tensor& order) {
+  at::Tensor inverse = at::empty_like(order);
+  inverse.index_put_({order}, at::arange(order.size(0), order.options()));
+  return inverse;
+}
+
 Points gather_points(const Run& run, const at::Tensor& ids, Communicator& comm) {
   if (run.all_rows) return Points{run.tokens.values.index_select(0, ids), run.tokens.norms.index_select(0, ids)};
   const auto [sorted, order] = at::sort(ids);
@@ -149,9 +155,7 @@ Points gather_points(const Run& run, const at::Tensor& ids, Communicator& comm) 
   // Ranks own ascending ranges: the gathered rows are in ascending id order.
   const at::Tensor all = gather_rows(comm, rows);
   CHECK_EQ(all.size(0), ids.size(0)) << "the ranks' shards do not hold the requested tokens once";
-  at::Tensor place = at::empty_like(order);
-  place.index_put_({order}, at::arange(order.size(0), order.options()));
-  const at::Tensor in_order = all.index_select(0, place);
+  const at::Tensor in_order = all.index_select(0, inverse_permutation(order));
   const int64_t dim = run.tokens.values.size(1);
   return Points{in_order.narrow(1, 0, dim).contiguous(), in_order.select(1, dim).contiguous()};
 }

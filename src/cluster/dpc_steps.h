@@ -63,6 +63,9 @@ Shard run_shard(int64_t n, const DpcOptions& options, int rank, int size, int64_
 // Every rank's rows of `mine`, in rank order (an allgather of variable row counts).
 at::Tensor gather_rows(runtime::Communicator& comm, const at::Tensor& mine);
 
+// inverse[order[i]] = i for a permutation `order` (int64 [L]): each element's place in it.
+at::Tensor inverse_permutation(const at::Tensor& order);
+
 // The points of tokens `ids` (distinct, any order), in that order, on every rank: taken
 // from the tokens when the run holds all N; else each rank gives those among its own rows
 // (collective: one allgather).
